@@ -1,0 +1,12 @@
+"""gunicorn configuration for production: `gunicorn -c config/gunicorn.py config.wsgi`."""
+
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("WEB_THREADS", "1"))
+timeout = 30
+graceful_timeout = 30
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,13 @@
+"""Settings: one base plus one module per concern; APP_ENV picks the defaults."""
+
+import django_stubs_ext
+
+from config.settings.base import *  # noqa: F403
+from config.settings.drf import *  # noqa: F403
+from config.settings.rq import *  # noqa: F403
+from config.settings.safety import assert_safe_configuration
+
+assert_safe_configuration(globals())
+
+# Lets generic Django classes be subscripted at run time (ModelAdmin[Model]) for mypy.
+django_stubs_ext.monkeypatch()

@@ -1,0 +1,159 @@
+"""Core Django settings, 12-factor through django-environ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.settings.env import APP_ENV, BASE_DIR, IS_PROD, env, local_default
+
+__all__ = [
+    "ALLOWED_HOSTS",
+    "APP_ENV",
+    "AUTH_PASSWORD_VALIDATORS",
+    "BASE_DIR",
+    "CSRF_COOKIE_SECURE",
+    "CSRF_TRUSTED_ORIGINS",
+    "DATABASES",
+    "DATABASE_ROUTERS",
+    "DEBUG",
+    "DEFAULT_AUTO_FIELD",
+    "INSTALLED_APPS",
+    "LANGUAGE_CODE",
+    "LOGGING",
+    "MIDDLEWARE",
+    "REDIS_DSN",
+    "ROOT_URLCONF",
+    "SECRET_KEY",
+    "SECURE_PROXY_SSL_HEADER",
+    "SESSION_COOKIE_SECURE",
+    "STATIC_ROOT",
+    "STATIC_URL",
+    "STORAGES",
+    "TEMPLATES",
+    "TIME_ZONE",
+    "USE_I18N",
+    "USE_TZ",
+    "WSGI_APPLICATION",
+]
+
+SECRET_KEY: str = env.str("SECRET_KEY", default=local_default("dev-insecure-secret-key-not-for-production"))
+DEBUG: bool = env.bool("DEBUG", default=APP_ENV == "dev")
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=local_default(["localhost", "127.0.0.1", "testserver"]))
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+    "tenants",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+if IS_PROD:
+    # gunicorn serves the collected static files itself (runserver does it in dev).
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(var: str, default: str) -> dict[str, Any]:
+    config: dict[str, Any] = env.db_url(var, default=local_default(default))
+    config["ENGINE"] = "django.db.backends.postgresql"
+    # psycopg 3's pool; a connection goes back to the pool after each request or job.
+    config["CONN_MAX_AGE"] = 0
+    config["OPTIONS"] = {
+        "pool": {
+            "min_size": env.int("POSTGRES_POOL_MIN", default=1),
+            "max_size": env.int("POSTGRES_POOL_MAX", default=10),
+            "timeout": 10,
+        },
+    }
+    return config
+
+
+_local_pg = f"127.0.0.1:{env.str('BALLAST_PG_PORT', default='5432')}/ballast"
+
+# default: the app role (requests, tenant jobs; row-level security applies).
+# system: BYPASSRLS, for code that must cross tenants and says so.
+# owner: owns the schema; migrations and partition maintenance only.
+DATABASES = {
+    "default": _database("POSTGRES_DSN", f"postgres://ballast_app:ballast_app@{_local_pg}"),
+    "system": _database("POSTGRES_SYSTEM_DSN", f"postgres://ballast_system:ballast_system@{_local_pg}"),
+    "owner": _database("POSTGRES_OWNER_DSN", f"postgres://ballast_owner:ballast_owner@{_local_pg}"),
+}
+DATABASE_ROUTERS = ["config.db_router.MigrateAsOwnerRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if IS_PROD
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+_redis_db = 1 if APP_ENV == "ci" else 0
+REDIS_DSN: str = env.str(
+    "REDIS_DSN", default=local_default(f"redis://127.0.0.1:{env.str('BALLAST_REDIS_PORT', default='6379')}/{_redis_db}")
+)
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PROD else None
+SESSION_COOKIE_SECURE = IS_PROD
+CSRF_COOKIE_SECURE = IS_PROD
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Make Postgres 15+ and Redis 7 reachable for dev and tests, then create the
+# Ballast database and its three roles. Idempotent: a second run changes nothing.
+#
+# - A server already answering on the standard local port (5432 / 6379) is used.
+# - Otherwise a project-local instance is started from the system's binaries
+#   under var/ on a free port.
+# - Binaries missing on Debian as root: apt-get installs them; elsewhere the
+#   exact command to run is printed.
+# The DSNs are written to var/services.env, which dev/ci settings read.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VAR="$ROOT/var"
+ENV_FILE="$VAR/services.env"
+DB_NAME="${BALLAST_DB_NAME:-ballast}"
+OWNER_ROLE=ballast_owner
+APP_ROLE=ballast_app
+SYSTEM_ROLE=ballast_system
+mkdir -p "$VAR"
+
+log() { echo "services: $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+  local p=$1
+  while port_open "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+
+need_packages() {
+  # $1: binary to look for, $2: Debian packages that provide it
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing $2 with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $2 >/dev/null
+  else
+    log "$1 not found. Install it, then run this again:"
+    log "  sudo apt-get install -y $2"
+    exit 1
+  fi
+}
+
+pg_bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  command -v initdb >/dev/null && dirname "$(command -v initdb)"
+}
+
+# ---------------------------------------------------------------- Postgres
+PG_PORT=""
+if [ -f "$ENV_FILE" ]; then
+  PG_PORT=$(sed -n 's/^BALLAST_PG_PORT=//p' "$ENV_FILE")
+  REDIS_PORT_SAVED=$(sed -n 's/^BALLAST_REDIS_PORT=//p' "$ENV_FILE")
+fi
+
+start_local_postgres() {
+  local bindir port datadir="$VAR/postgres"
+  bindir=$(pg_bindir || true)
+  if [ -z "$bindir" ]; then
+    need_packages initdb "postgresql postgresql-client"
+    bindir=$(pg_bindir)
+  fi
+  port=${PG_PORT:-$(free_port 55432)}
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); chown -R postgres "$VAR" 2>/dev/null || true; fi
+  if [ ! -f "$datadir/PG_VERSION" ]; then
+    log "initdb in $datadir"
+    mkdir -p "$datadir"; [ "$(id -u)" = 0 ] && chown postgres "$datadir"
+    "${as[@]}" "$bindir/initdb" -D "$datadir" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! port_open "$port"; then
+    log "starting project-local Postgres on 127.0.0.1:$port"
+    "${as[@]}" "$bindir/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w \
+      -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
+  fi
+  PG_PORT=$port
+}
+
+if [ -n "$PG_PORT" ] && port_open "$PG_PORT"; then
+  :
+elif port_open 5432; then
+  PG_PORT=5432
+else
+  PG_PORT=""
+  # A running cluster installed by the system packages is preferred over a local one.
+  if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    log "starting the system Postgres cluster"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+    sleep 1
+  fi
+  if port_open 5432; then PG_PORT=5432; else start_local_postgres; fi
+fi
+
+psql_super() {
+  if psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAq -c 'select 1' >/dev/null 2>&1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -tAq "$@"
+  elif [ "$(id -u)" = 0 ] && runuser -u postgres -- psql -p "$PG_PORT" -tAq -c 'select 1' >/dev/null 2>&1; then
+    runuser -u postgres -- psql -p "$PG_PORT" -v ON_ERROR_STOP=1 -tAq "$@"
+  else
+    log "cannot reach Postgres on 127.0.0.1:$PG_PORT as a superuser. Create the roles by hand:"
+    log "  see README.md, 'Database roles'"
+    exit 1
+  fi
+}
+
+command -v psql >/dev/null || need_packages psql postgresql-client
+
+for i in $(seq 1 30); do psql_super -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
+
+psql_super -d postgres <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$OWNER_ROLE') THEN
+    CREATE ROLE $OWNER_ROLE LOGIN PASSWORD '$OWNER_ROLE' CREATEDB;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_ROLE') THEN
+    CREATE ROLE $APP_ROLE LOGIN PASSWORD '$APP_ROLE';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$SYSTEM_ROLE') THEN
+    CREATE ROLE $SYSTEM_ROLE LOGIN PASSWORD '$SYSTEM_ROLE';
+  END IF;
+END
+\$\$;
+-- Re-assert the attributes every run, so a hand-edited role is put right.
+ALTER ROLE $OWNER_ROLE NOSUPERUSER CREATEDB NOCREATEROLE NOBYPASSRLS;
+ALTER ROLE $APP_ROLE NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+ALTER ROLE $SYSTEM_ROLE NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
+SQL
+
+if [ -z "$(psql_super -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" ]; then
+  log "creating database $DB_NAME"
+  psql_super -d postgres -c "CREATE DATABASE $DB_NAME OWNER $OWNER_ROLE"
+fi
+psql_super -d "$DB_NAME" <<SQL
+ALTER SCHEMA public OWNER TO $OWNER_ROLE;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO $APP_ROLE, $SYSTEM_ROLE;
+SQL
+
+# ------------------------------------------------------------------- Redis
+REDIS_PORT=""
+if [ -n "${REDIS_PORT_SAVED:-}" ] && port_open "$REDIS_PORT_SAVED"; then
+  REDIS_PORT=$REDIS_PORT_SAVED
+elif port_open 6379; then
+  REDIS_PORT=6379
+else
+  if ! command -v redis-server >/dev/null; then need_packages redis-server redis-server; fi
+  REDIS_PORT=${REDIS_PORT_SAVED:-$(free_port 56379)}
+  mkdir -p "$VAR/redis"
+  log "starting project-local Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir "$VAR/redis" --logfile "$VAR/redis/redis.log" --pidfile "$VAR/redis/redis.pid"
+  for i in $(seq 1 30); do port_open "$REDIS_PORT" && break; sleep 0.2; done
+fi
+
+cat > "$ENV_FILE.tmp" <<ENV
+# Written by scripts/services.sh; read by dev/ci settings. Real environment variables win.
+BALLAST_PG_PORT=$PG_PORT
+BALLAST_REDIS_PORT=$REDIS_PORT
+POSTGRES_DSN=postgres://$APP_ROLE:$APP_ROLE@127.0.0.1:$PG_PORT/$DB_NAME
+POSTGRES_SYSTEM_DSN=postgres://$SYSTEM_ROLE:$SYSTEM_ROLE@127.0.0.1:$PG_PORT/$DB_NAME
+POSTGRES_OWNER_DSN=postgres://$OWNER_ROLE:$OWNER_ROLE@127.0.0.1:$PG_PORT/$DB_NAME
+ENV
+if ! cmp -s "$ENV_FILE.tmp" "$ENV_FILE" 2>/dev/null; then mv "$ENV_FILE.tmp" "$ENV_FILE"; else rm "$ENV_FILE.tmp"; fi
+log "Postgres on 127.0.0.1:$PG_PORT (database $DB_NAME), Redis on 127.0.0.1:$REDIS_PORT"

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class TenantsConfig(AppConfig):
+    name = "tenants"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from tenants import checks  # noqa: F401  (registers the system checks)
+        from tenants.db_roles import on_post_migrate
+
+        post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="tenants.grant_runtime_privileges")
