@@ -22,7 +22,7 @@ migrate: venv services
 run: migrate
 	$(BIN)/python manage.py bootstrap_dev
 	@echo "API docs: http://127.0.0.1:8000/api/docs/   readiness: http://127.0.0.1:8000/readyz"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8000
 
 lint: venv
 	$(BIN)/ruff check .
