@@ -8,6 +8,7 @@
 # - Binaries missing on Debian as root: apt-get installs them; elsewhere the
 #   exact command to run is printed.
 # The DSNs are written to var/services.env, which dev/ci settings read.
+# BALLAST_LOCAL_SERVICES=1 skips the servers on the standard ports and always uses project-local ones.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,6 +23,8 @@ mkdir -p "$VAR"
 log() { echo "services: $*" >&2; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+LOCAL_ONLY=${BALLAST_LOCAL_SERVICES:-0}
+standard_open() { [ "$LOCAL_ONLY" != 1 ] && port_open "$1"; }
 
 free_port() {
   local p=$1
@@ -64,7 +67,9 @@ start_local_postgres() {
     need_packages initdb "postgresql postgresql-client"
     bindir=$(pg_bindir)
   fi
-  port=${PG_PORT:-$(free_port 55432)}
+  # Reuse the port of a local instance started before; never the standard one.
+  port=$PG_PORT
+  if [ -z "$port" ] || [ "$port" = 5432 ]; then port=$(free_port 55432); fi
   local as=()
   if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); chown -R postgres "$VAR" 2>/dev/null || true; fi
   if [ ! -f "$datadir/PG_VERSION" ]; then
@@ -80,10 +85,12 @@ start_local_postgres() {
   PG_PORT=$port
 }
 
-if [ -n "$PG_PORT" ] && port_open "$PG_PORT"; then
+if [ -n "$PG_PORT" ] && port_open "$PG_PORT" && { [ "$PG_PORT" != 5432 ] || standard_open 5432; }; then
   :
-elif port_open 5432; then
+elif standard_open 5432; then
   PG_PORT=5432
+elif [ "$LOCAL_ONLY" = 1 ]; then
+  start_local_postgres
 else
   PG_PORT=""
   # A running cluster installed by the system packages is preferred over a local one.
@@ -143,13 +150,14 @@ SQL
 
 # ------------------------------------------------------------------- Redis
 REDIS_PORT=""
-if [ -n "${REDIS_PORT_SAVED:-}" ] && port_open "$REDIS_PORT_SAVED"; then
+if [ -n "${REDIS_PORT_SAVED:-}" ] && port_open "$REDIS_PORT_SAVED" && { [ "$REDIS_PORT_SAVED" != 6379 ] || standard_open 6379; }; then
   REDIS_PORT=$REDIS_PORT_SAVED
-elif port_open 6379; then
+elif standard_open 6379; then
   REDIS_PORT=6379
 else
   if ! command -v redis-server >/dev/null; then need_packages redis-server redis-server; fi
-  REDIS_PORT=${REDIS_PORT_SAVED:-$(free_port 56379)}
+  REDIS_PORT=${REDIS_PORT_SAVED:-}
+  if [ -z "$REDIS_PORT" ] || [ "$REDIS_PORT" = 6379 ]; then REDIS_PORT=$(free_port 56379); fi
   mkdir -p "$VAR/redis"
   log "starting project-local Redis on 127.0.0.1:$REDIS_PORT"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
