@@ -8,6 +8,7 @@ system aliases are pointed at it, so every test runs with row-level security rea
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,9 @@ from django.conf import settings
 from django.db import connections
 
 # One test database per checkout, so two clones on one machine do not drop each other's.
-TEST_DB_NAME = "test_ballast_" + hashlib.sha1(str(settings.BASE_DIR).encode()).hexdigest()[:8]  # noqa: S324
+TEST_DB_NAME = os.environ.get("BALLAST_TEST_DB") or (
+    "test_ballast_" + hashlib.sha1(str(settings.BASE_DIR).encode()).hexdigest()[:8]  # noqa: S324
+)
 KEEP_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
 
 

@@ -10,6 +10,8 @@ from django.db.migrations.recorder import MigrationRecorder
 from psycopg import sql
 
 MIGRATION_TABLE = "django_migrations"
+# Append-only tables: runtime roles insert and read; retention is the owner's job (partition drops).
+APPEND_ONLY_TABLES = ["tenants_auditentry"]
 
 
 def runtime_roles() -> list[str]:
@@ -31,6 +33,12 @@ def grant_runtime_privileges(using: str = "owner", **kwargs: Any) -> None:
     ]
     connection = connections[using]
     MigrationRecorder(connection).ensure_schema()
+    existing = set(connection.introspection.table_names())
+    statements += [
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {{roles}}"
+        for table in APPEND_ONLY_TABLES
+        if table in existing
+    ]
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(sql.SQL(statement).format(roles=roles, migrations=sql.Identifier(MIGRATION_TABLE)))

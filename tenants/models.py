@@ -85,3 +85,25 @@ class ApiToken(TenantOwned):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuditEntry(TenantOwned):
+    """Append-only: the runtime roles may INSERT and SELECT, never UPDATE or DELETE (tenants/db_roles.py)."""
+
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=100)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=100)
+    trace_id = models.CharField(max_length=64, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "target_type", "target_id", "at"], name="audit_tenant_target"),
+            models.Index(fields=["tenant", "at"], name="audit_tenant_at"),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type}:{self.target_id}"

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from jobs.states import JobStatus
+from tenants.models import TenantOwned
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Job(TenantOwned):
+    """The truth about one unit of background work. Redis only ever carries "run job X now"."""
+
+    job_type = models.CharField(max_length=100)
+    queue = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict)
+    payload_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    priority = models.IntegerField(default=0)
+    available_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField()
+    last_error = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+    # NULL, not '': the unique constraint applies only to jobs that have a key.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    trace_id = models.CharField(max_length=64, default=new_trace_id)
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    # Lease: who runs it and until when; the token fences every write of that attempt.
+    locked_by = models.CharField(max_length=200, blank=True, default="")
+    locked_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # When a "run now" message was last pushed to RQ; NULL: due jobs the scheduler must push.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Not a column: enqueue() says whether this call created the job or found it by idempotency key.
+    created: bool = False
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_unique_idempotency_key_per_tenant",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_created"),
+            models.Index(fields=["tenant", "job_type", "created_at"], name="job_tenant_type_created"),
+            # The scheduler's hot paths: due work per tenant, and expired leases.
+            models.Index(
+                fields=["tenant", "-priority", "available_at"],
+                condition=Q(status="queued"),
+                name="job_queued_due",
+            ),
+            models.Index(
+                fields=["tenant", "-priority", "available_at"],
+                condition=Q(status="queued", dispatched_at__isnull=True),
+                name="job_undispatched_due",
+            ),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="job_running_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.job_type} ({self.status})"
+
+
+class JobAttempt(TenantOwned):
+    """One row per attempt. Append-mostly, nothing points at it: ready to be range-partitioned on started_at."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        LOST = "lost"  # the lease expired: the worker died or hung
+        CANCELLED = "cancelled"
+        LEASE_LOST = "lease_lost"  # finished after its lease was taken: result discarded
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_rows", db_constraint=False)
+    attempt = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "job", "attempt"], name="attempt_tenant_job")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of job {self.job_id}: {self.outcome}"
+
+
+class Checkpoint(TenantOwned):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="checkpoints")
+    sequence = models.PositiveIntegerField()
+    attempt = models.PositiveIntegerField()
+    state = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "job", "sequence"], name="checkpoint_unique_sequence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.sequence} of job {self.job_id}"
+
+
+class DeadLetter(TenantOwned):
+    class Reason(models.TextChoices):
+        EXHAUSTED = "exhausted"
+        PERMANENT = "permanent"
+        LEASE_EXPIRED = "lease_expired"
+
+    class Status(models.TextChoices):
+        RECORDED = "recorded"
+        REPLAYED = "replayed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dead_letters")
+    job_type = models.CharField(max_length=100)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECORDED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "status", "created_at"], name="deadletter_tenant_status")]
+
+    def __str__(self) -> str:
+        return f"dead letter of job {self.job_id} ({self.reason})"

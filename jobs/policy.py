@@ -1,0 +1,52 @@
+"""The central queue policy: queue order, default priorities, attempts, backoff and limits.
+
+Workers listen in QUEUE ORDER (maintenance first). Settings may override per job type:
+JOBS_CONCURRENCY = {"email.send": 4}; EMAIL_RATE_PER_MINUTE, EMAIL_RATE_PER_TENANT_PER_MINUTE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    name: str
+    default_priority: int
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+
+
+QUEUES: dict[str, QueuePolicy] = {
+    "maintenance": QueuePolicy("maintenance", default_priority=10, max_attempts=3, backoff_base=5, backoff_cap=300),
+    "default": QueuePolicy("default", default_priority=0, max_attempts=5, backoff_base=2, backoff_cap=600),
+    "email": QueuePolicy("email", default_priority=0, max_attempts=8, backoff_base=10, backoff_cap=3600),
+}
+QUEUE_ORDER = tuple(QUEUES)
+
+
+def concurrency_cap(job_type: str, declared: int | None) -> int | None:
+    """At most this many jobs of the type run at once, across all workers (None: unlimited)."""
+    configured: dict[str, int] = getattr(settings, "JOBS_CONCURRENCY", {})
+    return configured.get(job_type, declared)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    key: str
+    per_minute: int
+
+
+def rate_limits(queue: str, tenant_id: int) -> list[RateLimit]:
+    """The limits one job of `queue` for `tenant_id` counts against (shared by all workers, in Redis)."""
+    if queue != "email":
+        return []
+    limits = []
+    if settings.EMAIL_RATE_PER_MINUTE:
+        limits.append(RateLimit("email:global", settings.EMAIL_RATE_PER_MINUTE))
+    if settings.EMAIL_RATE_PER_TENANT_PER_MINUTE:
+        limits.append(RateLimit(f"email:tenant:{tenant_id}", settings.EMAIL_RATE_PER_TENANT_PER_MINUTE))
+    return limits

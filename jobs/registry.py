@@ -1,0 +1,93 @@
+"""Job handlers: `@job_handler("email.send", queue="email", max_attempts=8, timeout=60)`.
+
+Each app declares its job types in its own `job_handlers.py`, imported at start-up (JobsConfig.ready).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from jobs import policy
+
+if TYPE_CHECKING:
+    from jobs.context import JobContext
+
+Handler = Callable[["JobContext", dict[str, Any]], Any]
+
+
+class UnknownJobType(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    job_type: str
+    func: Handler
+    queue: str
+    max_attempts: int
+    timeout: float
+    schema: dict[str, Any] | None
+    backoff_base: float
+    backoff_cap: float
+    concurrency: int | None
+    enabled: Callable[[], bool]
+
+    def validate(self, payload: Any) -> None:
+        """Raises jsonschema.ValidationError when the payload does not fit the declared schema."""
+        if self.schema is not None:
+            jsonschema.validate(payload, self.schema)
+
+
+_registry: dict[str, HandlerSpec] = {}
+
+
+def job_handler(
+    job_type: str,
+    *,
+    queue: str = "default",
+    max_attempts: int | None = None,
+    timeout: float = 300,
+    schema: dict[str, Any] | None = None,
+    backoff_base: float | None = None,
+    backoff_cap: float | None = None,
+    concurrency: int | None = None,
+    enabled: Callable[[], bool] = lambda: True,
+) -> Callable[[Handler], Handler]:
+    if queue not in policy.QUEUES:
+        raise ValueError(f"Unknown queue {queue!r} for {job_type}; queues: {', '.join(policy.QUEUES)}")
+    defaults = policy.QUEUES[queue]
+
+    def register(func: Handler) -> Handler:
+        if job_type in _registry and _registry[job_type].func is not func:
+            raise ValueError(f"Job type {job_type!r} is registered twice")
+        _registry[job_type] = HandlerSpec(
+            job_type=job_type,
+            func=func,
+            queue=queue,
+            max_attempts=max_attempts or defaults.max_attempts,
+            timeout=timeout,
+            schema=schema,
+            backoff_base=backoff_base if backoff_base is not None else defaults.backoff_base,
+            backoff_cap=backoff_cap if backoff_cap is not None else defaults.backoff_cap,
+            concurrency=policy.concurrency_cap(job_type, concurrency),
+            enabled=enabled,
+        )
+        return func
+
+    return register
+
+
+def get_handler(job_type: str) -> HandlerSpec:
+    spec = _registry.get(job_type)
+    if spec is None or not spec.enabled():
+        known = ", ".join(sorted(t for t, s in _registry.items() if s.enabled())) or "none"
+        raise UnknownJobType(f"Unknown job type {job_type!r}; known types: {known}")
+    return spec
+
+
+def registered_types() -> list[str]:
+    return sorted(t for t, s in _registry.items() if s.enabled())
