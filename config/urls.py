@@ -18,4 +18,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include("tenants.urls")),
+    path("api/v1/", include("jobs.urls")),
 ]

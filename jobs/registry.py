@@ -33,8 +33,13 @@ class HandlerSpec:
     schema: dict[str, Any] | None
     backoff_base: float
     backoff_cap: float
-    concurrency: int | None
+    declared_concurrency: int | None
     enabled: Callable[[], bool]
+
+    @property
+    def concurrency(self) -> int | None:
+        """The cap in force: JOBS_CONCURRENCY overrides what the handler declared."""
+        return policy.concurrency_cap(self.job_type, self.declared_concurrency)
 
     def validate(self, payload: Any) -> None:
         """Raises jsonschema.ValidationError when the payload does not fit the declared schema."""
@@ -73,7 +78,7 @@ def job_handler(
             schema=schema,
             backoff_base=backoff_base if backoff_base is not None else defaults.backoff_base,
             backoff_cap=backoff_cap if backoff_cap is not None else defaults.backoff_cap,
-            concurrency=policy.concurrency_cap(job_type, concurrency),
+            declared_concurrency=concurrency,
             enabled=enabled,
         )
         return func

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from tenants.models import ApiToken, Membership, Tenant
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant
 
 SYSTEM = "system"
 
@@ -56,3 +56,20 @@ class ApiTokenAdmin(SystemAliasAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are issued by `manage.py token_create`, which shows the secret once
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(SystemAliasAdmin):
+    list_display = ["at", "tenant", "actor", "action", "target_type", "target_id", "trace_id"]
+    list_filter = ["tenant", "action", "target_type"]
+    search_fields = ["target_id", "trace_id", "actor"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # append-only: the database refuses it anyway

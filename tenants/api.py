@@ -39,3 +39,11 @@ class TenantScopedMixin:
 
 class TenantAPIView(TenantScopedMixin, APIView):
     pass
+
+
+def credential(request: Request) -> ApiToken:
+    """The request's API token (views behind TenantScopedMixin always have one)."""
+    token = request.auth
+    if not isinstance(token, ApiToken):
+        raise exceptions.NotAuthenticated()
+    return token

@@ -8,8 +8,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants.api import TenantAPIView
-from tenants.models import ApiToken
+from tenants.api import TenantAPIView, credential
 from tenants.permissions import IsTenantManager, IsTenantMember
 from tenants.selectors import tokens_of_current_tenant
 from tenants.serializers import ApiTokenSerializer, MeSerializer, TenantSerializer
@@ -19,8 +18,7 @@ from tenants.services import revoke_token
 class MeView(TenantAPIView):
     @extend_schema(responses=MeSerializer, summary="Who this credential is: user, tenant and role")
     def get(self, request: Request) -> Response:
-        token = request.auth
-        assert isinstance(token, ApiToken)  # guaranteed by TenantScopedMixin
+        token = credential(request)
         user = token.membership.user
         return Response(
             {
