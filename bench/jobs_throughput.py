@@ -1,6 +1,7 @@
 """Throughput and latency of Ballast's jobs engine against plain RQ, in one sitting on one machine.
 
     .venv/bin/python bench/jobs_throughput.py [--jobs N] [--workers 2] [--batch 50] [--only ballast|rq]
+                                              [--prefill] [--profile DIR] [--timeout S]
 
 Ballast: N `diagnostics.echo` jobs enqueued with jobs.services.enqueue, `--batch` per transaction, run by
 `--workers` `manage.py rqworker default` processes (SimpleWorker) that were started before the first enqueue.
@@ -9,7 +10,8 @@ Plain RQ: N calls of bench.noop.noop enqueued with Queue.enqueue_many in pipelin
 
 Throughput = N / (first enqueue -> last job finished), from the jobs' own timestamps (same clock: one machine).
 Latency: Ballast started_at - created_at (enqueue -> claim), plus started_at - commit of the job's transaction;
-RQ job.started_at - job.enqueued_at. The last stdout line is `RESULT {json}`.
+RQ job.started_at - job.enqueued_at. "drain jobs/s" = N / (first job started -> last finished): with --prefill
+(enqueue everything, then start the workers) it measures the workers alone. The last stdout line is `RESULT {json}`.
 
 Uses a dedicated Redis DB (REDIS_DSN, default redis://127.0.0.1:6379/3), flushed before, between and after
 the runs, and the tenant `bench`, whose jobs, attempts and audit entries are deleted afterwards.
@@ -153,6 +155,7 @@ class RunResult:
     latency_p50_ms: float
     latency_p99_ms: float
     latency_max_ms: float
+    drain_throughput: float  # jobs / s from the first job started to the last finished (workers only)
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -203,22 +206,20 @@ def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_
     delete_bench_rows(tenant_id)  # leftovers of an interrupted run
     redis.flushdb()
     env = worker_env(args.redis_url)
-    for index in range(args.workers):
-        argv = [
-            sys.executable,
-            "manage.py",
-            "rqworker",
-            BALLAST_QUEUE,
-            "--name",
-            f"bench-ballast-{os.getpid()}-{index}",
-        ]
-        if profile_dir is not None and index == 0:
-            argv[1:1] = ["-m", "cProfile", "-o", str(profile_dir / "ballast-worker0.prof")]
-        workers.start(f"ballast-worker{index}", argv, env)
-    wait_until(
-        lambda: registered_workers(redis, BALLAST_QUEUE) >= args.workers, READY_TIMEOUT, "Ballast workers", workers
-    )
 
+    def start_workers() -> None:
+        for index in range(args.workers):
+            argv = [sys.executable, "manage.py", "rqworker", BALLAST_QUEUE]
+            argv += ["--name", f"bench-ballast-{os.getpid()}-{index}"]
+            if profile_dir is not None and index == 0:
+                argv[1:1] = ["-m", "cProfile", "-o", str(profile_dir / "ballast-worker0.prof")]
+            workers.start(f"ballast-worker{index}", argv, env)
+        wait_until(
+            lambda: registered_workers(redis, BALLAST_QUEUE) >= args.workers, READY_TIMEOUT, "Ballast workers", workers
+        )
+
+    if not args.prefill:
+        start_workers()
     commit_times: list[float] = []
     batch_ids: list[list[int]] = []
     profiler = _profiler(profile_dir)
@@ -233,6 +234,8 @@ def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_
         batch_ids.append(ids)
     enqueued = time.time()
     _dump_profile(profiler, profile_dir, "ballast-enqueue.prof")
+    if args.prefill:
+        start_workers()
 
     def all_succeeded() -> bool:
         return count_jobs(tenant_id, "succeeded") >= args.jobs
@@ -263,6 +266,7 @@ def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_
     enqueue_to_start = [(float(row[2]) - float(row[1])) * 1000 for row in rows]
     commit_to_start = [(float(row[2]) - commit_of[row[0]]) * 1000 for row in rows]
     seconds = last_finished - started
+    first_started = min(float(row[2]) for row in rows)
     return RunResult(
         name="ballast",
         jobs=args.jobs,
@@ -273,6 +277,7 @@ def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_
         latency_p50_ms=percentile(enqueue_to_start, 50),
         latency_p99_ms=percentile(enqueue_to_start, 99),
         latency_max_ms=max(enqueue_to_start),
+        drain_throughput=args.jobs / (last_finished - first_started),
         extra={
             "commit_to_start_p50_ms": percentile(commit_to_start, 50),
             "commit_to_start_p99_ms": percentile(commit_to_start, 99),
@@ -297,13 +302,18 @@ def run_rq(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: 
     redis.flushdb()
     env = worker_env(args.redis_url)
     rq_bin = str(Path(sys.executable).parent / "rq")
-    for index in range(args.workers):
-        argv = [rq_bin, "worker", "--worker-class", "rq.worker.SimpleWorker", "--url", args.redis_url]
-        argv += ["--name", f"bench-rq-{os.getpid()}-{index}", RQ_QUEUE]
-        if profile_dir is not None and index == 0:
-            argv = [sys.executable, "-m", "cProfile", "-o", str(profile_dir / "rq-worker0.prof"), *argv]
-        workers.start(f"rq-worker{index}", argv, env)
-    wait_until(lambda: registered_workers(redis, RQ_QUEUE) >= args.workers, READY_TIMEOUT, "RQ workers", workers)
+
+    def start_workers() -> None:
+        for index in range(args.workers):
+            argv = [rq_bin, "worker", "--worker-class", "rq.worker.SimpleWorker", "--url", args.redis_url]
+            argv += ["--name", f"bench-rq-{os.getpid()}-{index}", RQ_QUEUE]
+            if profile_dir is not None and index == 0:
+                argv = [sys.executable, "-m", "cProfile", "-o", str(profile_dir / "rq-worker0.prof"), *argv]
+            workers.start(f"rq-worker{index}", argv, env)
+        wait_until(lambda: registered_workers(redis, RQ_QUEUE) >= args.workers, READY_TIMEOUT, "RQ workers", workers)
+
+    if not args.prefill:
+        start_workers()
 
     queue = Queue(RQ_QUEUE, connection=redis)
     finished_key = FinishedJobRegistry(queue=queue).key
@@ -321,6 +331,8 @@ def run_rq(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: 
             pipe.execute()
         job_ids += [job.id for job in jobs]
     enqueued = time.time()
+    if args.prefill:
+        start_workers()
 
     def all_finished() -> bool:
         if redis.zcard(failed_key):
@@ -331,6 +343,7 @@ def run_rq(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: 
     workers.stop()
 
     latencies: list[float] = []
+    starts: list[float] = []
     ends: list[float] = []
     for first in range(0, len(job_ids), 1000):
         for job in RQJob.fetch_many(job_ids[first : first + 1000], connection=redis):
@@ -341,8 +354,10 @@ def run_rq(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: 
                 as_epoch(job.started_at),
                 as_epoch(job.ended_at),
             )
-            if enqueued_at is not None and started_at is not None:
-                latencies.append((started_at - enqueued_at) * 1000)
+            if started_at is not None:
+                starts.append(started_at)
+                if enqueued_at is not None:
+                    latencies.append((started_at - enqueued_at) * 1000)
             if ended_at is not None:
                 ends.append(ended_at)
     if len(ends) < args.jobs:
@@ -358,6 +373,7 @@ def run_rq(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: 
         latency_p50_ms=percentile(latencies, 50),
         latency_p99_ms=percentile(latencies, 99),
         latency_max_ms=max(latencies),
+        drain_throughput=args.jobs / (max(ends) - min(starts)),
         extra={"latency_samples": float(len(latencies))},
     )
 
@@ -387,6 +403,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes per run (default 2)")
     parser.add_argument("--batch", type=int, default=50, help="jobs per transaction / pipeline (default 50)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a run to finish")
+    parser.add_argument(
+        "--prefill",
+        action="store_true",
+        help="enqueue everything before starting the workers (measures the workers alone: see 'drain jobs/s')",
+    )
     parser.add_argument("--only", choices=("ballast", "rq"), help="run one side only")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile worker 0 of each run and the enqueue")
     args = parser.parse_args(argv)
@@ -406,20 +427,29 @@ def setup_django(redis_url: str) -> None:
 
 def report(args: argparse.Namespace, results: list[RunResult]) -> dict[str, Any]:
     print()
-    print(f"jobs={args.jobs} workers={args.workers} batch={args.batch} redis={args.redis_url} cpus={os.cpu_count()}")
+    print(
+        f"jobs={args.jobs} workers={args.workers} batch={args.batch} prefill={args.prefill} "
+        f"redis={args.redis_url} cpus={os.cpu_count()}"
+    )
     header = (
         f"{'run':<8} {'jobs/s':>9} {'total s':>8} {'enqueue s':>10} {'seen s':>7} "
-        f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"
+        f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'drain jobs/s':>13}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
             f"{r.name:<8} {r.throughput:>9.1f} {r.seconds:>8.2f} {r.enqueue_seconds:>10.2f} {r.observed_seconds:>7.2f} "
-            f"{r.latency_p50_ms:>9.1f} {r.latency_p99_ms:>9.1f} {r.latency_max_ms:>9.1f}"
+            f"{r.latency_p50_ms:>9.1f} {r.latency_p99_ms:>9.1f} {r.latency_max_ms:>9.1f} {r.drain_throughput:>13.1f}"
         )
     by_name = {r.name: r for r in results}
-    summary: dict[str, Any] = {"jobs": args.jobs, "workers": args.workers, "batch": args.batch}
+    summary: dict[str, Any] = {
+        "jobs": args.jobs,
+        "workers": args.workers,
+        "batch": args.batch,
+        "prefill": args.prefill,
+        "cpus": os.cpu_count(),
+    }
     for r in results:
         summary[r.name] = {
             key: round(value, 2) if isinstance(value, float) else value for key, value in asdict(r).items()
