@@ -1,0 +1,151 @@
+"""Crash and recovery with real processes: rqworker, jobs_scheduler, SIGKILL, a flushed Redis."""
+
+from __future__ import annotations
+
+import django_rq
+from django.db import connections, transaction
+
+from jobs import messages
+from jobs.models import DeadLetter, Job, JobAttempt
+from jobs.services import enqueue
+from jobs.tests.conftest import job_row, queue_length, statuses
+from jobs.tests.processes import Processes, wait_for
+from tenants.models import Tenant
+
+
+def _enqueue_many(tenant: Tenant, count: int, job_type: str = "diagnostics.echo", **payload: object) -> list[int]:
+    with transaction.atomic():
+        return [
+            enqueue(tenant=tenant, job_type=job_type, payload=payload or {"value": index}).pk for index in range(count)
+        ]
+
+
+def _all_succeeded(ids: list[int]) -> bool:
+    return statuses(ids) == {"succeeded": len(ids)}
+
+
+def test_an_rqworker_in_burst_mode_runs_enqueued_jobs_end_to_end(tenant: Tenant, processes: Processes) -> None:
+    ids = _enqueue_many(tenant, 3)
+
+    worker = processes.worker("default", burst=True)
+    worker.wait(timeout=60)
+
+    assert worker.returncode == 0, processes.log("worker")
+    assert _all_succeeded(ids)
+    assert [job_row(i).result for i in ids] == [{"value": 0}, {"value": 1}, {"value": 2}]
+
+
+def test_two_workers_racing_for_one_job_run_it_exactly_once(tenant: Tenant, processes: Processes) -> None:
+    (job_id,) = _enqueue_many(tenant, 1, "diagnostics.sleep", seconds=0.5)
+    entry = messages.Entry(job_id, tenant.pk, "default", "diagnostics.sleep", "", 1)
+    for _ in range(5):
+        messages.push([entry])  # duplicates: every worker gets a message for the same job
+    assert queue_length() == 6
+
+    first = processes.worker("default", burst=True, name="worker-1")
+    second = processes.worker("default", burst=True, name="worker-2")
+    first.wait(timeout=60)
+    second.wait(timeout=60)
+
+    assert job_row(job_id).status == "succeeded"
+    assert job_row(job_id).attempts == 1
+    assert list(JobAttempt.objects.unscoped().filter(job_id=job_id).values_list("outcome", flat=True)) == ["succeeded"]
+    assert "Job OK" in processes.log("worker-1") and "Job OK" in processes.log("worker-2")  # both took messages
+
+
+def test_a_worker_killed_mid_job_is_recovered_and_the_job_resumes_from_its_checkpoint(
+    tenant: Tenant, processes: Processes
+) -> None:
+    (job_id,) = _enqueue_many(tenant, 1, "diagnostics.sleep", seconds=4, steps=8)
+    doomed = processes.worker("default", name="doomed")
+
+    def checkpointed() -> bool:
+        with connections["system"].cursor() as cursor:
+            cursor.execute("SELECT max(sequence) FROM jobs_checkpoint WHERE job_id = %s", [job_id])
+            return (cursor.fetchone()[0] or 0) >= 2
+
+    wait_for(checkpointed, timeout=30, what="two checkpoints")
+    processes.kill(doomed)  # SIGKILL: no clean-up, the lease is left to expire
+    assert job_row(job_id).status == "running"
+
+    processes.scheduler()
+    processes.worker("default", name="rescuer")
+    wait_for(lambda: job_row(job_id).status == "succeeded", timeout=60, what="the job to finish")
+
+    job = job_row(job_id)
+    assert job.attempts == 2
+    assert job.result["steps_done"] == 8 and job.result["resumed_from"] >= 2
+    attempts = list(JobAttempt.objects.unscoped().filter(job_id=job_id).order_by("attempt").values_list("outcome", flat=True))
+    assert attempts == ["lost", "succeeded"]
+
+
+def test_jobs_survive_a_redis_flush_after_enqueue(tenant: Tenant, processes: Processes) -> None:
+    ids = _enqueue_many(tenant, 5)
+    assert queue_length() == 1
+    django_rq.get_connection("default").flushdb()  # every message is gone
+
+    processes.scheduler()
+    processes.worker("default")
+    wait_for(lambda: _all_succeeded(ids), timeout=60, what="every job to succeed")
+
+    assert "redis_reset" in processes.log("scheduler")
+
+
+def test_a_full_stop_and_restart_of_every_process_loses_no_job(tenant: Tenant, processes: Processes) -> None:
+    ids = _enqueue_many(tenant, 60, "diagnostics.sleep", seconds=0.05)
+    processes.scheduler(name="scheduler-1")
+    worker = processes.worker("default", name="worker-1")
+    wait_for(lambda: statuses(ids).get("succeeded", 0) >= 5, timeout=60, what="some progress")
+
+    processes.kill(worker)
+    processes.stop_all()  # the scheduler too
+    django_rq.get_connection("default").flushdb()  # and Redis restarts empty
+    assert 0 < statuses(ids).get("succeeded", 0) < len(ids)
+
+    processes.scheduler(name="scheduler-2")
+    processes.worker("default", name="worker-2")
+    wait_for(lambda: _all_succeeded(ids), timeout=90, what="every job to succeed after the restart")
+
+    assert Job.objects.unscoped().filter(pk__in=ids, attempts__gt=2).count() == 0
+
+
+def test_a_retry_and_a_dead_letter_happen_without_help(tenant: Tenant, processes: Processes) -> None:
+    with transaction.atomic():
+        flaky = enqueue(tenant=tenant, job_type="diagnostics.fail", payload={"message": "once", "fail_times": 1})
+        broken = enqueue(tenant=tenant, job_type="diagnostics.fail", payload={"message": "always"})
+
+    processes.scheduler()
+    processes.worker("default")
+    wait_for(
+        lambda: job_row(flaky.pk).status == "succeeded" and job_row(broken.pk).status == "failed",
+        timeout=60,
+        what="the flaky job to succeed and the broken one to fail",
+    )
+
+    assert job_row(flaky.pk).attempts == 2
+    assert job_row(broken.pk).attempts == 3
+    assert DeadLetter.objects.unscoped().filter(job_id=broken.pk, reason="exhausted").count() == 1
+
+
+def test_a_second_scheduler_waits_and_takes_over_when_the_leader_dies(
+    tenant: Tenant, processes: Processes
+) -> None:
+    leader = processes.scheduler(name="scheduler-a")
+    wait_for(lambda: "became the scheduler leader" in processes.log("scheduler-a"), timeout=30, what="a leader")
+    processes.scheduler(name="scheduler-b")
+
+    def advisory_holders() -> int:
+        with connections["system"].cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            return int(cursor.fetchone()[0])
+
+    wait_for(lambda: "scheduler started" in processes.log("scheduler-b"), timeout=30, what="the second scheduler")
+    assert advisory_holders() == 1
+    assert "became the scheduler leader" not in processes.log("scheduler-b")
+
+    processes.kill(leader)
+    wait_for(lambda: "became the scheduler leader" in processes.log("scheduler-b"), timeout=30, what="a takeover")
+    ids = _enqueue_many(tenant, 1)
+    django_rq.get_connection("default").flushdb()
+    processes.worker("default")
+    wait_for(lambda: _all_succeeded(ids), timeout=60, what="the new leader to dispatch")
