@@ -74,8 +74,11 @@ def test_a_worker_killed_mid_job_is_recovered_and_the_job_resumes_from_its_check
 
     job = job_row(job_id)
     assert job.attempts == 2
+    assert job.result is not None
     assert job.result["steps_done"] == 8 and job.result["resumed_from"] >= 2
-    attempts = list(JobAttempt.objects.unscoped().filter(job_id=job_id).order_by("attempt").values_list("outcome", flat=True))
+    attempts = list(
+        JobAttempt.objects.unscoped().filter(job_id=job_id).order_by("attempt").values_list("outcome", flat=True)
+    )
     assert attempts == ["lost", "succeeded"]
 
 
@@ -127,9 +130,7 @@ def test_a_retry_and_a_dead_letter_happen_without_help(tenant: Tenant, processes
     assert DeadLetter.objects.unscoped().filter(job_id=broken.pk, reason="exhausted").count() == 1
 
 
-def test_a_second_scheduler_waits_and_takes_over_when_the_leader_dies(
-    tenant: Tenant, processes: Processes
-) -> None:
+def test_a_second_scheduler_waits_and_takes_over_when_the_leader_dies(tenant: Tenant, processes: Processes) -> None:
     leader = processes.scheduler(name="scheduler-a")
     wait_for(lambda: "became the scheduler leader" in processes.log("scheduler-a"), timeout=30, what="a leader")
     processes.scheduler(name="scheduler-b")
