@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from jobs import maintenance
+
+
+@pytest.fixture
+def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(maintenance, "_tasks", {})
+
+
+@pytest.mark.usefixtures("clean_registry")
+def test_a_registered_task_runs_when_due_and_a_failing_one_does_not_stop_the_others() -> None:
+    calls: list[str] = []
+
+    @maintenance.periodic("tests.every_minute", every=timedelta(minutes=1))
+    def every_minute() -> None:
+        calls.append("minute")
+
+    @maintenance.periodic("tests.broken", every=timedelta(seconds=10))
+    def broken() -> None:
+        raise RuntimeError("disk full")
+
+    first = maintenance.run_due(now=1000.0)
+    too_soon = maintenance.run_due(now=1030.0)
+    later = maintenance.run_due(now=1061.0)
+
+    assert first == ["tests.every_minute", "tests.broken"]
+    assert too_soon == ["tests.broken"]
+    assert later == ["tests.every_minute", "tests.broken"]
+    assert calls == ["minute", "minute"]
