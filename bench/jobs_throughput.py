@@ -24,6 +24,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,9 @@ class Workers:
             )
         self.procs.append((proc, log))
         self.logs.append(log)
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc, _log in self.procs]
 
     def check_alive(self) -> None:
         for proc, log in self.procs:
@@ -242,6 +246,7 @@ def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_
 
     timeout = args.timeout
     observed = wait_until(all_succeeded, timeout, f"{args.jobs} Ballast jobs to succeed", workers)
+    ours = {f"{socket.gethostname()}:{pid}" for pid in workers.pids()}  # jobs.execution.worker_identity()
     workers.stop()
 
     commit_of = {job_id: commit_times[index] for index, ids in enumerate(batch_ids) for job_id in ids}
@@ -258,6 +263,10 @@ def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_
             [tenant_id],
         )
         attempt_row = cursor.fetchone()
+        cursor.execute("SELECT DISTINCT worker FROM jobs_jobattempt WHERE tenant_id = %s", [tenant_id])
+        foreign = {row[0] for row in cursor.fetchall()} - ours
+    if foreign:
+        print(f"warning: workers not started by this benchmark ran jobs: {sorted(foreign)}", file=sys.stderr)
     assert attempt_row is not None
     last_attempt_finished, attempt_count, distinct_workers = attempt_row
     # jobs_job.finished_at is now() of the acknowledging transaction (its start); the attempt's finished_at is
