@@ -225,12 +225,12 @@ def _run_one(job: ClaimedJob, keeper: LeaseKeeper, worker: str) -> tuple[str, Jo
         job_id=job.id,
         attempt=job.attempt,
         worker=worker,
-        started_at=job.started_at,
+        started_at=started,
         finished_at=finished,
         outcome=_attempt_outcome(outcome),
         error=error[: outcomes.MAX_ERROR_CHARS],
         traceback=trace[-outcomes.MAX_ERROR_CHARS :],
-        duration_ms=_ms(job.started_at, finished) if started else None,
+        duration_ms=_ms(started, finished),
     )
     return outcome, attempt
 

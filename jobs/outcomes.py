@@ -38,7 +38,8 @@ def encode_result(result: Any) -> str:
 def succeed(job: ClaimedJob, encoded_result: str, *, using: str = "default") -> bool:
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "UPDATE jobs_job SET status = 'succeeded', result = %s::jsonb, finished_at = now(), updated_at = now(), "
+            "UPDATE jobs_job SET status = 'succeeded', result = %s::jsonb, finished_at = clock_timestamp(), "
+            "updated_at = clock_timestamp(), "
             "lease_token = NULL, lease_expires_at = NULL, last_error = '' "
             "WHERE id = %s AND status = 'running' AND lease_token = %s",
             [encoded_result, job.id, job.lease_token],

@@ -164,10 +164,16 @@ def enqueue(
         if idempotency_key
         else ""
     )
+    audit_data = json.dumps({"job_type": job_type, "run_at": None if immediate else available_at.isoformat()})
     with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
+        # One round trip: the job and its audit row (tenants.audit) in one statement.
         cursor.execute(
-            f"INSERT INTO jobs_job ({columns}) VALUES ({placeholders}){conflict} RETURNING id",  # noqa: S608
-            list(values.values()),
+            f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({placeholders}){conflict} RETURNING id), "  # noqa: S608
+            "audit AS (INSERT INTO tenants_auditentry "
+            "(tenant_id, actor, action, target_type, target_id, trace_id, data, at) "
+            "SELECT %s, %s, 'job.enqueued', 'job', id::text, %s, %s::jsonb, %s FROM job) "
+            "SELECT id FROM job",
+            [*values.values(), tenant_id, actor, trace_id, audit_data, now],
         )
         row = cursor.fetchone()
         if row is None:
@@ -181,15 +187,6 @@ def enqueue(
             return existing
         job = Job(id=row[0], **{**values, "payload": payload})
         job.created = True
-        record(
-            tenant_id=tenant_id,
-            actor=actor,
-            action="job.enqueued",
-            target_type="job",
-            target_id=job.pk,
-            trace_id=trace_id,
-            data={"job_type": job_type, "run_at": available_at.isoformat() if not immediate else None},
-        )
         if immediate:
             _push_after_commit(
                 messages.Entry(

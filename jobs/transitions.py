@@ -22,7 +22,8 @@ class Sql:
     expression: str
 
 
-NOW = Sql("now()")
+# clock_timestamp(), not now(): several jobs are acknowledged in one transaction, and now() is its start.
+NOW = Sql("clock_timestamp()")
 CLEAR_LEASE: dict[str, Any] = {"lease_token": None, "lease_expires_at": None}
 
 
@@ -37,7 +38,7 @@ def transition(
 ) -> bool:
     """Move one job from `current` to `target`. False when the row was not in `current` (or the fence failed)."""
     check_transition(current, target)
-    assignments = ["status = %s", "updated_at = now()"]
+    assignments = ["status = %s", "updated_at = clock_timestamp()"]
     params: list[Any] = [target]
     for column, value in (values or {}).items():
         if isinstance(value, Sql):

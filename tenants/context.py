@@ -43,13 +43,18 @@ def _set_database_tenant(using: str, value: str) -> None:
 
 @contextmanager
 def tenant_scope(tenant_id: int, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[int]:
-    """Run the block in a transaction bound to one tenant. Nesting the same tenant is fine; another raises."""
+    """Run the block in a transaction bound to one tenant. Nesting the same tenant joins the outer scope
+    (like atomic(savepoint=False)); nesting another tenant raises."""
     if not isinstance(tenant_id, int) or isinstance(tenant_id, bool) or tenant_id <= 0:
         raise TenantContextError(f"tenant_scope needs a positive integer tenant id, not {tenant_id!r}")
     outer = _current_tenant.get()
     if outer is not None and outer != tenant_id:
         raise TenantContextError(f"Already inside tenant_scope({outer}); refusing to switch to tenant {tenant_id}")
     connection = connections[using]
+    if outer == tenant_id and connection.in_atomic_block:
+        # Already bound to this tenant: join the outer scope (no savepoint, no round trips).
+        yield tenant_id
+        return
     had_transaction = connection.in_atomic_block
     with transaction.atomic(using=using):
         _set_database_tenant(using, str(tenant_id))
