@@ -19,4 +19,5 @@ urlpatterns = [
     ),
     path("api/v1/", include("tenants.urls")),
     path("api/v1/", include("jobs.urls")),
+    path("api/v1/", include("webhooks.urls")),
 ]

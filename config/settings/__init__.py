@@ -4,8 +4,10 @@ import django_stubs_ext
 
 from config.settings.base import *  # noqa: F403
 from config.settings.drf import *  # noqa: F403
+from config.settings.emails import *  # noqa: F403
 from config.settings.jobs import *  # noqa: F403
 from config.settings.rq import *  # noqa: F403
+from config.settings.webhooks import *  # noqa: F403
 from config.settings.safety import assert_safe_configuration
 
 assert_safe_configuration(globals())

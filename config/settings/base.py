@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "django_rq",
     "tenants",
     "jobs",
+    "outbox",
+    "webhooks",
+    "emails",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,35 @@
+"""Email deliveries (emails app): Django's email backends, SMTP in production, files under var/ in dev."""
+
+from __future__ import annotations
+
+from config.settings.env import BASE_DIR, IS_PROD, env
+
+__all__ = [
+    "EMAIL_BACKEND",
+    "EMAIL_FILE_PATH",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_TIMEOUT",
+    "DEFAULT_FROM_EMAIL",
+    "EMAIL_MESSAGE_ID_DOMAIN",
+]
+
+EMAIL_BACKEND: str = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if IS_PROD
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = str(BASE_DIR / "var" / "mail")
+EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD: str = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT: int = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="Ballast <noreply@localhost>")
+# The right-hand side of every Message-ID Ballast generates: <delivery-uuid@EMAIL_MESSAGE_ID_DOMAIN>.
+EMAIL_MESSAGE_ID_DOMAIN: str = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="ballast.localhost")
