@@ -20,4 +20,5 @@ urlpatterns = [
     path("api/v1/", include("tenants.urls")),
     path("api/v1/", include("jobs.urls")),
     path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("outbox.urls")),
 ]

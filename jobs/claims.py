@@ -13,7 +13,7 @@ from django.db import connections
 
 CLAIM_COLUMNS = (
     "id, tenant_id, job_type, queue, payload, attempts, max_attempts, lease_token, trace_id, correlation_id, "
-    "created_at, locked_at"
+    "traceparent, created_event_id, created_at, locked_at"
 )
 
 
@@ -29,6 +29,8 @@ class ClaimedJob:
     lease_token: uuid.UUID
     trace_id: str
     correlation_id: str
+    traceparent: str
+    created_event_id: uuid.UUID
     created_at: datetime
     started_at: datetime
 
@@ -50,6 +52,8 @@ def claimed_from_row(row: tuple[Any, ...], started_at: datetime | None = None) -
         token,
         trace_id,
         correlation_id,
+        traceparent,
+        created_event_id,
         created_at,
         locked_at,
     ) = row
@@ -64,6 +68,8 @@ def claimed_from_row(row: tuple[Any, ...], started_at: datetime | None = None) -
         lease_token=token,
         trace_id=trace_id,
         correlation_id=correlation_id,
+        traceparent=traceparent,
+        created_event_id=created_event_id,
         created_at=created_at,
         started_at=started_at or locked_at,
     )

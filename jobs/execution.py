@@ -27,9 +27,12 @@ from django.utils import timezone
 from jobs import admission, outcomes, policy
 from jobs.claims import ClaimedJob, claim_ids
 from jobs.context import JobCancelled, JobContext, PermanentError
+from jobs.events import job_trace, outcome_event
 from jobs.leases import LeaseKeeper, LeaseLost
 from jobs.models import JobAttempt
 from jobs.registry import HandlerSpec, UnknownJobType, get_handler
+from outbox.services import NewEvent, insert_events
+from outbox.tracing import trace_context
 from tenants.context import tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -171,6 +174,7 @@ def run_claimed(claimed: list[ClaimedJob], *, worker: str, report: BatchReport) 
         while pending:
             group_started = time.monotonic()
             attempts: list[JobAttempt] = []
+            events: list[NewEvent] = []
             done: list[int] = []
             with tenant_scope(tenant_id):
                 while pending:
@@ -178,10 +182,19 @@ def run_claimed(claimed: list[ClaimedJob], *, worker: str, report: BatchReport) 
                     outcome, attempt = _run_one(job, keeper, worker)
                     report.add(job.id, outcome)
                     attempts.append(attempt)
+                    event = (
+                        outcome_event(job, outcome, error=attempt.error)
+                        if attempt.error
+                        else outcome_event(job, outcome)
+                    )
+                    if event is not None:
+                        events.append(event)
                     done.append(job.id)
                     if time.monotonic() - group_started > GROUP_SECONDS:
                         break
+                # Same transaction as the acknowledgements: an event exists exactly when its state change does.
                 JobAttempt.objects.bulk_create(attempts)
+                insert_events(events)
             keeper.release(done)
 
 
@@ -201,7 +214,7 @@ def _run_one(job: ClaimedJob, keeper: LeaseKeeper, worker: str) -> tuple[str, Jo
             keeper=keeper,
         )
         with transaction.atomic():
-            with deadline(spec.timeout):
+            with deadline(spec.timeout), trace_context(job_trace(job)):
                 result = spec.func(context, job.payload)
             encoded = outcomes.encode_result(result)
             if not outcomes.succeed(job, encoded):

@@ -31,6 +31,11 @@ class Job(TenantOwned):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     trace_id = models.CharField(max_length=64, default=new_trace_id)
     correlation_id = models.CharField(max_length=64, blank=True, default="")
+    # What caused this job (an event id, or the job whose handler enqueued it), and the W3C trace it belongs to.
+    causation_id = models.CharField(max_length=64, blank=True, default="")
+    traceparent = models.CharField(max_length=55, blank=True, default="")
+    # The id of this job's job.created event: the causation of every event about the job and from its handler.
+    created_event_id = models.UUIDField(default=uuid.uuid4)
     # Lease: who runs it and until when; the token fences every write of that attempt.
     locked_by = models.CharField(max_length=200, blank=True, default="")
     locked_at = models.DateTimeField(null=True, blank=True)

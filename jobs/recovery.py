@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from jobs import outcomes
 from jobs.claims import CLAIM_COLUMNS, claimed_from_row
+from jobs.events import outcome_event
 from jobs.models import DeadLetter, JobAttempt
 from jobs.registry import UnknownJobType, get_handler
+from outbox.services import insert_events
 
 SYSTEM = "system"
 LOST_ERROR = "Lease expired: the worker died, hung or lost its connection"
@@ -39,6 +41,7 @@ def reap_expired_leases(*, limit: int = 500) -> ReapReport:
             rows = cursor.fetchall()
         jobs = [claimed_from_row(row, started_at=row[-1] or timezone.now()) for row in rows]
         attempts = []
+        events = []
         for job in jobs:
             try:
                 spec = get_handler(job.job_type)
@@ -47,9 +50,14 @@ def reap_expired_leases(*, limit: int = 500) -> ReapReport:
             if job.attempt < job.max_attempts:
                 outcomes.retry_later(job, LOST_ERROR, spec, using=SYSTEM)
                 report.retried += 1
+                outcome = "retry"
             else:
                 outcomes.dead_letter(job, reason=DeadLetter.Reason.LEASE_EXPIRED, error=LOST_ERROR, using=SYSTEM)
                 report.dead_lettered += 1
+                outcome = "dead_letter"
+            event = outcome_event(job, outcome, error=LOST_ERROR)
+            if event is not None:
+                events.append(event)
             attempts.append(
                 JobAttempt(
                     tenant_id=job.tenant_id,
@@ -62,4 +70,5 @@ def reap_expired_leases(*, limit: int = 500) -> ReapReport:
                 )
             )
         JobAttempt.objects.unscoped(SYSTEM).bulk_create(attempts)
+        insert_events(events, using=SYSTEM)
     return report

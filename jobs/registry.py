@@ -35,6 +35,8 @@ class HandlerSpec:
     backoff_cap: float
     declared_concurrency: int | None
     enabled: Callable[[], bool]
+    # False for the relay's own delivery jobs: their lifecycle events would be relayed again, without end.
+    lifecycle_events: bool = True
 
     @property
     def concurrency(self) -> int | None:
@@ -72,6 +74,7 @@ def job_handler(
     backoff_cap: float | None = None,
     concurrency: int | None = None,
     enabled: Callable[[], bool] = lambda: True,
+    lifecycle_events: bool = True,
 ) -> Callable[[Handler], Handler]:
     if queue not in policy.QUEUES:
         raise ValueError(f"Unknown queue {queue!r} for {job_type}; queues: {', '.join(policy.QUEUES)}")
@@ -92,6 +95,7 @@ def job_handler(
             declared_concurrency=concurrency,
             enabled=enabled,
             validator=_validator(schema),
+            lifecycle_events=lifecycle_events,
         )
         return func
 

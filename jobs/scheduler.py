@@ -1,6 +1,7 @@
 """The scheduler process: one leader at a time (a Postgres advisory lock), the others wait to take over.
 
-Each pass: reap expired leases, dispatch (see jobs.dispatch), run due maintenance.
+Each pass: reap expired leases, dispatch (see jobs.dispatch), run due maintenance. The outbox relay
+runs in a thread of its own (outbox.relay).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import connections
 
 from jobs import dispatch, maintenance
 from jobs.recovery import reap_expired_leases
+from outbox.relay import run_relay
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,9 @@ def run_scheduler(stop: threading.Event, *, interval: float | None = None) -> No
     interval = interval if interval is not None else settings.JOBS_SCHEDULER_INTERVAL_MS / 1000
     lock = LeaderLock()
     leading = False
+    # The outbox relay runs beside the passes, in every scheduler process: relays are safe side by side.
+    relay = threading.Thread(target=run_relay, args=(stop,), name="ballast-outbox-relay", daemon=True)
+    relay.start()
     try:
         while not stop.is_set():
             if not lock.acquire():
@@ -110,3 +115,4 @@ def run_scheduler(stop: threading.Event, *, interval: float | None = None) -> No
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
     finally:
         lock.release()
+        relay.join(timeout=10)

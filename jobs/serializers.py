@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rest_framework import serializers
 
 from jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
 from jobs.services import MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE
-
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class StrictSerializer(serializers.Serializer[Any]):

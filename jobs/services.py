@@ -15,11 +15,14 @@ from django.utils import timezone
 from jsonschema import ValidationError as SchemaError
 
 from jobs import messages, policy
+from jobs.events import announces
 from jobs.models import DeadLetter, Job
 from jobs.registry import UnknownJobType, get_handler
 from jobs.states import IllegalTransition
 from jobs.states import JobStatus as S
 from jobs.transitions import NOW, transition
+from outbox import services as outbox
+from outbox import tracing
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope
 from tenants.models import Tenant
@@ -28,6 +31,18 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS_LIMIT = 100
 PRIORITY_RANGE = (-100, 100)
+
+
+# The job.created event's columns (outbox.services.COLUMNS), filled from the inserted job's id.
+JOB_CREATED_EVENT_VALUES = (
+    "%s, %s, 'job.created', %s, 'job', id::text, %s, 1, "
+    "jsonb_build_object('job_id', id) || %s::jsonb, %s, %s, %s, %s, 'pending', 0, %s, ''"
+)
+
+
+JOB_CREATED_EVENT_SQL = (
+    f", event AS (INSERT INTO outbox_outboxevent ({outbox.COLUMNS}) SELECT {JOB_CREATED_EVENT_VALUES} FROM job)"  # noqa: S608
+)
 
 
 class EnqueueError(ValueError):
@@ -119,13 +134,15 @@ def enqueue(
     run_at: datetime | None = None,
     max_attempts: int | None = None,
     correlation_id: str | None = None,
-    trace_id: str | None = None,
+    causation_id: str | None = None,
     actor: str = SYSTEM_ACTOR,
 ) -> Job:
     """Create a job in the caller's transaction; its message goes to RQ only after commit.
 
     The same tenant and idempotency key return the existing job (`job.created` is False); the same key with
-    another type or payload raises IdempotencyConflict. Refused input raises EnqueueError.
+    another type or payload raises IdempotencyConflict. Refused input raises EnqueueError. Correlation,
+    causation and trace default to the current request's or job's (outbox.tracing); a `job.created` event
+    goes to the outbox in the same statement.
     """
     spec, encoded = _validated(job_type, payload, max_attempts, priority)
     tenant_id = _tenant_id(tenant)
@@ -135,7 +152,12 @@ def enqueue(
     available_at = max(run_at, now) if run_at else now
     immediate = available_at <= now
     fingerprint = payload_fingerprint(job_type, payload)
-    trace_id = trace_id or uuid.uuid4().hex
+    context = tracing.current()
+    traceparent = context.traceparent or tracing.new_traceparent()
+    trace_id = context.trace_id or traceparent[3:35]
+    correlation_id = correlation_id or context.correlation_id or uuid.uuid4().hex
+    causation_id = causation_id or context.causation_id
+    created_event_id = uuid.uuid4()
     values = {
         "tenant_id": tenant_id,
         "job_type": job_type,
@@ -150,7 +172,10 @@ def enqueue(
         "last_error": "",
         "idempotency_key": idempotency_key,
         "trace_id": trace_id,
-        "correlation_id": correlation_id or "",
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "traceparent": traceparent,
+        "created_event_id": created_event_id,
         "locked_by": "",
         "cancel_requested": False,
         "dispatched_at": now if immediate else None,
@@ -165,15 +190,21 @@ def enqueue(
         else ""
     )
     audit_data = json.dumps({"job_type": job_type, "run_at": None if immediate else available_at.isoformat()})
+    event_data = json.dumps({"job_type": job_type, "queue": spec.queue, "run_at": available_at.isoformat()})
+    event_sql, event_params = "", list[Any]()
+    if spec.lifecycle_events:
+        event_sql = JOB_CREATED_EVENT_SQL
+        event_params = [tenant_id, created_event_id, actor, now, event_data, correlation_id, causation_id, traceparent]
+        event_params += [now, now]
     with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
-        # One round trip: the job and its audit row (tenants.audit) in one statement.
+        # One round trip: the job, its audit row and its job.created event (in the outbox) in one statement.
         cursor.execute(
             f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({placeholders}){conflict} RETURNING id), "  # noqa: S608
             "audit AS (INSERT INTO tenants_auditentry "
             "(tenant_id, actor, action, target_type, target_id, trace_id, data, at) "
-            "SELECT %s, %s, 'job.enqueued', 'job', id::text, %s, %s::jsonb, %s FROM job) "
-            "SELECT id FROM job",
-            [*values.values(), tenant_id, actor, trace_id, audit_data, now],
+            f"SELECT %s, %s, 'job.enqueued', 'job', id::text, %s, %s::jsonb, %s FROM job){event_sql} "
+            "SELECT id, pg_notify(%s, '') FROM job",
+            [*values.values(), tenant_id, actor, trace_id, audit_data, now, *event_params, outbox.NOTIFY_CHANNEL],
         )
         row = cursor.fetchone()
         if row is None:
@@ -258,6 +289,22 @@ def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
             job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
         ):
             action = "job.cancelled"
+            if announces(job.job_type):
+                outbox.insert_events(
+                    [
+                        outbox.NewEvent(
+                            tenant_id=job.tenant_id,
+                            event_type="job.cancelled",
+                            target_type="job",
+                            target_id=str(job.pk),
+                            payload={"job_id": job.pk, "job_type": job.job_type, "attempt": job.attempts},
+                            actor=actor,
+                            correlation_id=job.correlation_id,
+                            causation_id=str(job.created_event_id),
+                            traceparent=job.traceparent,
+                        )
+                    ]
+                )
         elif job.status in (S.QUEUED, S.RUNNING):
             updated = Job.objects.filter(pk=job.pk, status__in=[S.QUEUED, S.RUNNING]).update(cancel_requested=True)
             if not updated:

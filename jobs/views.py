@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 from jobs import selectors, services
 from jobs.processing import process_due_jobs
 from jobs.serializers import (
-    IDEMPOTENCY_KEY,
     DeadLetterSerializer,
     JobCreateSerializer,
     JobDetailSerializer,
@@ -25,6 +24,7 @@ from jobs.serializers import (
     QueueProcessResult,
 )
 from jobs.states import IllegalTransition, JobStatus
+from outbox.idempotency import request_key
 from tenants.api import TenantAPIView, credential
 from tenants.audit import actor_for_user
 from tenants.models import ApiToken
@@ -47,15 +47,6 @@ class NewestFirst(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-
-
-def _idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not IDEMPOTENCY_KEY.match(key):
-        raise exceptions.ValidationError({"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]})
-    return key
 
 
 def _choice(request: Request, name: str, choices: list[str]) -> str | None:
@@ -95,7 +86,7 @@ class JobListCreateView(TenantAPIView):
         try:
             job = services.enqueue(
                 tenant=credential(request).tenant_id,
-                idempotency_key=_idempotency_key(request),
+                idempotency_key=request_key(request),
                 actor=actor_for_user(request.user),
                 **params.validated_data,
             )

@@ -1,4 +1,5 @@
-"""The DRF layer of tenancy: every tenant API view runs inside tenant_scope of its credential's tenant."""
+"""The DRF layer of tenancy: every tenant API view runs inside tenant_scope of its credential's tenant,
+and every mutating request honours Idempotency-Key (outbox.idempotency)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from rest_framework import exceptions
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from outbox import idempotency
 from tenants.context import tenant_scope
 from tenants.models import ApiToken
 
@@ -20,14 +23,27 @@ class TenantScopedMixin:
 
     After authentication and permission checks, the handler runs inside `tenant_scope`, so the app
     role's row-level security and the scoped managers both see only the credential's tenant.
+    A view may set `idempotency_derive_key = True` to key requests that carry no Idempotency-Key by
+    their content (off by default).
     """
 
+    idempotency_derive_key = False
     _tenant_stack: ExitStack
+    _idempotency_claim: idempotency.Claim | None = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        with ExitStack() as stack:
-            self._tenant_stack = stack
-            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        self._idempotency_claim = None
+        try:
+            with ExitStack() as stack:
+                self._tenant_stack = stack
+                response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+                if self._idempotency_claim is not None:
+                    idempotency.finish(self._idempotency_claim, response, committed_with_business=True)
+                return response
+        except BaseException:
+            if self._idempotency_claim is not None:
+                idempotency.release(self._idempotency_claim)
+            raise
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -35,6 +51,29 @@ class TenantScopedMixin:
         if not isinstance(token, ApiToken):
             raise exceptions.PermissionDenied("This credential belongs to no tenant.", code="no_tenant")
         self._tenant_stack.enter_context(tenant_scope(token.tenant_id))
+        if request.method in idempotency.UNSAFE_METHODS:
+            self._begin_idempotent(request, token)
+
+    def _begin_idempotent(self, request: Request, token: ApiToken) -> None:
+        body = request._request.body  # the raw bytes (DRF has not parsed them yet)
+        key = idempotency.request_key(request)
+        if key is None and self.idempotency_derive_key:
+            key = idempotency.derived_key(request.method or "", request.path, body)
+        if key is None:
+            return
+        self._idempotency_claim = idempotency.begin(
+            tenant_id=token.tenant_id,
+            token_id=token.pk,
+            key=key,
+            method=request.method or "",
+            path=request.get_full_path(),
+            body=body,
+        )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, idempotency.Replay):
+            return exc.response  # type: ignore[return-value]
+        return super().handle_exception(exc)  # type: ignore[misc]
 
 
 class TenantAPIView(TenantScopedMixin, APIView):

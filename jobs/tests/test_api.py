@@ -9,6 +9,7 @@ from jobs.execution import run_message
 from jobs.models import DeadLetter, Job
 from jobs.services import enqueue
 from jobs.tests.conftest import job_row, queue_length
+from outbox.idempotency import invalidate
 from tenants.models import Role, Tenant
 from tenants.tests.conftest import TokenMaker, client_for
 
@@ -25,15 +26,25 @@ def test_post_creates_a_job_and_a_repeated_key_returns_it(tenant: Tenant, make_t
     body = {"job_type": "diagnostics.echo", "payload": {"value": 7}, "priority": 5}
 
     created = client.post("/api/v1/jobs", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
-    repeated = client.post("/api/v1/jobs", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    replayed = client.post("/api/v1/jobs", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
     conflicting = client.post(
         "/api/v1/jobs", {**body, "payload": {"value": 8}}, format="json", HTTP_IDEMPOTENCY_KEY="order-1"
+    )
+    # Once the HTTP record is gone (TTL, or an operator), the job's own key still finds the same job.
+    invalidate(tenant_id=tenant.pk, key="order-1")
+    found = client.post("/api/v1/jobs", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    invalidate(tenant_id=tenant.pk, key="order-1")
+    other_payload = client.post(
+        "/api/v1/jobs", {**body, "payload": {"value": 9}}, format="json", HTTP_X_IDEMPOTENCY_KEY="order-1"
     )
 
     assert created.status_code == 201, created.json()
     assert created.json()["status"] == "queued" and created.json()["priority"] == 5
-    assert repeated.status_code == 200 and repeated.json()["id"] == created.json()["id"]
+    assert replayed.status_code == 201 and replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json() == created.json()
     assert conflicting.status_code == 422 and conflicting["Content-Type"] == PROBLEM
+    assert found.status_code == 200 and found.json()["id"] == created.json()["id"]
+    assert other_payload.status_code == 422 and "another type or payload" in other_payload.json()["detail"]
     assert Job.objects.unscoped().count() == 1
     assert queue_length() == 1
 

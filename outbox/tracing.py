@@ -1,0 +1,84 @@
+"""Correlation, causation and W3C trace context of the current request or job (contextvars).
+
+An API request takes its correlation id from X-Correlation-ID or starts one, and its trace from a valid
+`traceparent` header (an invalid one is ignored, never trusted). A running job carries its own; whatever
+is enqueued or emitted meanwhile inherits them, with the job's creation event as the causation.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponse
+
+_TRACEPARENT = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-(?P<parent>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})$")
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    correlation_id: str = ""
+    causation_id: str = ""
+    traceparent: str = ""
+
+    @property
+    def trace_id(self) -> str:
+        match = _TRACEPARENT.match(self.traceparent)
+        return match.group("trace") if match else ""
+
+
+_current: contextvars.ContextVar[TraceContext] = contextvars.ContextVar("ballast_trace", default=TraceContext())  # noqa: B039 (frozen)
+
+
+def current() -> TraceContext:
+    return _current.get()
+
+
+@contextmanager
+def trace_context(context: TraceContext) -> Iterator[TraceContext]:
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def valid_traceparent(value: str | None) -> str:
+    """The header if it is a well-formed version-00 traceparent with non-zero ids, else ''."""
+    if not value:
+        return ""
+    value = value.strip().lower()
+    match = _TRACEPARENT.match(value)
+    if not match or set(match.group("trace")) == {"0"} or set(match.group("parent")) == {"0"}:
+        return ""
+    return value
+
+
+def new_traceparent(trace_id: str | None = None) -> str:
+    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def valid_correlation_id(value: str | None) -> str:
+    return value if value and _CORRELATION.match(value) else ""
+
+
+class CorrelationMiddleware:
+    """Sets the trace context for the request and echoes X-Correlation-ID on the response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        correlation_id = valid_correlation_id(request.headers.get(CORRELATION_HEADER)) or uuid.uuid4().hex
+        traceparent = valid_traceparent(request.headers.get("traceparent")) or new_traceparent()
+        with trace_context(TraceContext(correlation_id=correlation_id, traceparent=traceparent)):
+            response = self.get_response(request)
+        response[CORRELATION_HEADER] = correlation_id
+        return response
