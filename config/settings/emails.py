@@ -5,16 +5,16 @@ from __future__ import annotations
 from config.settings.env import BASE_DIR, IS_PROD, env
 
 __all__ = [
+    "DEFAULT_FROM_EMAIL",
     "EMAIL_BACKEND",
     "EMAIL_FILE_PATH",
     "EMAIL_HOST",
-    "EMAIL_PORT",
-    "EMAIL_HOST_USER",
     "EMAIL_HOST_PASSWORD",
-    "EMAIL_USE_TLS",
-    "EMAIL_TIMEOUT",
-    "DEFAULT_FROM_EMAIL",
+    "EMAIL_HOST_USER",
     "EMAIL_MESSAGE_ID_DOMAIN",
+    "EMAIL_PORT",
+    "EMAIL_TIMEOUT",
+    "EMAIL_USE_TLS",
 ]
 
 EMAIL_BACKEND: str = env.str(
