@@ -1,0 +1,124 @@
+"""Events are written with the change they describe, once, as CloudEvents, under row-level security."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from django.db import connections, transaction
+
+from jobs.execution import run_message
+from jobs.services import cancel_job, enqueue
+from outbox import partitions
+from outbox.envelope import to_cloudevent
+from outbox.services import OutsideTransaction, emit
+from outbox.tests.helpers import emit_in_transaction, events
+from outbox.tracing import TraceContext, trace_context
+from tenants.models import Tenant
+
+
+def test_a_rolled_back_transaction_leaves_no_event(tenant: Tenant) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        emit(tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id=1)
+        raise RuntimeError("the business change failed")
+
+    assert events() == []
+
+
+def test_emit_refuses_to_run_outside_a_transaction(tenant: Tenant) -> None:
+    with pytest.raises(OutsideTransaction):
+        emit(tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id=1)
+
+
+def test_emitting_twice_with_one_event_id_stores_one_event(tenant: Tenant) -> None:
+    event_id = uuid.uuid4()
+    first = emit_in_transaction(
+        tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id=1, event_id=event_id
+    )
+    second = emit_in_transaction(
+        tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id=1, event_id=event_id
+    )
+
+    assert first.pk == second.pk
+    assert len(events(event_id=event_id)) == 1
+
+
+def test_the_envelope_is_cloudevents_json(tenant: Tenant) -> None:
+    with trace_context(TraceContext(correlation_id="corr-1", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")):
+        event = emit_in_transaction(
+            tenant_id=tenant.pk,
+            event_type="order.placed",
+            target_type="order",
+            target_id=42,
+            payload={"total": 10},
+            actor="user:ann",
+            causation_id="cause-1",
+        )
+
+    body = to_cloudevent(event)
+
+    assert body["specversion"] == "1.0" and body["type"] == "order.placed"
+    assert body["id"] == str(event.event_id) and body["subject"] == "order/42"
+    assert body["source"] == f"/ballast/tenants/{tenant.pk}" and body["tenantid"] == str(tenant.pk)
+    assert body["data"] == {"total": 10} and body["time"].endswith("Z")
+    assert (body["correlationid"], body["causationid"]) == ("corr-1", "cause-1")
+    assert body["traceparent"].startswith("00-" + "a" * 32)
+
+
+def test_a_jobs_life_emits_its_events_with_causation(tenant: Tenant) -> None:
+    with transaction.atomic():
+        ok = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
+        flaky = enqueue(tenant=tenant, job_type="diagnostics.fail", payload={"message": "x"}, max_attempts=2)
+        doomed = enqueue(tenant=tenant, job_type="diagnostics.fail", payload={"message": "x"}, max_attempts=1)
+        dropped = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 2})
+    cancel_job(job=dropped)
+    for job in (ok, flaky, doomed):
+        run_message({"tenant_id": tenant.pk, "jobs": [{"job_id": job.pk, "job_type": job.job_type}]})
+
+    def types_of(job_id: int) -> list[str]:
+        return [event.event_type for event in events(target_type="job", target_id=str(job_id))]
+
+    assert types_of(ok.pk) == ["job.created", "job.succeeded"]
+    assert types_of(flaky.pk) == ["job.created", "job.retry_scheduled"]
+    assert types_of(doomed.pk) == ["job.created", "job.dead_lettered"]
+    assert types_of(dropped.pk) == ["job.created", "job.cancelled"]
+    created, succeeded = events(target_id=str(ok.pk))
+    assert created.event_id == ok.created_event_id
+    assert succeeded.causation_id == str(created.event_id)
+    assert succeeded.correlation_id == created.correlation_id == ok.correlation_id != ""
+
+
+def test_events_are_partitioned_by_month_under_forced_rls(tenant: Tenant) -> None:
+    emit_in_transaction(tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id=1)
+    table = partitions.partition_name(partitions.month_start(date.today()))
+
+    with connections["default"].cursor() as cursor:  # the app role, no tenant: not even the partition shows rows
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+        app_rows = cursor.fetchone()[0]
+    with connections["system"].cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+        system_rows = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+            "WHERE c.relname = 'outbox_outboxevent' OR c.relname = %s ORDER BY c.relname",
+            [table],
+        )
+        tables = cursor.fetchall()
+
+    assert (app_rows, system_rows) == (0, 1)
+    assert tables == [("outbox_outboxevent", "p", True, True), (table, "r", True, True)]
+
+
+def test_partitions_are_created_ahead_and_dropped_whole(committed: None) -> None:
+    # Months long past, so that the drop below cannot touch the partitions in use.
+    created = partitions.ensure_partitions(months_ahead=2, today=date(2019, 11, 17))
+    again = partitions.ensure_partitions(months_ahead=2, today=date(2019, 11, 17))
+
+    assert created == ["outbox_outboxevent_p201911", "outbox_outboxevent_p201912", "outbox_outboxevent_p202001"]
+    assert again == []
+    dropped = partitions.drop_partitions_before(date(2020, 1, 1))
+    assert dropped == ["outbox_outboxevent_p201911", "outbox_outboxevent_p201912"]
+    assert "outbox_outboxevent_p202001" in partitions.existing_partitions()
+    assert partitions.drop_partitions_before(date(2020, 2, 1)) == ["outbox_outboxevent_p202001"]
+    assert partitions.partition_name(partitions.month_start(date.today())) in partitions.existing_partitions()
