@@ -94,27 +94,21 @@ def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, bo
     now = timezone.now()
     lock_until = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
     expires = now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    # The common case, a new key, costs one round trip (autocommit: concurrent repeats see it at once).
+    with connections[SYSTEM].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
+            "lock_token, locked_until, response_headers, created_at, expires_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, 'in_flight', %s, %s, '{}', %s, %s) "
+            "ON CONFLICT (tenant_id, token_id, key) DO NOTHING RETURNING id, lock_token",
+            [tenant_id, token_id, key, method, path, digest, uuid.uuid4(), lock_until, now, expires],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return Claim(row[0], row[1])
     records = IdempotencyRecord.objects.unscoped(SYSTEM)
     with transaction.atomic(using=SYSTEM):
-        created = records.bulk_create(
-            [
-                IdempotencyRecord(
-                    tenant_id=tenant_id,
-                    token_id=token_id,
-                    key=key,
-                    method=method,
-                    path=path,
-                    fingerprint=digest,
-                    locked_until=lock_until,
-                    expires_at=expires,
-                )
-            ],
-            ignore_conflicts=True,
-        )
         record = records.select_for_update().get(tenant_id=tenant_id, token_id=token_id, key=key)
-        fresh = created and record.lock_token == created[0].lock_token
-        if fresh:
-            return Claim(record.pk, record.lock_token)
         expired = record.expires_at <= now
         abandoned = record.status == IdempotencyRecord.Status.IN_FLIGHT and record.locked_until <= now
         if not expired and (record.method, record.path, record.fingerprint) != (method, path, digest):
