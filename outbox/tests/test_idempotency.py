@@ -193,3 +193,21 @@ def test_without_a_key_nothing_is_recorded(tenant: Tenant, make_token: TokenMake
     _post(token)
     assert Job.objects.unscoped().count() == 2
     assert IdempotencyRecord.objects.unscoped().count() == 0
+
+
+def test_an_operator_can_invalidate_a_key(tenant: Tenant, make_token: TokenMaker) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    token = make_token(tenant)
+    _post(token, HTTP_IDEMPOTENCY_KEY="stuck")
+    out = StringIO()
+
+    call_command(
+        "idempotency_invalidate", "--tenant", tenant.slug, "--key", "stuck", f"--token-prefix={token[:15]}", stdout=out
+    )
+    again = _post(token, HTTP_IDEMPOTENCY_KEY="stuck")
+
+    assert "invalidated 1 record" in out.getvalue()
+    assert not again.has_header("Idempotent-Replayed")
