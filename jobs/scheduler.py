@@ -18,6 +18,7 @@ from django.db import connections
 from jobs import dispatch, maintenance
 from jobs.recovery import reap_expired_leases
 from outbox.relay import run_relay
+from tenants.db_roles import dedicated_connection
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,7 @@ class LeaderLock:
         self._connection: psycopg.Connection[Any] | None = None
 
     def _connect(self) -> psycopg.Connection[Any]:
-        db = settings.DATABASES["system"]
-        return psycopg.connect(
-            host=db["HOST"],
-            port=db["PORT"] or 5432,
-            dbname=db["NAME"],
-            user=db["USER"],
-            password=db["PASSWORD"],
-            autocommit=True,
-            application_name="ballast-scheduler-leader",
-        )
+        return dedicated_connection("system", "ballast-scheduler-leader")
 
     def acquire(self) -> bool:
         """True while this process is the leader. Call every pass: it also notices a lost connection."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import selectors, services
+from jobs.models import Job
 from jobs.processing import process_due_jobs
 from jobs.serializers import (
     DeadLetterSerializer,
@@ -106,26 +108,26 @@ class JobDetailView(TenantAPIView):
         return Response(JobDetailSerializer(job).data)
 
 
+def _job_action(request: Request, job_id: int, action: Callable[..., Job]) -> Response:
+    """Apply a state-changing service to one of the tenant's jobs; 404 if not theirs, 409 if not allowed now."""
+    job = get_object_or_404(selectors.jobs_of_current_tenant(), pk=job_id)
+    try:
+        job = action(job=job, actor=actor_for_user(request.user))
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from None
+    return Response(JobSerializer(job).data)
+
+
 class JobCancelView(TenantAPIView):
     @extend_schema(request=None, responses=JobSerializer, summary="Cancel a queued job; ask a running one to stop")
     def post(self, request: Request, job_id: int) -> Response:
-        job = get_object_or_404(selectors.jobs_of_current_tenant(), pk=job_id)
-        try:
-            job = services.cancel_job(job=job, actor=actor_for_user(request.user))
-        except IllegalTransition as exc:
-            raise Conflict(str(exc)) from None
-        return Response(JobSerializer(job).data)
+        return _job_action(request, job_id, services.cancel_job)
 
 
 class JobRetryView(TenantAPIView):
     @extend_schema(request=None, responses=JobSerializer, summary="Run a failed or cancelled job again (409 otherwise)")
     def post(self, request: Request, job_id: int) -> Response:
-        job = get_object_or_404(selectors.jobs_of_current_tenant(), pk=job_id)
-        try:
-            job = services.retry_job(job=job, actor=actor_for_user(request.user))
-        except IllegalTransition as exc:
-            raise Conflict(str(exc)) from None
-        return Response(JobSerializer(job).data)
+        return _job_action(request, job_id, services.retry_job)
 
 
 class DeadLetterListView(TenantAPIView):

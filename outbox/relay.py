@@ -31,6 +31,7 @@ from outbox.models import OutboxEvent
 from outbox.services import NOTIFY_CHANNEL
 from outbox.subscribers import subscriptions_for
 from tenants.context import tenant_scope
+from tenants.db_roles import dedicated_connection
 
 logger = logging.getLogger(__name__)
 
@@ -142,16 +143,7 @@ def relay_until_idle(*, max_batches: int = 100) -> RelayReport:
 
 
 def _listen_connection() -> psycopg.Connection[Any]:
-    db = settings.DATABASES[SYSTEM]
-    connection = psycopg.connect(
-        host=db["HOST"],
-        port=db["PORT"] or 5432,
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"],
-        autocommit=True,
-        application_name="ballast-outbox-relay",
-    )
+    connection = dedicated_connection(SYSTEM, "ballast-outbox-relay")
     connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
     return connection
 

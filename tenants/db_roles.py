@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
@@ -46,3 +47,18 @@ def grant_runtime_privileges(using: str = "owner", **kwargs: Any) -> None:
 
 def on_post_migrate(sender: Any, using: str, **kwargs: Any) -> None:
     grant_runtime_privileges(using=using)
+
+
+def dedicated_connection(alias: str, application_name: str) -> psycopg.Connection[Any]:
+    """A psycopg connection of the alias's role outside Django's pool (autocommit), for what must hold a
+    session of its own: an advisory lock, a LISTEN."""
+    db = settings.DATABASES[alias]
+    return psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        autocommit=True,
+        application_name=application_name,
+    )
