@@ -32,6 +32,7 @@ from outbox.services import NOTIFY_CHANNEL
 from outbox.subscribers import subscriptions_for
 from tenants.context import tenant_scope
 from tenants.db_roles import dedicated_connection
+from webhooks.services import fan_out
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +72,7 @@ def hand_off(event: OutboxEvent) -> None:
             correlation_id=event.correlation_id,
             causation_id=str(event.event_id),
         )
-    webhook_fan_out(event)
-
-
-def webhook_fan_out(event: OutboxEvent) -> None:
-    try:
-        from webhooks import services as webhooks  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # not installed yet
-        return
-    webhooks.fan_out(
-        tenant_id=event.tenant_id, event_id=event.event_id, event_type=event.event_type, body=to_cloudevent(event)
-    )
+    fan_out(tenant_id=event.tenant_id, event_id=event.event_id, event_type=event.event_type, body=to_cloudevent(event))
 
 
 def _deliver_tenant(tenant_id: int, event_ids: list[int], report: RelayReport) -> None:

@@ -1,0 +1,35 @@
+"""The `webhooks.deliver` job type: one attempt of one delivery (webhooks.delivery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from jobs.context import JobContext
+from jobs.registry import job_handler
+from webhooks.delivery import JOB_TYPE, attempt_delivery
+
+
+@job_handler(
+    JOB_TYPE,
+    queue="default",
+    # Engine retries repeat one attempt after an unexpected error (a bug, the database); HTTP failures do
+    # not raise: the webhook schedule enqueues the next attempt as a new job.
+    max_attempts=3,
+    # The HTTP exchange has its own deadline (WEBHOOK_TIMEOUT_SECONDS); DNS and the database get the slack.
+    timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS) + 30,
+    schema={
+        "type": "object",
+        "required": ["delivery_id", "attempt"],
+        "properties": {
+            "delivery_id": {"type": "integer", "minimum": 1},
+            "attempt": {"type": "integer", "minimum": 1},
+        },
+        "additionalProperties": False,
+    },
+    # Its own job.* events would be relayed to the endpoints subscribed to job.* or *: a loop without end.
+    lifecycle_events=False,
+)
+def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    return attempt_delivery(delivery_id=int(payload["delivery_id"]), attempt=int(payload["attempt"]))

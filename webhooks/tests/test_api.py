@@ -1,0 +1,151 @@
+"""The webhooks API: CRUD per tenant, the secret shown once, URLs vetted, deliveries readable."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenants.models import AuditEntry, Role, Tenant
+from tenants.tests.conftest import TokenMaker, client_for
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.tests.conftest import make_endpoint, publish
+
+PROBLEM = "application/problem+json"
+PUBLIC = "https://93.184.215.14/hooks"
+
+
+def test_create_shows_the_secret_once_and_never_again(tenant: Tenant, make_token: TokenMaker) -> None:
+    client = client_for(make_token(tenant))
+
+    created = client.post("/api/v1/webhooks", {"url": PUBLIC, "event_types": ["job.*"]}, format="json")
+
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["secret"].startswith("whsec_")
+    assert body["url"] == PUBLIC and body["event_types"] == ["job.*"] and body["enabled"] is True
+    detail = client.get(f"/api/v1/webhooks/{body['id']}").json()
+    listed = client.get("/api/v1/webhooks").json()
+    assert "secret" not in detail and all("secret" not in row for row in listed)
+    assert WebhookEndpoint.objects.unscoped().get(pk=body["id"]).secret == body["secret"]
+    audit = AuditEntry.objects.unscoped().get(action="webhook.endpoint_created")
+    assert audit.target_id == str(body["id"]) and body["secret"] not in str(audit.data)
+
+
+def test_patch_put_and_delete(tenant: Tenant, make_token: TokenMaker) -> None:
+    client = client_for(make_token(tenant))
+    endpoint_id = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json").json()["id"]
+
+    patched = client.patch(f"/api/v1/webhooks/{endpoint_id}", {"event_types": ["job.failed"]}, format="json")
+    replaced = client.put(
+        f"/api/v1/webhooks/{endpoint_id}", {"url": "https://93.184.215.15/new", "description": "ops"}, format="json"
+    )
+    deleted = client.delete(f"/api/v1/webhooks/{endpoint_id}")
+
+    assert patched.status_code == 200 and patched.json()["event_types"] == ["job.failed"]
+    assert patched.json()["url"] == PUBLIC
+    assert replaced.status_code == 200
+    assert (replaced.json()["url"], replaced.json()["description"]) == ("https://93.184.215.15/new", "ops")
+    assert replaced.json()["event_types"] == []  # PUT: what is not given takes its default
+    assert deleted.status_code == 204
+    assert client.get(f"/api/v1/webhooks/{endpoint_id}").status_code == 404
+    actions = list(AuditEntry.objects.unscoped().order_by("id").values_list("action", flat=True))
+    assert actions == [
+        "webhook.endpoint_created",
+        "webhook.endpoint_updated",
+        "webhook.endpoint_updated",
+        "webhook.endpoint_deleted",
+    ]
+
+
+def test_enabling_again_starts_a_fresh_failure_streak(tenant: Tenant, make_token: TokenMaker) -> None:
+    client = client_for(make_token(tenant))
+    endpoint_id = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json").json()["id"]
+    WebhookEndpoint.objects.unscoped().filter(pk=endpoint_id).update(
+        enabled=False, disabled_reason="gone", consecutive_failures=9
+    )
+
+    enabled = client.patch(f"/api/v1/webhooks/{endpoint_id}", {"enabled": True}, format="json").json()
+    disabled = client.patch(f"/api/v1/webhooks/{endpoint_id}", {"enabled": False}, format="json").json()
+
+    assert (enabled["enabled"], enabled["disabled_reason"], enabled["consecutive_failures"]) == (True, "", 0)
+    assert (disabled["enabled"], disabled["disabled_reason"]) == (False, "manual")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"url": "http://127.0.0.1:8000/hooks"}, "url", "a loopback address"),
+        ({"url": "http://169.254.169.254/latest/meta-data/"}, "url", "link-local"),
+        ({"url": "http://0x7f.0.0.1/"}, "url", "loopback"),
+        ({"url": "ftp://93.184.215.14/"}, "url", "Only http and https"),
+        ({"url": "https://user:pw@93.184.215.14/"}, "url", "user info"),
+        ({}, "url", "required"),
+        ({"url": PUBLIC, "event_types": ["job succeeded"]}, "event_types", "Not an event type"),
+        ({"url": PUBLIC, "event_types": "job.*"}, "event_types", "list"),
+        ({"url": PUBLIC, "secret": "whsec_mine"}, "secret", "Unknown field"),
+    ],
+)
+def test_a_bad_endpoint_gets_400_with_the_reason(
+    tenant: Tenant, make_token: TokenMaker, body: dict, field: str, reason: str
+) -> None:
+    response = client_for(make_token(tenant)).post("/api/v1/webhooks", body, format="json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == PROBLEM
+    assert reason in " ".join(response.json()["errors"][field])
+    assert WebhookEndpoint.objects.unscoped().count() == 0
+
+
+def test_a_patch_to_an_unsafe_url_is_refused_and_changes_nothing(tenant: Tenant, make_token: TokenMaker) -> None:
+    client = client_for(make_token(tenant))
+    endpoint_id = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json").json()["id"]
+
+    response = client.patch(f"/api/v1/webhooks/{endpoint_id}", {"url": "http://[::1]/"}, format="json")
+
+    assert response.status_code == 400 and "loopback" in response.json()["errors"]["url"][0]
+    assert WebhookEndpoint.objects.unscoped().get(pk=endpoint_id).url == PUBLIC
+
+
+def test_another_tenants_endpoint_answers_404(tenant: Tenant, other_tenant: Tenant, make_token: TokenMaker) -> None:
+    theirs, _ = make_endpoint(other_tenant, PUBLIC)
+    client = client_for(make_token(tenant, Role.ADMIN))
+
+    assert client.get(f"/api/v1/webhooks/{theirs.pk}").status_code == 404
+    assert client.patch(f"/api/v1/webhooks/{theirs.pk}", {"enabled": False}, format="json").status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{theirs.pk}").status_code == 404
+    assert client.get(f"/api/v1/webhooks/{theirs.pk}/deliveries").status_code == 404
+    assert client.get("/api/v1/webhooks").json() == []
+    assert WebhookEndpoint.objects.unscoped().get(pk=theirs.pk).enabled is True
+
+
+def test_a_viewer_reads_but_cannot_write(tenant: Tenant, make_token: TokenMaker) -> None:
+    endpoint, _ = make_endpoint(tenant, PUBLIC)
+    viewer = client_for(make_token(tenant, Role.VIEWER))
+
+    assert viewer.get("/api/v1/webhooks").status_code == 200
+    assert viewer.get(f"/api/v1/webhooks/{endpoint.pk}").status_code == 200
+    assert viewer.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries").status_code == 200
+    assert viewer.post("/api/v1/webhooks", {"url": PUBLIC}, format="json").status_code == 403
+    assert viewer.patch(f"/api/v1/webhooks/{endpoint.pk}", {"enabled": False}, format="json").status_code == 403
+    assert viewer.put(f"/api/v1/webhooks/{endpoint.pk}", {"url": PUBLIC}, format="json").status_code == 403
+    assert viewer.delete(f"/api/v1/webhooks/{endpoint.pk}").status_code == 403
+    assert WebhookEndpoint.objects.unscoped().count() == 1
+
+
+def test_deliveries_are_listed_newest_first_and_filtered_by_status(tenant: Tenant, make_token: TokenMaker) -> None:
+    endpoint, _ = make_endpoint(tenant, PUBLIC)
+    other, _ = make_endpoint(tenant, PUBLIC)
+    (old, _), (new, _) = publish(tenant, "job.created"), publish(tenant, "job.succeeded")
+    WebhookDelivery.objects.unscoped().filter(pk=old.pk).update(status="succeeded", attempts=1, response_status=204)
+    client = client_for(make_token(tenant, Role.VIEWER))
+
+    listed = client.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries").json()
+    succeeded = client.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries", {"status": "succeeded"}).json()
+    bad = client.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries", {"status": "done"})
+
+    assert [row["id"] for row in listed["results"]] == [new.pk, old.pk]
+    assert listed["results"][0]["webhook_id"] == f"msg_{new.event_id}"
+    assert "body" not in listed["results"][0]
+    assert [(row["id"], row["response_status"]) for row in succeeded["results"]] == [(old.pk, 204)]
+    assert bad.status_code == 400 and "status" in bad.json()["errors"]
+    other_deliveries = client.get(f"/api/v1/webhooks/{other.pk}/deliveries").json()["results"]
+    assert {row["endpoint"] for row in other_deliveries} == {other.pk}
