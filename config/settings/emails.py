@@ -17,9 +17,11 @@ __all__ = [
     "EMAIL_USE_TLS",
 ]
 
+# Production: Django's SMTP backend plus the server's reply to DATA, kept as the provider's message id
+# (emails/backends.py). Any Django email backend works; the email.send job classifies its errors.
 EMAIL_BACKEND: str = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.smtp.EmailBackend"
+    default="emails.backends.SMTPEmailBackend"
     if IS_PROD
     else "django.core.mail.backends.filebased.EmailBackend",
 )
