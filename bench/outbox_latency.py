@@ -185,7 +185,7 @@ def idempotency_cost(tenant: Any, requests: int) -> dict[str, float]:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     body = {"job_type": "diagnostics.echo", "payload": {"value": 1}}
 
-    def timed(**headers: str) -> float:
+    def timed(**headers: Any) -> float:
         started = time.perf_counter()
         response = client.post("/api/v1/jobs", body, format="json", **headers)
         assert response.status_code in (200, 201), response.content

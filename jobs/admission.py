@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-import django_rq
 from django.db import connections, transaction
 from django.utils import timezone
 
-from jobs import policy
+from jobs import messages, policy
 
 SYSTEM = "system"
 CAP_RETRY_SECONDS = 1.0
@@ -38,7 +37,7 @@ def take_rate_tokens(limits: list[policy.RateLimit]) -> float:
         return 0.0
     now = time.time()
     window = int(now // 60)
-    redis = django_rq.get_connection("default")
+    redis = messages.redis_connection()
     keys = [f"ballast:rate:{limit.key}:{window}" for limit in limits]
     full = redis.eval(_RATE_LUA, len(keys), *keys, *[limit.per_minute for limit in limits])
     return 0.0 if int(full) == 0 else (window + 1) * 60 - now

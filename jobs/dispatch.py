@@ -16,7 +16,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import django_rq
 from django.conf import settings
 from django.db import connections, transaction
 
@@ -51,7 +50,7 @@ def _entries(rows: list[tuple[Any, ...]]) -> list[messages.Entry]:
 def check_redis_epoch() -> bool:
     """True when Redis has lost its data since the last pass (or on first start): every queued job is then
     marked undispatched, and the next dispatch pass pushes it again."""
-    redis = django_rq.get_connection("default")
+    redis = messages.redis_connection()
     if not redis.set(EPOCH_KEY, uuid.uuid4().hex, nx=True):
         return False
     with connections[SYSTEM].cursor() as cursor:

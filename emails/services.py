@@ -1,0 +1,152 @@
+"""Write services of the emails app."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from emails.models import EmailDelivery
+from jobs.services import enqueue
+from tenants.audit import SYSTEM_ACTOR, record
+from tenants.context import tenant_scope
+from tenants.models import Tenant
+
+SEND_JOB_TYPE = "email.send"
+MAX_RECIPIENTS = 50
+MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit
+MAX_BODY_BYTES = 1024 * 1024
+MAX_KEY_CHARS = 255
+KEY_CONSTRAINT = "emaildelivery_unique_key_per_tenant"
+
+
+class EmailError(ValueError):
+    """The email was refused; the message says why. Nothing was written."""
+
+
+class InvalidEmail(EmailError):
+    """A recipient, the subject, the body or the key does not fit."""
+
+
+class EmailConflict(EmailError):
+    """The key already names a delivery with other recipients, subject or body."""
+
+    def __init__(self, message: str, delivery: EmailDelivery) -> None:
+        super().__init__(message)
+        self.delivery = delivery
+
+
+def payload_hash(*, to: list[str], subject: str, body: str) -> str:
+    """sha256 of the caller's content: what "the same email" means for a key."""
+    canonical = json.dumps({"to": to, "subject": subject, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def new_message_id() -> str:
+    """`<uuid@EMAIL_MESSAGE_ID_DOMAIN>`: made once per delivery, stored, and sent by every attempt."""
+    return f"<{uuid.uuid4().hex}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"
+
+
+def _validated(to: Any, subject: Any, body: Any, key: Any) -> list[str]:
+    if not isinstance(to, list | tuple) or not to:
+        raise InvalidEmail("`to` must be a non-empty list of email addresses")
+    if len(to) > MAX_RECIPIENTS:
+        raise InvalidEmail(f"At most {MAX_RECIPIENTS} recipients per email, not {len(to)}")
+    recipients = []
+    for index, address in enumerate(to):
+        if not isinstance(address, str):
+            raise InvalidEmail(f"to[{index}] is not a string: {address!r}")
+        cleaned = address.strip()
+        try:
+            validate_email(cleaned)
+        except ValidationError:
+            raise InvalidEmail(f"to[{index}] is not a valid email address: {address!r}") from None
+        recipients.append(cleaned)
+    if not isinstance(subject, str) or "\n" in subject or "\r" in subject:
+        raise InvalidEmail("The subject must be one line of text")
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise InvalidEmail(f"The subject is {len(subject)} characters; the limit is {MAX_SUBJECT_CHARS}")
+    if not isinstance(body, str):
+        raise InvalidEmail("The body must be text")
+    size = len(body.encode())
+    if size > MAX_BODY_BYTES:
+        raise InvalidEmail(f"The body is {size} bytes; the limit is {MAX_BODY_BYTES}")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS):
+        raise InvalidEmail(f"The key must be 1 to {MAX_KEY_CHARS} characters")
+    return recipients
+
+
+def _same_or_conflict(existing: EmailDelivery, digest: str) -> EmailDelivery:
+    if existing.payload_hash != digest:
+        raise EmailConflict(
+            f"Key {existing.key!r} was used for email delivery {existing.pk} with other recipients, subject or body",
+            existing,
+        )
+    existing.created = False
+    return existing
+
+
+def _is_key_conflict(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == KEY_CONSTRAINT
+
+
+def send_email(
+    *,
+    tenant: Tenant | int,
+    to: list[str],
+    subject: str,
+    body: str,
+    key: str | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> EmailDelivery:
+    """Create a delivery and enqueue its `email.send` job in the caller's transaction (pushed after commit).
+
+    The same tenant and key with the same content return the existing delivery (`created` False) and enqueue
+    nothing; with other content, EmailConflict. Invalid input raises InvalidEmail. Safe under concurrency.
+    """
+    recipients = _validated(to, subject, body, key)
+    digest = payload_hash(to=recipients, subject=subject, body=body)
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    with tenant_scope(tenant_id):
+        try:
+            # A savepoint: losing a race for the key must not break the caller's transaction.
+            with transaction.atomic():
+                delivery = EmailDelivery.objects.create(
+                    key=key,
+                    message_id=new_message_id(),
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    recipients=recipients,
+                    subject=subject,
+                    body=body,
+                    payload_hash=digest,
+                )
+        except IntegrityError as exc:
+            if key is None or not _is_key_conflict(exc):
+                raise
+            return _same_or_conflict(EmailDelivery.objects.get(key=key), digest)
+        job = enqueue(
+            tenant=tenant_id,
+            job_type=SEND_JOB_TYPE,
+            payload={"delivery_id": delivery.pk, "payload_hash": digest},
+            actor=actor,
+        )
+        EmailDelivery.objects.filter(pk=delivery.pk).update(job_id=job.pk)
+        delivery.job_id = job.pk
+        record(
+            tenant_id=tenant_id,
+            actor=actor,
+            action="email.queued",
+            target_type="email_delivery",
+            target_id=delivery.pk,
+            trace_id=job.trace_id,
+            data={"job_id": job.pk, "recipients": len(recipients), "key": key, "message_id": delivery.message_id},
+        )
+    delivery.created = True
+    return delivery
