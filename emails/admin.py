@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from emails.models import EmailDelivery
-from tenants.admin import SystemAliasAdmin
+from tenants.admin import ReadOnlySystemAdmin
 
 
 @admin.register(EmailDelivery)
-class EmailDeliveryAdmin(SystemAliasAdmin):
+class EmailDeliveryAdmin(ReadOnlySystemAdmin):
     list_display = ["id", "tenant", "status", "subject", "attempts", "message_id", "created_at", "sent_at"]
     list_filter = ["tenant", "status"]
     search_fields = ["=id", "message_id", "key", "provider_message_id", "=job_id"]
     date_hierarchy = "created_at"
     list_select_related = ["tenant"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

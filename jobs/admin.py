@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
-from tenants.admin import SystemAliasAdmin
-
-
-class ReadOnlyAdmin(SystemAliasAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+from tenants.admin import ReadOnlySystemAdmin
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyAdmin):
+class JobAdmin(ReadOnlySystemAdmin):
     list_display = ["id", "tenant", "job_type", "queue", "status", "attempts", "max_attempts", "created_at"]
     list_filter = ["tenant", "job_type", "status", "queue"]
     search_fields = ["=id", "idempotency_key", "trace_id", "correlation_id"]
@@ -30,7 +18,7 @@ class JobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(JobAttempt)
-class JobAttemptAdmin(ReadOnlyAdmin):
+class JobAttemptAdmin(ReadOnlySystemAdmin):
     list_display = ["job_id", "attempt", "tenant", "outcome", "worker", "started_at", "duration_ms"]
     list_filter = ["tenant", "outcome"]
     search_fields = ["=job__id"]
@@ -38,13 +26,13 @@ class JobAttemptAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(ReadOnlyAdmin):
+class CheckpointAdmin(ReadOnlySystemAdmin):
     list_display = ["job_id", "sequence", "attempt", "tenant", "created_at"]
     list_filter = ["tenant"]
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdmin):
+class DeadLetterAdmin(ReadOnlySystemAdmin):
     list_display = ["id", "job_id", "tenant", "job_type", "reason", "status", "attempts", "created_at"]
     list_filter = ["tenant", "job_type", "status", "reason"]
     list_select_related = ["tenant"]

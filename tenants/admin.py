@@ -33,6 +33,19 @@ class SystemAliasAdmin(admin.ModelAdmin[Model]):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ReadOnlySystemAdmin(SystemAliasAdmin):
+    """For records that change only through services (and the audit log, which never changes)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Tenant)
 class TenantAdmin(SystemAliasAdmin):
     list_display = ["slug", "name", "status", "created_at"]
@@ -59,17 +72,8 @@ class ApiTokenAdmin(SystemAliasAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(SystemAliasAdmin):
+class AuditEntryAdmin(ReadOnlySystemAdmin):  # append-only: the database refuses changes anyway
     list_display = ["at", "tenant", "actor", "action", "target_type", "target_id", "trace_id"]
     list_filter = ["tenant", "action", "target_type"]
     search_fields = ["target_id", "trace_id", "actor"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # append-only: the database refuses it anyway

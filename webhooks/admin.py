@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
-from tenants.admin import SystemAliasAdmin
+from tenants.admin import ReadOnlySystemAdmin
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
-class ReadOnlyAdmin(SystemAliasAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyAdmin):
+class WebhookEndpointAdmin(ReadOnlySystemAdmin):
     list_display = ["id", "tenant", "url", "enabled", "disabled_reason", "consecutive_failures", "failing_since"]
     list_filter = ["tenant", "enabled", "disabled_reason"]
     search_fields = ["=id", "url"]
@@ -30,7 +18,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlySystemAdmin):
     list_display = ["id", "tenant", "endpoint_id", "event_type", "status", "attempts", "response_status", "created_at"]
     list_filter = ["tenant", "status", "event_type"]
     search_fields = ["=id", "event_id", "webhook_id"]
