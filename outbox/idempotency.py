@@ -95,14 +95,17 @@ def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, bo
     lock_until = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
     expires = now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
     # The common case, a new key, costs one round trip (autocommit: concurrent repeats see it at once).
+    # Asynchronous commit is safe here: a crash that lost this row also lost the request's uncommitted
+    # business transaction, so the key simply runs again; the business COMMIT flushes the WAL anyway.
     with connections[SYSTEM].cursor() as cursor:
         cursor.execute(
-            "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
+            "SET LOCAL synchronous_commit TO off; INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
             "lock_token, locked_until, response_headers, created_at, expires_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'in_flight', %s, %s, '{}', %s, %s) "
             "ON CONFLICT (tenant_id, token_id, key) DO NOTHING RETURNING id, lock_token",
             [tenant_id, token_id, key, method, path, digest, uuid.uuid4(), lock_until, now, expires],
         )
+        cursor.nextset()  # past the SET's empty result, to the INSERT's
         row = cursor.fetchone()
     if row is not None:
         return Claim(row[0], row[1])
