@@ -52,3 +52,14 @@ def run_due(now: float | None = None) -> list[str]:
             logger.exception("maintenance task %s failed", task.name)
         ran.append(task.name)
     return ran
+
+
+def vacuum(tables: list[str], *, using: str = "owner") -> None:
+    """VACUUM (ANALYZE) tables whose rows churn (queue-like status updates), whatever autovacuum is doing:
+    their partial indexes on "pending" rows otherwise fill with dead entries. Cheap on pages that are
+    already all-visible. Runs as the owner role, outside any transaction."""
+    from django.db import connections
+
+    with connections[using].cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {connections[using].ops.quote_name(table)}")

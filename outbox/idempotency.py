@@ -99,7 +99,8 @@ def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, bo
     # business transaction, so the key simply runs again; the business COMMIT flushes the WAL anyway.
     with connections[SYSTEM].cursor() as cursor:
         cursor.execute(
-            "SET LOCAL synchronous_commit TO off; INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
+            "SET LOCAL synchronous_commit TO off; "
+            "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
             "lock_token, locked_until, response_headers, created_at, expires_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'in_flight', %s, %s, '{}', %s, %s) "
             "ON CONFLICT (tenant_id, token_id, key) DO NOTHING RETURNING id, lock_token",

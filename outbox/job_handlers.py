@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.context import JobContext, PermanentError
-from jobs.maintenance import periodic
+from jobs.maintenance import periodic, vacuum
 from jobs.registry import job_handler
 from outbox import partitions
 from outbox.idempotency import delete_expired_records
@@ -46,6 +46,13 @@ def maintain_partitions() -> None:
     partitions.ensure_partitions(months_ahead=settings.OUTBOX_PARTITIONS_AHEAD)
     cutoff = partitions.add_months(partitions.month_start(timezone.now().date()), -settings.OUTBOX_RETENTION_MONTHS)
     partitions.drop_partitions_before(cutoff)
+
+
+@periodic("outbox.vacuum", every=timedelta(minutes=1))
+def vacuum_hot_tables() -> None:
+    """The month's outbox partition and the jobs table churn the most (see jobs.maintenance.vacuum)."""
+    current = partitions.partition_name(partitions.month_start(timezone.now().date()))
+    vacuum(["jobs_job", current, "outbox_idempotencyrecord"])
 
 
 @periodic("outbox.idempotency_cleanup", every=timedelta(minutes=10))

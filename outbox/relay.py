@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from jobs.backoff import full_jitter
@@ -82,14 +83,12 @@ def _deliver_tenant(tenant_id: int, event_ids: list[int], report: RelayReport) -
             .order_by("id")
             .select_for_update(skip_locked=True)
         )
+        delivered: list[int] = []
         for event in events:
             try:
-                with transaction.atomic():
+                with transaction.atomic():  # a savepoint: a failed hand-off leaves nothing behind
                     hand_off(event)
-                    OutboxEvent.objects.filter(pk=event.pk).update(
-                        status=OutboxEvent.Status.DELIVERED, delivered_at=timezone.now(), attempts=event.attempts + 1
-                    )
-                report.delivered += 1
+                delivered.append(event.pk)
             except Exception as exc:
                 logger.exception("outbox hand-off of %s failed", event.event_id)
                 attempts = event.attempts + 1
@@ -104,6 +103,11 @@ def _deliver_tenant(tenant_id: int, event_ids: list[int], report: RelayReport) -
                     report.failed += 1
                 else:
                     report.retried += 1
+        # One statement marks every hand-off of the batch, in the transaction that made them.
+        OutboxEvent.objects.filter(pk__in=delivered).update(
+            status=OutboxEvent.Status.DELIVERED, delivered_at=timezone.now(), attempts=F("attempts") + 1
+        )
+        report.delivered += len(delivered)
 
 
 def relay_batch(*, limit: int | None = None) -> RelayReport:

@@ -32,3 +32,25 @@ def test_a_registered_task_runs_when_due_and_a_failing_one_does_not_stop_the_oth
     assert too_soon == ["tests.broken"]
     assert later == ["tests.every_minute", "tests.broken"]
     assert calls == ["minute", "minute"]
+
+
+def test_the_hot_tables_vacuum_runs_as_the_owner_and_clears_dead_rows(committed: None) -> None:
+    from django.db import connections
+
+    from outbox.job_handlers import vacuum_hot_tables
+
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("CREATE TABLE churn (id int PRIMARY KEY, status text) WITH (autovacuum_enabled = false)")
+        cursor.execute("INSERT INTO churn SELECT g, 'pending' FROM generate_series(1, 500) g")
+        cursor.execute("UPDATE churn SET status = 'done'")
+    try:
+        maintenance.vacuum(["churn"])
+        vacuum_hot_tables()  # the registered task's own tables exist and may be vacuumed
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("SELECT n_dead_tup, vacuum_count FROM pg_stat_user_tables WHERE relname = 'churn'")
+            dead, vacuums = cursor.fetchone()
+    finally:
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("DROP TABLE churn")
+
+    assert vacuums >= 1 and dead == 0
