@@ -13,7 +13,7 @@ from webhooks.delivery import JOB_TYPE, attempt_delivery
 
 @job_handler(
     JOB_TYPE,
-    queue="default",
+    queue="webhooks",  # its own queue: slow receivers cannot hold up other jobs
     # Engine retries repeat one attempt after an unexpected error (a bug, the database); HTTP failures do
     # not raise: the webhook schedule enqueues the next attempt as a new job.
     max_attempts=3,

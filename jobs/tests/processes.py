@@ -14,7 +14,7 @@ from typing import IO
 from django.conf import settings
 
 FAST_SETTINGS = {
-    "JOBS_LEASE_SECONDS": "1.5",
+    "JOBS_LEASE_SECONDS": "3",  # short, for recovery tests; long enough for a heartbeat on a busy CI box
     "JOBS_SCHEDULER_INTERVAL_MS": "100",
     "JOBS_REDISPATCH_AFTER_SECONDS": "2",
     "JOBS_FAIRNESS_AFTER_SECONDS": "0.3",
@@ -63,7 +63,7 @@ class Processes:
         return process
 
     def worker(self, *queues: str, burst: bool = False, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
-        args = ["rqworker", *(queues or ("maintenance", "default", "email"))]
+        args = ["rqworker", *(queues or ("maintenance", "default", "email", "webhooks"))]
         if burst:
             args.append("--burst")
         return self.start(*args, name=name, **env)
