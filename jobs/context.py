@@ -25,7 +25,6 @@ class JobContext:
     trace_id: str
     correlation_id: str
     lease_token: uuid.UUID
-    keeper: leases.LeaseKeeper | None = None
     _last_checkpoint: Any = field(default=None, repr=False)
     _checkpoint_loaded: bool = field(default=False, repr=False)
 

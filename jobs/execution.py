@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -82,10 +82,8 @@ class BatchReport:
     cancelled: int = 0
     lease_lost: int = 0
     deferred: int = 0
-    outcomes: dict[int, str] = field(default_factory=dict)
 
-    def add(self, job_id: int, outcome: str) -> None:
-        self.outcomes[job_id] = outcome
+    def add(self, outcome: str) -> None:
         if outcome == Outcome.SUCCEEDED:
             self.succeeded += 1
         elif outcome == "retry":
@@ -179,8 +177,8 @@ def run_claimed(claimed: list[ClaimedJob], *, worker: str, report: BatchReport) 
             with tenant_scope(tenant_id):
                 while pending:
                     job = pending.pop(0)
-                    outcome, attempt = _run_one(job, keeper, worker)
-                    report.add(job.id, outcome)
+                    outcome, attempt = _run_one(job, worker)
+                    report.add(outcome)
                     attempts.append(attempt)
                     event = (
                         outcome_event(job, outcome, error=attempt.error)
@@ -198,7 +196,7 @@ def run_claimed(claimed: list[ClaimedJob], *, worker: str, report: BatchReport) 
             keeper.release(done)
 
 
-def _run_one(job: ClaimedJob, keeper: LeaseKeeper, worker: str) -> tuple[str, JobAttempt]:
+def _run_one(job: ClaimedJob, worker: str) -> tuple[str, JobAttempt]:
     started = timezone.now()
     spec: HandlerSpec | None = None
     error = trace = ""
@@ -211,7 +209,6 @@ def _run_one(job: ClaimedJob, keeper: LeaseKeeper, worker: str) -> tuple[str, Jo
             trace_id=job.trace_id,
             correlation_id=job.correlation_id,
             lease_token=job.lease_token,
-            keeper=keeper,
         )
         with transaction.atomic():
             with deadline(spec.timeout), trace_context(job_trace(job)):

@@ -82,7 +82,6 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._interval = interval or max(0.2, settings.JOBS_LEASE_SECONDS / 3)
         self._thread = threading.Thread(target=self._run, name="ballast-lease-keeper", daemon=True)
-        self.lost: set[int] = set()
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -107,6 +106,7 @@ class LeaseKeeper:
                 except Exception:  # a blip must not kill the thread; the lease has slack
                     logger.exception("lease heartbeat failed")
                     continue
-                self.lost |= set(held) - kept
+                # A lease taken back stays taken: stop extending it (the attempt's writes are fenced anyway).
+                self.release(list(set(held) - kept))
         finally:
             connections[SYSTEM].close()

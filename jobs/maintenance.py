@@ -34,10 +34,6 @@ def periodic(name: str, *, every: timedelta) -> Callable[[Callable[[], object]],
     return register
 
 
-def registered() -> list[PeriodicTask]:
-    return list(_tasks.values())
-
-
 def run_due(now: float | None = None) -> list[str]:
     """Run every task whose time has come; a failing task is logged and tried again at its next time."""
     now = time.monotonic() if now is None else now

@@ -108,7 +108,3 @@ def get_handler(job_type: str) -> HandlerSpec:
         known = ", ".join(sorted(t for t, s in _registry.items() if s.enabled())) or "none"
         raise UnknownJobType(f"Unknown job type {job_type!r}; known types: {known}")
     return spec
-
-
-def registered_types() -> list[str]:
-    return sorted(t for t, s in _registry.items() if s.enabled())
