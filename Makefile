@@ -3,8 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
+# The settings refuse to start without APP_ENV: every target says which environment it runs in.
+DEV := APP_ENV=$(or $(APP_ENV),dev)
+CI := APP_ENV=ci
 
-.PHONY: venv services migrate run test lint typecheck pytest bench clean
+.PHONY: venv services migrate preflight run test lint typecheck pytest bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,25 +19,32 @@ venv: $(STAMP)
 services:
 	bash scripts/services.sh
 
+# The only step with the schema owner's DSN (scripts/with-owner.sh); the web and worker processes never see it.
 migrate: venv services
-	$(BIN)/python manage.py migrate --noinput
+	$(DEV) bash scripts/with-owner.sh $(BIN)/python manage.py migrate --noinput
+
+# What a deploy pipeline gates on; processes' checks (live workers, one scheduler) wait for them to start.
+preflight: venv services
+	$(DEV) $(BIN)/python manage.py preflight --skip-processes
 
 run: migrate
-	$(BIN)/python manage.py bootstrap_dev
+	$(DEV) $(BIN)/python manage.py bootstrap_dev
+	$(DEV) $(BIN)/python manage.py preflight --skip-processes
 	@echo "API docs: http://127.0.0.1:8000/api/docs/   readiness: http://127.0.0.1:8000/readyz"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8000
+	$(DEV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8000
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv
-	$(BIN)/mypy .
+	$(CI) $(BIN)/mypy .
 
 pytest: venv services
-	APP_ENV=ci $(BIN)/pytest
+	$(CI) $(BIN)/pytest
 
 test: venv services lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) var/static .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) var/static .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

@@ -1,51 +1,84 @@
-"""Throughput and latency of Ballast's jobs engine against plain RQ, in one sitting on one machine.
+"""Ballast's jobs engine against plain RQ and Procrastinate: throughput, latency and enqueue cost, in one sitting.
 
-    .venv/bin/python bench/jobs_throughput.py [--jobs N] [--workers 2] [--batch 50] [--only ballast|rq]
-                                              [--prefill] [--profile DIR] [--timeout S]
+    .venv/bin/python bench/jobs_throughput.py --batch 1|50 [--jobs 2000] [--workers 2] [--repeat 1]
+        [--only ballast,rq,procrastinate] [--phases e2e,drain,paced,enqueue] [--rate 100] [--paced-seconds 10]
+        [--bulk-size 1000] [--no-scheduler] [--db-name ballast_bench] [--keep-db] [--logs DIR] [--profile DIR]
+        [--timeout S]
 
-Ballast: N `diagnostics.echo` jobs enqueued with jobs.services.enqueue, `--batch` per tenant_scope transaction, run by
-`--workers` `manage.py rqworker default` processes (SimpleWorker) that were started before the first enqueue.
-Plain RQ: N calls of bench.noop.noop enqueued with Queue.enqueue_many in pipelines of `--batch`, run by
-`--workers` `rq worker --worker-class rq.worker.SimpleWorker` processes, also started beforehand.
+The three systems run the same no-op job (its handler's first line records its start, bench/starts.py) with
+the same total concurrency, `--workers` processes each running one job at a time, on this machine's
+Postgres and Redis:
+- Ballast: `manage.py rqworker default` processes (SimpleWorker), plus `manage.py jobs_scheduler` in the
+  e2e and paced phases (the production topology, relay included; `--no-scheduler` leaves it out), on a
+  database of its own (`--db-name`, dropped, re-created and migrated as the owner role by this script),
+  job type `bench.noop` (bench/job_handlers.py, registered through bench/settings.py). Enqueued with
+  jobs.services.enqueue inside tenant_scope transactions.
+- plain RQ: `rq worker --worker-class rq.worker.SimpleWorker` processes; Queue.enqueue_many in a pipeline.
+- Procrastinate: `procrastinate worker --concurrency 1` processes on a database of its own
+  (`<db-name>_procrastinate`); an async no-op task (its fastest path); defer / batch_defer.
 
-Throughput = N / (first enqueue -> last job finished), from the jobs' own timestamps (same clock: one machine).
-Latency (p50/p99): Ballast commit of the enqueueing transaction -> claim (started_at); also row created_at -> claim.
-RQ job.started_at - job.enqueued_at. "drain jobs/s" = N / (first job started -> last finished): with --prefill
-(enqueue everything, then start the workers) it measures the workers alone. The last stdout line is `RESULT {json}`.
+`--batch` jobs go in one enqueueing transaction (one pipeline for RQ, one statement for Procrastinate):
+1 is what a web request does, 50 a bulk producer. Phases, each with fresh workers on emptied tables:
+- e2e: workers running (and warmed up); one client enqueues `--jobs` as fast as it can while they drain.
+  jobs/s = jobs / (first enqueue -> the moment this script sees the last one finished).
+- drain: `--jobs` enqueued first, then the workers start (the workers alone: no scheduler). jobs/s over
+  the window in which every worker process is running: (jobs started after the last worker's first
+  start) / (that start -> last finished).
+- paced: `--rate` jobs/s for `--paced-seconds`, in transactions of `--batch`; latency = handler start -
+  the enqueueing transaction's commit (Ballast: an on_commit callback that runs before the RQ push; RQ:
+  the pipeline's return; Procrastinate: defer's return). p50 / p99 / max.
+- enqueue: no workers; single-job transactions/s from one client, and bulk jobs/s in chunks of
+  `--bulk-size` (Ballast: jobs.services.enqueue_many when it exists, else n/a; RQ: enqueue_many in a
+  pipeline; Procrastinate: batch_defer).
+"Finished" is each system's own record (Ballast: jobs_job status succeeded; RQ: its finished registry;
+Procrastinate: status succeeded), polled more often as the end nears (2-100 ms). Every start record is
+checked: a missing one fails the run, a job started twice is reported.
 
-Uses a dedicated Redis DB (REDIS_DSN, default redis://127.0.0.1:6379/3), flushed before, between and after
-the runs, and the tenant `bench`, whose jobs, attempts and audit entries are deleted afterwards.
+`--repeat K` runs every phase K times (the order of the systems rotates) and prints median (min-max).
+The last stdout line is `RESULT {json}`. Redis: REDIS_DSN (a database of its own: it is flushed).
+Refuses to run with APP_ENV=prod. Every process it starts is stopped at the end, on error and on Ctrl-C /
+SIGTERM; if this script is SIGKILLed, the kernel sends them SIGTERM (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import os
 import signal
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.starts import START_DIR_ENV, Start, read_starts  # noqa: E402
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
-TENANT_SLUG = "bench"
-RQ_QUEUE = "bench"
+SETTINGS_MODULE = "bench.settings"
+JOB_TYPE = "bench.noop"  # bench.job_handlers.JOB_TYPE, without importing Django before setup
 BALLAST_QUEUE = "default"
-POLL_SECONDS = 0.05
+RQ_QUEUE = "bench"
+SYSTEMS = ("ballast", "rq", "procrastinate")
+PHASES = ("e2e", "drain", "paced", "enqueue")
+POLL_MIN = 0.002
+POLL_MAX = 0.1
 STOP_TIMEOUT = 15.0
 READY_TIMEOUT = 60.0
+SINGLE_ENQUEUE_MAX = 1000
+SCHEDULER_GRACE = 10.0  # seconds to wait for Ballast's scheduler to log its leadership before a run
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -60,53 +93,6 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def as_epoch(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # RQ keeps naive UTC in some versions
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
-@dataclass
-class Workers:
-    """Subprocesses this script started; each is stopped with SIGTERM, then SIGKILL after a timeout."""
-
-    logdir: Path
-    procs: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)  # every log, kept for the failure report
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        log = self.logdir / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(  # noqa: S603 - argv is built here, not from input
-                argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.procs.append((proc, log))
-        self.logs.append(log)
-
-    def pids(self) -> list[int]:
-        return [proc.pid for proc, _log in self.procs]
-
-    def check_alive(self) -> None:
-        for proc, log in self.procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker {proc.pid} exited with {proc.returncode}; log:\n{tail(log)}")
-
-    def stop(self) -> None:
-        for proc, _log in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for proc, _log in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
-        self.procs.clear()
-
-
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -114,281 +100,537 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, workers: Workers | None = None) -> float:
-    """Poll until predicate() holds; the time.time() at which it was seen. TimeoutError after `timeout` s."""
+class BenchError(RuntimeError):
+    """A run went wrong (a job failed, a worker died, a start was not recorded)."""
+
+
+# Started in front of every child: PR_SET_PDEATHSIG (1) asks the kernel to SIGTERM the child when this
+# script dies, even by SIGKILL; it survives the exec. The ppid check closes the race with an early death.
+_ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+@dataclass
+class Processes:
+    """Subprocesses this script started; each is stopped with SIGTERM, then SIGKILL after a timeout."""
+
+    running: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)  # every log, kept for the failure report
+
+    def start(self, log: Path, argv: list[str], env: dict[str, str]) -> None:
+        if sys.platform == "linux":
+            argv = [sys.executable, "-c", _ORPHAN_GUARD, str(os.getpid()), *argv]
+        with log.open("ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 - argv is built here, not from input
+                argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.running.append((proc, log))
+        self.logs.append(log)
+
+    def check_alive(self) -> None:
+        for proc, log in self.running:
+            if proc.poll() is not None:
+                raise BenchError(f"{log} (pid {proc.pid}) exited with {proc.returncode}; log:\n{tail(log)}")
+
+    def stop(self) -> None:
+        for proc, _log in self.running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc, _log in self.running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+        self.running.clear()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, procs: Processes) -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return time.time()
-        if workers is not None:
-            workers.check_alive()
+    while not predicate():
+        procs.check_alive()
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL_SECONDS)
+            raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
 
 
-def redis_connection(url: str) -> Any:
+def wait_finished(system: System, target: int, timeout: float, procs: Processes) -> float:
+    """Poll until `target` jobs finished; the time.time() right after the poll that saw it. The interval
+    shrinks as the end nears (a quarter of the estimated time left, 2-100 ms)."""
+    began = time.monotonic()
+    deadline = began + timeout
+    while True:
+        done = system.finished()
+        seen = time.time()
+        if done >= target:
+            return seen
+        procs.check_alive()
+        elapsed = time.monotonic() - began
+        if elapsed > timeout:
+            raise BenchError(f"timed out after {timeout:g} s: {done} of {target} {system.name} jobs finished")
+        left = (target - done) * elapsed / done if done else POLL_MAX
+        time.sleep(min(POLL_MAX, max(POLL_MIN, left / 4), max(0.0, deadline - time.monotonic())))
+
+
+def redis_client(url: str) -> Any:
     from redis import Redis
 
     return Redis.from_url(url)
 
 
-def registered_workers(redis: Any, queue_name: str) -> int:
+def registered_rq_workers(redis: Any, queue_name: str) -> int:
     from rq import Worker
 
     return sum(1 for worker in Worker.all(connection=redis) if queue_name in worker.queue_names())
 
 
-def worker_env(redis_url: str) -> dict[str, str]:
+def child_env(args: argparse.Namespace, run_dir: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["REDIS_DSN"] = redis_url
-    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    env.update(args.child_env)
+    env[START_DIR_ENV] = str(run_dir)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
     return env
 
 
-@dataclass
-class RunResult:
+def profiled(argv: list[str], profile: Path | None) -> list[str]:
+    """argv (a python script or `-m module` after sys.executable) under cProfile when `profile` is set."""
+    if profile is None:
+        return argv
+    assert argv[0] == sys.executable
+    return [sys.executable, "-m", "cProfile", "-o", str(profile), *argv[1:]]
+
+
+class NotAvailable(Exception):
+    """This system has no such path (printed as n/a)."""
+
+
+# ---------------------------------------------------------------------------------------------- systems
+
+
+class System(Protocol):
     name: str
-    jobs: int
-    seconds: float  # first enqueue -> last job finished (jobs' timestamps)
-    throughput: float  # jobs / s over `seconds`
-    enqueue_seconds: float  # first enqueue -> last batch committed / pipelined
-    observed_seconds: float  # first enqueue -> this script saw all N finished (includes polling slack)
-    latency_p50_ms: float
-    latency_p99_ms: float
-    latency_max_ms: float
-    drain_throughput: float  # jobs / s from the first job started to the last finished (workers only)
-    extra: dict[str, float] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        """Empty queues and tables; no worker of this system is running."""
+
+    def start_workers(self, procs: Processes, run_dir: Path, profile: Path | None, *, scheduler: bool) -> None:
+        """Start the worker processes (and, when `scheduler`, whatever else the system runs), without waiting."""
+
+    def ready(self) -> bool:
+        """Every worker process is up and listening."""
+
+    def enqueue(self, seqs: Sequence[int]) -> float:
+        """One transaction (pipeline, statement) with these jobs; the time.time() right after its commit."""
+
+    def enqueue_bulk(self, seqs: Sequence[int]) -> None:
+        """The system's bulk path for many jobs at once; NotAvailable when it has none."""
+
+    def finished(self) -> int:
+        """Jobs finished successfully; BenchError when one failed."""
+
+    def checks(self) -> dict[str, float]:
+        """Figures from the system's own records after a run (e.g. attempts beyond one per job)."""
 
 
-# ---------------------------------------------------------------------------------------------- Ballast
+class Ballast:
+    name = "ballast"
+
+    def __init__(self, args: argparse.Namespace, redis: Any) -> None:
+        self.args = args
+        self.redis = redis
+        self.tenant_id = 0
+        self.scheduler_log: Path | None = None
+        self.started = 0.0
+
+    def reset(self) -> None:
+        from django.db import connections
+
+        from tenants.services import create_tenant
+
+        owner = connections["owner"]
+        keep = {"django_migrations", "django_content_type", "auth_permission"}
+        tables = [name for name in owner.introspection.table_names() if name not in keep]
+        with owner.cursor() as cursor:
+            quoted = ", ".join(owner.ops.quote_name(table) for table in tables)
+            cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        self.redis.flushdb()
+        self.tenant_id = int(create_tenant(slug="bench", name="Benchmarks").pk)
+
+    def start_workers(self, procs: Processes, run_dir: Path, profile: Path | None, *, scheduler: bool) -> None:
+        env = child_env(self.args, run_dir)
+        for index in range(self.args.workers):
+            argv = [sys.executable, "manage.py", "rqworker", BALLAST_QUEUE, "--name", f"bench-ballast-{index}"]
+            procs.start(run_dir / f"ballast-worker{index}.log", profiled(argv, profile if index == 0 else None), env)
+        self.scheduler_log = None
+        if scheduler:
+            procs.start(run_dir / "ballast-scheduler.log", [sys.executable, "manage.py", "jobs_scheduler"], env)
+            self.scheduler_log = procs.logs[-1]
+        self.started = time.monotonic()
+
+    def ready(self) -> bool:
+        if registered_rq_workers(self.redis, BALLAST_QUEUE) < self.args.workers:
+            return False
+        if self.scheduler_log is None or time.monotonic() - self.started > SCHEDULER_GRACE:
+            return True
+        # Its first pass sees a fresh Redis and re-pushes every queued job: let it happen before the run.
+        return "leader" in self.scheduler_log.read_text(errors="replace")
+
+    def enqueue(self, seqs: Sequence[int]) -> float:
+        from django.db import transaction
+
+        from jobs.services import enqueue
+        from tenants.context import tenant_scope
+
+        committed: list[float] = []
+        with tenant_scope(self.tenant_id):  # a tenant's transaction, as in an API request
+            # Registered before enqueue's own after-commit push, so it runs first: right after COMMIT.
+            transaction.on_commit(lambda: committed.append(time.time()))
+            for seq in seqs:
+                enqueue(tenant=self.tenant_id, job_type=JOB_TYPE, payload={"seq": seq})
+        return committed[0]
+
+    def enqueue_bulk(self, seqs: Sequence[int]) -> None:
+        from jobs import services
+
+        enqueue_many = getattr(services, "enqueue_many", None)
+        if enqueue_many is None:
+            raise NotAvailable("jobs.services has no enqueue_many")
+        enqueue_many(tenant=self.tenant_id, jobs=[services.NewJob(JOB_TYPE, {"seq": seq}) for seq in seqs])
+
+    def _statuses(self) -> Counter[str]:
+        from django.db import connections
+
+        with connections["system"].cursor() as cursor:
+            cursor.execute("SELECT status, count(*) FROM jobs_job WHERE job_type = %s GROUP BY status", [JOB_TYPE])
+            return Counter({status: int(count) for status, count in cursor.fetchall()})
+
+    def finished(self) -> int:
+        statuses = self._statuses()
+        bad = {status: statuses[status] for status in ("failed", "cancelled") if statuses[status]}
+        if bad:
+            raise BenchError(f"Ballast jobs ended badly: {bad}")
+        return statuses["succeeded"]
+
+    def checks(self) -> dict[str, float]:
+        from django.db import connections
+
+        with connections["system"].cursor() as cursor:
+            cursor.execute("SELECT count(*), coalesce(sum(attempts), 0) FROM jobs_job WHERE job_type = %s", [JOB_TYPE])
+            row = cursor.fetchone()
+        assert row is not None
+        return {"extra_attempts": float(row[1] - row[0])}
+
+    def created(self) -> int:
+        return sum(self._statuses().values())
 
 
-def bench_tenant_id() -> int:
-    from tenants.selectors import tenant_by_slug
-    from tenants.services import create_tenant
+class PlainRQ:
+    name = "rq"
 
-    tenant = tenant_by_slug(TENANT_SLUG) or create_tenant(slug=TENANT_SLUG, name="Benchmarks")
-    return int(tenant.pk)
+    def __init__(self, args: argparse.Namespace, redis: Any) -> None:
+        from rq import Queue
+        from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
+        self.args = args
+        self.redis = redis
+        self.queue = Queue(RQ_QUEUE, connection=redis)
+        self.finished_key = FinishedJobRegistry(queue=self.queue).key
+        self.failed_key = FailedJobRegistry(queue=self.queue).key
 
-def count_jobs(tenant_id: int, status: str) -> int:
-    from django.db import connections
+    def reset(self) -> None:
+        self.redis.flushdb()
 
-    with connections["system"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM jobs_job WHERE tenant_id = %s AND status = %s", [tenant_id, status])
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    def start_workers(self, procs: Processes, run_dir: Path, profile: Path | None, *, scheduler: bool) -> None:
+        env = child_env(self.args, run_dir)
+        for index in range(self.args.workers):
+            argv = [sys.executable, str(Path(sys.executable).parent / "rq"), "worker"]
+            argv += ["--worker-class", "rq.worker.SimpleWorker"]
+            argv += ["--url", self.args.redis_url, "--name", f"bench-rq-{index}", RQ_QUEUE]
+            procs.start(run_dir / f"rq-worker{index}.log", profiled(argv, profile if index == 0 else None), env)
 
+    def ready(self) -> bool:
+        return registered_rq_workers(self.redis, RQ_QUEUE) >= self.args.workers
 
-def delete_bench_rows(tenant_id: int) -> None:
-    """Jobs and attempts as the system role; audit entries (append-only for runtime roles) as the owner."""
-    from django.db import connections, transaction
+    def _push(self, seqs: Sequence[int]) -> None:
+        from rq import Queue
 
-    from tenants.context import tenant_scope
+        from bench.noop import noop
 
-    with transaction.atomic(using="system"), connections["system"].cursor() as cursor:
-        for table in ("jobs_jobattempt", "jobs_checkpoint", "jobs_deadletter", "jobs_job"):
-            cursor.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])  # noqa: S608 - fixed names
-    try:
-        # FORCE ROW LEVEL SECURITY applies to the owner too: delete inside the tenant's scope.
-        with tenant_scope(tenant_id, using="owner"), connections["owner"].cursor() as cursor:
-            cursor.execute("DELETE FROM tenants_auditentry WHERE tenant_id = %s", [tenant_id])
-    except Exception as exc:
-        print(f"note: audit entries of tenant {TENANT_SLUG!r} were left in place ({exc})", file=sys.stderr)
-
-
-def run_ballast(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: Path | None) -> RunResult:
-    from django.conf import settings
-    from django.db import connections, transaction
-
-    from jobs.services import enqueue
-    from tenants.context import tenant_scope
-
-    tenant_id = bench_tenant_id()
-    delete_bench_rows(tenant_id)  # leftovers of an interrupted run
-    redis.flushdb()
-    env = worker_env(args.redis_url)
-
-    def start_workers() -> None:
-        for index in range(args.workers):
-            argv = [sys.executable, "manage.py", "rqworker", BALLAST_QUEUE]
-            argv += ["--name", f"bench-ballast-{os.getpid()}-{index}"]
-            if profile_dir is not None and index == 0:
-                argv[1:1] = ["-m", "cProfile", "-o", str(profile_dir / "ballast-worker0.prof")]
-            workers.start(f"ballast-worker{index}", argv, env)
-        wait_until(
-            lambda: registered_workers(redis, BALLAST_QUEUE) >= args.workers, READY_TIMEOUT, "Ballast workers", workers
-        )
-
-    if not args.prefill:
-        start_workers()
-    commit_times: list[float] = []
-    batch_ids: list[list[int]] = []
-    profiler = _profiler(profile_dir)
-    started = time.time()
-    for first in range(0, args.jobs, args.batch):
-        ids: list[int] = []
-        with tenant_scope(tenant_id):  # a tenant's transaction, as in an API request or a handler
-            # Registered before enqueue's own push callback, so it runs first: right after COMMIT.
-            transaction.on_commit(lambda: commit_times.append(time.time()))
-            for number in range(first, min(first + args.batch, args.jobs)):
-                ids.append(enqueue(tenant=tenant_id, job_type="diagnostics.echo", payload={"value": number}).pk)
-        batch_ids.append(ids)
-    enqueued = time.time()
-    _dump_profile(profiler, profile_dir, "ballast-enqueue.prof")
-    if args.prefill:
-        start_workers()
-
-    def all_succeeded() -> bool:
-        return count_jobs(tenant_id, "succeeded") >= args.jobs
-
-    timeout = args.timeout
-    observed = wait_until(all_succeeded, timeout, f"{args.jobs} Ballast jobs to succeed", workers)
-    ours = {f"{socket.gethostname()}:{pid}" for pid in workers.pids()}  # jobs.execution.worker_identity()
-    workers.stop()
-
-    commit_of = {job_id: commit_times[index] for index, ids in enumerate(batch_ids) for job_id in ids}
-    with connections["system"].cursor() as cursor:
-        cursor.execute(
-            "SELECT id, extract(epoch FROM created_at), extract(epoch FROM started_at), "
-            "extract(epoch FROM finished_at) FROM jobs_job WHERE tenant_id = %s",
-            [tenant_id],
-        )
-        rows = cursor.fetchall()
-        cursor.execute(
-            "SELECT max(extract(epoch FROM finished_at)), count(*), count(DISTINCT worker) "
-            "FROM jobs_jobattempt WHERE tenant_id = %s",
-            [tenant_id],
-        )
-        attempt_row = cursor.fetchone()
-        cursor.execute("SELECT DISTINCT worker FROM jobs_jobattempt WHERE tenant_id = %s", [tenant_id])
-        foreign = {row[0] for row in cursor.fetchall()} - ours
-    if foreign:
-        print(f"warning: workers not started by this benchmark ran jobs: {sorted(foreign)}", file=sys.stderr)
-    assert attempt_row is not None
-    last_attempt_finished, attempt_count, distinct_workers = attempt_row
-    # The end: the later of the job's finished_at and its attempt row's (written at the group's commit).
-    last_finished = max(float(last_attempt_finished), max(float(row[3]) for row in rows))
-    enqueue_to_start = [(float(row[2]) - float(row[1])) * 1000 for row in rows]
-    commit_to_start = [(float(row[2]) - commit_of[row[0]]) * 1000 for row in rows]
-    seconds = last_finished - started
-    first_started = min(float(row[2]) for row in rows)
-    return RunResult(
-        name="ballast",
-        jobs=args.jobs,
-        seconds=seconds,
-        throughput=args.jobs / seconds,
-        enqueue_seconds=enqueued - started,
-        observed_seconds=observed - started,
-        # Commit-to-start: from the enqueueing transaction's COMMIT to the claim (RQ: enqueue to start).
-        latency_p50_ms=percentile(commit_to_start, 50),
-        latency_p99_ms=percentile(commit_to_start, 99),
-        latency_max_ms=max(commit_to_start),
-        drain_throughput=args.jobs / (last_finished - first_started),
-        extra={
-            "row_created_to_start_p50_ms": percentile(enqueue_to_start, 50),
-            "row_created_to_start_p99_ms": percentile(enqueue_to_start, 99),
-            "attempts": float(attempt_count),
-            "workers_that_ran_jobs": float(distinct_workers),
-            "jobs_batch_size": float(settings.JOBS_BATCH_SIZE),
-            "messages": float(len(batch_ids)),
-        },
-    )
-
-
-# ---------------------------------------------------------------------------------------------- plain RQ
-
-
-def run_rq(args: argparse.Namespace, redis: Any, workers: Workers, profile_dir: Path | None) -> RunResult:
-    from rq import Queue
-    from rq.job import Job as RQJob
-    from rq.registry import FailedJobRegistry, FinishedJobRegistry
-
-    from bench.noop import noop
-
-    redis.flushdb()
-    env = worker_env(args.redis_url)
-    rq_bin = str(Path(sys.executable).parent / "rq")
-
-    def start_workers() -> None:
-        for index in range(args.workers):
-            argv = [rq_bin, "worker", "--worker-class", "rq.worker.SimpleWorker", "--url", args.redis_url]
-            argv += ["--name", f"bench-rq-{os.getpid()}-{index}", RQ_QUEUE]
-            if profile_dir is not None and index == 0:
-                argv = [sys.executable, "-m", "cProfile", "-o", str(profile_dir / "rq-worker0.prof"), *argv]
-            workers.start(f"rq-worker{index}", argv, env)
-        wait_until(lambda: registered_workers(redis, RQ_QUEUE) >= args.workers, READY_TIMEOUT, "RQ workers", workers)
-
-    if not args.prefill:
-        start_workers()
-
-    queue = Queue(RQ_QUEUE, connection=redis)
-    finished_key = FinishedJobRegistry(queue=queue).key
-    failed_key = FailedJobRegistry(queue=queue).key
-    job_ids: list[str] = []
-    started = time.time()
-    for first in range(0, args.jobs, args.batch):
-        # result_ttl left at RQ's default (500 s): results are kept, as in ordinary RQ use. (Ballast's own
-        # messages use result_ttl=0 because Postgres holds the result; here RQ is the system of record.)
-        datas = [
-            Queue.prepare_data(noop, args=(number,)) for number in range(first, min(first + args.batch, args.jobs))
-        ]
-        with redis.pipeline() as pipe:
-            jobs = queue.enqueue_many(datas, pipeline=pipe)
+        # result_ttl left at RQ's default (500 s): results are kept, as in ordinary RQ use.
+        datas = [Queue.prepare_data(noop, args=(seq,)) for seq in seqs]
+        with self.redis.pipeline() as pipe:
+            self.queue.enqueue_many(datas, pipeline=pipe)
             pipe.execute()
-        job_ids += [job.id for job in jobs]
+
+    def enqueue(self, seqs: Sequence[int]) -> float:
+        self._push(seqs)
+        return time.time()
+
+    def enqueue_bulk(self, seqs: Sequence[int]) -> None:
+        self._push(seqs)
+
+    def finished(self) -> int:
+        failed = int(self.redis.zcard(self.failed_key))
+        if failed:
+            raise BenchError(f"{failed} RQ job(s) failed")
+        return int(self.redis.zcard(self.finished_key))
+
+    def checks(self) -> dict[str, float]:
+        return {}
+
+
+class Procrastinate:
+    name = "procrastinate"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import psycopg
+
+        from bench import procrastinate_app
+
+        # Its INFO line per deferred job would be formatted and printed by this producer: RQ and Ballast
+        # log nothing per enqueue.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        self.args = args
+        self.app = procrastinate_app.app
+        self.task = procrastinate_app.noop
+        self.app.open()
+        self.conn = psycopg.connect(args.procrastinate_dsn, autocommit=True)
+
+    def apply_schema(self) -> None:
+        self.app.schema_manager.apply_schema()
+
+    def close(self) -> None:
+        self.conn.close()
+        self.app.close()
+
+    def reset(self) -> None:
+        self.conn.execute(
+            "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
+            "procrastinate_workers RESTART IDENTITY CASCADE"
+        )
+
+    def start_workers(self, procs: Processes, run_dir: Path, profile: Path | None, *, scheduler: bool) -> None:
+        from bench.procrastinate_app import DSN_ENV, QUEUE
+
+        env = child_env(self.args, run_dir, **{DSN_ENV: self.args.procrastinate_dsn})
+        for index in range(self.args.workers):
+            argv = [sys.executable, "-m", "procrastinate", "--app", "bench.procrastinate_app.app", "worker"]
+            argv += ["--concurrency", "1", "--queues", QUEUE, "--name", f"bench-procrastinate-{index}"]
+            log = run_dir / f"procrastinate-worker{index}.log"
+            procs.start(log, profiled(argv, profile if index == 0 else None), env)
+
+    def ready(self) -> bool:
+        row = self.conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+        return bool(row and row[0] >= self.args.workers)
+
+    def enqueue(self, seqs: Sequence[int]) -> float:
+        if len(seqs) == 1:
+            self.task.defer(seq=seqs[0])
+        else:
+            self.task.batch_defer(*self._kwargs(seqs))
+        return time.time()
+
+    def enqueue_bulk(self, seqs: Sequence[int]) -> None:
+        self.task.batch_defer(*self._kwargs(seqs))
+
+    @staticmethod
+    def _kwargs(seqs: Sequence[int]) -> list[dict[str, Any]]:
+        return [{"seq": seq} for seq in seqs]
+
+    def finished(self) -> int:
+        rows = self.conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status").fetchall()
+        statuses = Counter({status: int(count) for status, count in rows})
+        bad = {status: statuses[status] for status in ("failed", "aborted", "cancelled") if statuses[status]}
+        if bad:
+            raise BenchError(f"Procrastinate jobs ended badly: {bad}")
+        return statuses["succeeded"]
+
+    def checks(self) -> dict[str, float]:
+        row = self.conn.execute("SELECT count(*), coalesce(sum(attempts), 0) FROM procrastinate_jobs").fetchone()
+        assert row is not None
+        return {"extra_attempts": float(row[1] - row[0])}
+
+
+# ---------------------------------------------------------------------------------------------- phases
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    procs: Processes
+    workdir: Path
+    runs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def run_dir(self, system: System, phase: str) -> Path:
+        self.runs += 1
+        path = self.workdir / f"{self.runs:03d}-{system.name}-{phase}"
+        path.mkdir()
+        return path
+
+
+def batches(seqs: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for first in range(0, len(seqs), size):
+        yield seqs[first : first + size]
+
+
+def warm_up(ctx: Context, system: System) -> int:
+    """Wait for every worker to be up, then run a few jobs (negative seqs) so first-job costs (imports,
+    connections) stay out of the figures. Returns how many jobs that was."""
+    wait_until(system.ready, READY_TIMEOUT, f"{system.name} workers", ctx.procs)
+    count = 2 * ctx.args.workers
+    for seq in range(-count, 0):
+        system.enqueue([seq])
+    wait_finished(system, count, ctx.args.timeout, ctx.procs)
+    return count
+
+
+def starts_of(run_dir: Path, jobs: int) -> tuple[list[Start], dict[int, float], int]:
+    """The runs' start records (warm-up jobs left out), the first start of each seq, and the number of
+    jobs that started more than once. BenchError when a job has no start record."""
+    starts = [start for start in read_starts(run_dir) if start.seq >= 0]
+    first: dict[int, float] = {}
+    for start in starts:
+        first[start.seq] = min(start.at, first.get(start.seq, start.at))
+    missing = jobs - len(first)
+    if missing:
+        raise BenchError(f"{missing} of {jobs} jobs finished without a start record in {run_dir}")
+    return starts, first, len(starts) - len(first)
+
+
+def finish_run(ctx: Context, system: System) -> dict[str, float]:
+    ctx.procs.stop()
+    return system.checks()
+
+
+def phase_e2e(ctx: Context, system: System) -> dict[str, float]:
+    args = ctx.args
+    system.reset()
+    run_dir = ctx.run_dir(system, "e2e")
+    profile = args.profile / f"{system.name}-worker0.prof" if args.profile else None
+    system.start_workers(ctx.procs, run_dir, profile, scheduler=args.scheduler)
+    warm = warm_up(ctx, system)
+    profiler = _profiler(args.profile)
+    began = time.time()
+    for seqs in batches(range(args.jobs), args.batch):
+        system.enqueue(seqs)
     enqueued = time.time()
-    if args.prefill:
-        start_workers()
-
-    def all_finished() -> bool:
-        if redis.zcard(failed_key):
-            raise RuntimeError(f"{redis.zcard(failed_key)} RQ job(s) failed")
-        return int(redis.zcard(finished_key)) >= args.jobs
-
-    observed = wait_until(all_finished, args.timeout, f"{args.jobs} RQ jobs to finish", workers)
-    workers.stop()
-
-    latencies: list[float] = []
-    starts: list[float] = []
-    ends: list[float] = []
-    for first in range(0, len(job_ids), 1000):
-        for job in RQJob.fetch_many(job_ids[first : first + 1000], connection=redis):
-            if job is None:
-                continue
-            enqueued_at, started_at, ended_at = (
-                as_epoch(job.enqueued_at),
-                as_epoch(job.started_at),
-                as_epoch(job.ended_at),
-            )
-            if started_at is not None:
-                starts.append(started_at)
-                if enqueued_at is not None:
-                    latencies.append((started_at - enqueued_at) * 1000)
-            if ended_at is not None:
-                ends.append(ended_at)
-    if len(ends) < args.jobs:
-        raise RuntimeError(f"only {len(ends)} of {args.jobs} RQ jobs have an end time")
-    seconds = max(ends) - started
-    return RunResult(
-        name="rq",
-        jobs=args.jobs,
-        seconds=seconds,
-        throughput=args.jobs / seconds,
-        enqueue_seconds=enqueued - started,
-        observed_seconds=observed - started,
-        latency_p50_ms=percentile(latencies, 50),
-        latency_p99_ms=percentile(latencies, 99),
-        latency_max_ms=max(latencies),
-        drain_throughput=args.jobs / (max(ends) - min(starts)),
-        extra={"latency_samples": float(len(latencies))},
-    )
+    _dump_profile(profiler, args.profile, f"{system.name}-enqueue.prof")
+    ended = wait_finished(system, warm + args.jobs, args.timeout, ctx.procs)
+    checks = finish_run(ctx, system)
+    _starts, _first, repeated = starts_of(run_dir, args.jobs)
+    return {
+        "e2e_jobs_s": args.jobs / (ended - began),
+        "e2e_enqueue_s": enqueued - began,
+        "e2e_seconds": ended - began,
+        "e2e_started_twice": float(repeated),
+        **{f"e2e_{key}": value for key, value in checks.items()},
+    }
 
 
-# ---------------------------------------------------------------------------------------------- main
+def phase_drain(ctx: Context, system: System) -> dict[str, float]:
+    args = ctx.args
+    system.reset()
+    for seqs in batches(range(args.jobs), args.batch):
+        system.enqueue(seqs)
+    run_dir = ctx.run_dir(system, "drain")
+    system.start_workers(ctx.procs, run_dir, None, scheduler=False)  # the workers alone
+    ended = wait_finished(system, args.jobs, args.timeout, ctx.procs)
+    checks = finish_run(ctx, system)
+    starts, first, repeated = starts_of(run_dir, args.jobs)
+    first_of_process: dict[str, float] = {}
+    for start in starts:
+        first_of_process[start.process] = min(start.at, first_of_process.get(start.process, start.at))
+    # From the moment the last worker process started its first job: all workers busy, none starting.
+    all_running = max(first_of_process.values())
+    after = sum(1 for at in first.values() if at >= all_running)
+    return {
+        "drain_jobs_s": after / (ended - all_running) if ended > all_running else math.nan,
+        "drain_all_jobs_s": args.jobs / (ended - min(first.values())),
+        "drain_processes_that_ran_jobs": float(len(first_of_process)),
+        "drain_started_twice": float(repeated),
+        **{f"drain_{key}": value for key, value in checks.items()},
+    }
+
+
+def phase_paced(ctx: Context, system: System) -> dict[str, float]:
+    args = ctx.args
+    system.reset()
+    run_dir = ctx.run_dir(system, "paced")
+    system.start_workers(ctx.procs, run_dir, None, scheduler=args.scheduler)
+    warm = warm_up(ctx, system)
+    total = max(args.batch, round(args.rate * args.paced_seconds))
+    committed: dict[int, float] = {}
+    interval = args.batch / args.rate
+    began = time.perf_counter()
+    began_wall = time.time()
+    for index, seqs in enumerate(batches(range(total), args.batch)):
+        delay = began + index * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        at = system.enqueue(seqs)
+        committed.update((seq, at) for seq in seqs)
+    # From the first enqueue to the end of the last batch's slot: `--rate` when the producer kept up.
+    produced = time.time() - began_wall + interval
+    wait_finished(system, warm + total, args.timeout, ctx.procs)
+    checks = finish_run(ctx, system)
+    _starts, first, repeated = starts_of(run_dir, total)
+    latencies = [(first[seq] - committed[seq]) * 1000 for seq in range(total)]
+    return {
+        "paced_p50_ms": percentile(latencies, 50),
+        "paced_p99_ms": percentile(latencies, 99),
+        "paced_max_ms": max(latencies),
+        "paced_rate": total / produced,
+        "paced_started_twice": float(repeated),
+        **{f"paced_{key}": value for key, value in checks.items()},
+    }
+
+
+def phase_enqueue(ctx: Context, system: System) -> dict[str, float]:
+    args = ctx.args
+    system.reset()
+    single = min(args.jobs, SINGLE_ENQUEUE_MAX)
+    began = time.perf_counter()
+    for seq in range(single):
+        system.enqueue([seq])
+    result = {"enqueue_tx_s": single / (time.perf_counter() - began)}
+    system.reset()
+    began = time.perf_counter()
+    try:
+        for seqs in batches(range(args.jobs), args.bulk_size):
+            system.enqueue_bulk(seqs)
+    except NotAvailable as exc:
+        result["bulk_jobs_s"] = math.nan
+        ctx.note(f"{system.name} bulk enqueue: n/a ({exc})")
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # enqueue_many's signature is the jobs engine's to define: a mismatch is reported, not fatal.
+        result["bulk_jobs_s"] = math.nan
+        ctx.note(f"{system.name} bulk enqueue failed, adapt Ballast.enqueue_bulk: {exc!r}")
+    else:
+        result["bulk_jobs_s"] = args.jobs / (time.perf_counter() - began)
+        if isinstance(system, Ballast) and system.created() != args.jobs:
+            raise BenchError(f"enqueue_many created {system.created()} jobs, not {args.jobs}")
+    system.reset()
+    return result
+
+
+PHASE_RUNNERS: dict[str, Callable[[Context, System], dict[str, float]]] = {
+    "e2e": phase_e2e,
+    "drain": phase_drain,
+    "paced": phase_paced,
+    "enqueue": phase_enqueue,
+}
 
 
 def _profiler(profile_dir: Path | None) -> Any:
@@ -407,111 +649,339 @@ def _dump_profile(profiler: Any, profile_dir: Path | None, name: str) -> None:
         profiler.dump_stats(str(profile_dir / name))
 
 
+# ---------------------------------------------------------------------------------------------- databases
+
+
+def _dsn(db: dict[str, Any], name: str) -> str:
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+
+
+def point_django_at(name: str) -> dict[str, str]:
+    """Point this process's aliases at database `name` (before any connection); the workers' DSNs."""
+    from django.conf import settings
+    from django.db import connections
+
+    variables = {"default": "POSTGRES_DSN", "system": "POSTGRES_SYSTEM_DSN", "owner": "POSTGRES_OWNER_DSN"}
+    env = {}
+    for alias, variable in variables.items():
+        env[variable] = _dsn(settings.DATABASES[alias], name)
+        settings.DATABASES[alias]["NAME"] = name
+        connections[alias].settings_dict["NAME"] = name
+    return env
+
+
+def recreate_database(owner: dict[str, Any], name: str) -> None:
+    """Drop and create `name` as the owner role; refuses when another session uses it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_dsn(owner, "postgres"), autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [name]).fetchone()
+        if row and row[0]:
+            raise BenchError(f"database {name} has {row[0]} open session(s), another benchmark? Use --db-name")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(owner: dict[str, Any], name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_dsn(owner, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def close_django_connections() -> None:
+    from django.db import connections
+
+    for connection in connections.all():
+        connection.close()
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
+def migrate(args: argparse.Namespace, logdir: Path) -> None:
+    log = logdir / "migrate.log"
+    env = {**os.environ, **args.child_env, "PYTHONPATH": str(REPO_ROOT)}
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
+        )
+    if done.returncode:
+        raise BenchError(f"manage.py migrate failed:\n{tail(log)}")
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+ROWS = (
+    ("e2e_jobs_s", "end-to-end jobs/s", "{:.1f}"),
+    ("drain_jobs_s", "drain jobs/s (workers alone)", "{:.1f}"),
+    ("paced_p50_ms", "paced commit->start p50 ms", "{:.1f}"),
+    ("paced_p99_ms", "paced commit->start p99 ms", "{:.1f}"),
+    ("paced_max_ms", "paced commit->start max ms", "{:.1f}"),
+    ("enqueue_tx_s", "enqueue alone, 1-job tx/s", "{:.0f}"),
+    ("bulk_jobs_s", "enqueue alone, bulk jobs/s", "{:.0f}"),
+)
+DETAIL_ROWS = (
+    ("e2e_enqueue_s", "e2e: producer busy s", "{:.2f}"),
+    ("e2e_seconds", "e2e: total s", "{:.2f}"),
+    ("drain_all_jobs_s", "drain incl. worker start, jobs/s", "{:.1f}"),
+    ("paced_rate", "paced: rate achieved, jobs/s", "{:.1f}"),
+)
+CHECK_KEYS = ("started_twice", "extra_attempts")
+
+
+def median_spread(values: list[float]) -> tuple[float, float, float]:
+    finite = [value for value in values if not math.isnan(value)]
+    if not finite:
+        return math.nan, math.nan, math.nan
+    return statistics.median(finite), min(finite), max(finite)
+
+
+def cell(values: list[float] | None, fmt: str) -> str:
+    if not values:
+        return "-"
+    mid, low, high = median_spread(values)
+    if math.isnan(mid):
+        return "n/a"
+    if len(values) == 1:
+        return fmt.format(mid)
+    return f"{fmt.format(mid)} ({fmt.format(low)}-{fmt.format(high)})"
+
+
+def report(
+    args: argparse.Namespace, results: dict[str, dict[str, list[float]]], load: list[float], notes: list[str]
+) -> dict[str, Any]:
+    names = [name for name in SYSTEMS if name in results]
+    print()
+    print(
+        f"--batch {args.batch} ({'one job' if args.batch == 1 else f'{args.batch} jobs'} per enqueueing "
+        f"transaction), {args.jobs} jobs, {args.workers} worker processes each, paced at {args.rate:g} jobs/s "
+        f"for {args.paced_seconds:g} s, {args.repeat} repeat(s){' (median (min-max))' if args.repeat > 1 else ''}"
+    )
+    print(
+        f"Ballast scheduler {'running' if args.scheduler else 'not running'}; {os.cpu_count()} CPUs; "
+        f"load average before/after {load[0]:.2f}/{load[-1]:.2f}"
+    )
+    width = 26 if args.repeat > 1 else 14
+    header = f"{'measure':<34}" + "".join(f"{name:>{width}}" for name in names)
+    print(header)
+    print("-" * len(header))
+    for key, label, fmt in ROWS + DETAIL_ROWS:
+        if any(key in results[name] for name in names):
+            print(f"{label:<34}" + "".join(f"{cell(results[name].get(key), fmt):>{width}}" for name in names))
+    summary: dict[str, Any] = {
+        "batch": args.batch,
+        "jobs": args.jobs,
+        "workers": args.workers,
+        "repeat": args.repeat,
+        "rate": args.rate,
+        "scheduler": args.scheduler,
+        "cpus": os.cpu_count(),
+        "load_before_after": [round(value, 2) for value in (load[0], load[-1])],
+        "runs": {name: {key: [_rounded(v) for v in values] for key, values in results[name].items()} for name in names},
+    }
+    for name in names:
+        summary[name] = {key: _rounded(median_spread(values)[0]) for key, values in results[name].items()}
+    for key, label in (("e2e_jobs_s", ""), ("drain_jobs_s", "drain_")):
+        ballast = median_spread(results.get("ballast", {}).get(key, []))[0]
+        for other in ("rq", "procrastinate"):
+            theirs = median_spread(results.get(other, {}).get(key, []))[0]
+            if not math.isnan(ballast) and not math.isnan(theirs):
+                summary[f"ratio_{label}ballast_over_{other}"] = round(ballast / theirs, 3)
+    print()
+    for other in ("rq", "procrastinate"):
+        for label in ("", "drain_"):
+            ratio = summary.get(f"ratio_{label}ballast_over_{other}")
+            if ratio is not None:
+                print(f"Ballast / {other} {'drain' if label else 'end to end'}: {ratio:.2f}x")
+    notes = list(notes)
+    for name in names:
+        for key, values in results[name].items():
+            if key.endswith(CHECK_KEYS) and any(values):
+                notes.append(f"{name} {key} = {values}: jobs that ran, or were attempted, more than once")
+        rates = results[name].get("paced_rate", [])
+        if rates and min(rates) < 0.95 * args.rate:
+            notes.append(f"{name}'s producer reached only {min(rates):.0f} of {args.rate:g} jobs/s when paced")
+    for text in notes:
+        print(f"note: {text}")
+    summary["notes"] = notes
+    return summary
+
+
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 3)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=5000, help="jobs per run (default 5000)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per run (default 2)")
-    parser.add_argument("--batch", type=int, default=50, help="jobs per transaction / pipeline (default 50)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a run to finish")
+    parser.add_argument("--batch", type=int, default=1, help="jobs per enqueueing transaction (default 1)")
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per e2e / drain / enqueue run (default 2000)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per system (default 2)")
+    parser.add_argument("--repeat", type=int, default=1, help="run every phase K times; median and spread")
+    parser.add_argument("--only", default=",".join(SYSTEMS), help="systems, comma-separated (default all)")
+    parser.add_argument("--phases", default=",".join(PHASES), help="phases, comma-separated (default all)")
+    parser.add_argument("--rate", type=float, default=100.0, help="paced phase: jobs/s (default 100)")
+    parser.add_argument("--paced-seconds", type=float, default=10.0, help="paced phase: seconds (default 10)")
+    parser.add_argument("--bulk-size", type=int, default=1000, help="jobs per bulk enqueue call (default 1000)")
     parser.add_argument(
-        "--prefill",
-        action="store_true",
-        help="enqueue everything before starting the workers (measures the workers alone: see 'drain jobs/s')",
+        "--no-scheduler", dest="scheduler", action="store_false", help="run Ballast without jobs_scheduler"
     )
-    parser.add_argument("--only", choices=("ballast", "rq"), help="run one side only")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile worker 0 of each run and the enqueue")
+    parser.add_argument("--db-name", default="ballast_bench", help="Ballast's database, dropped and re-created")
+    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases at the end")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one run to finish")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile worker 0 and the producer (e2e)")
+    parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the processes' logs and start records here")
     args = parser.parse_args(argv)
-    if args.jobs < 1 or args.workers < 1 or args.batch < 1:
-        parser.error("--jobs, --workers and --batch must be positive")
+    if min(args.jobs, args.workers, args.batch, args.repeat, args.bulk_size) < 1 or args.rate <= 0:
+        parser.error("--jobs, --workers, --batch, --repeat, --bulk-size and --rate must be positive")
+    args.systems = [name.strip() for name in args.only.split(",") if name.strip()]
+    args.phase_names = [name.strip() for name in args.phases.split(",") if name.strip()]
+    if not args.systems or set(args.systems) - set(SYSTEMS):
+        parser.error(f"--only takes some of {', '.join(SYSTEMS)}")
+    if not args.phase_names or set(args.phase_names) - set(PHASES):
+        parser.error(f"--phases takes some of {', '.join(PHASES)}")
+    if "bench" not in args.db_name:
+        parser.error("--db-name must contain 'bench' (the database is dropped and re-created)")
     args.redis_url = os.environ.get("REDIS_DSN") or DEFAULT_REDIS_URL
+    for option in ("profile", "logs"):
+        if getattr(args, option):
+            setattr(args, option, getattr(args, option).resolve())
+            getattr(args, option).mkdir(parents=True, exist_ok=True)
     return args
 
 
+def use_dev_environment() -> None:
+    """APP_ENV=dev unless told otherwise, and the owner's DSN (the benchmark creates, migrates and empties its
+    own databases), as scripts/with-owner.sh gives it to migrate and the scheduler."""
+    import environ
+
+    os.environ.setdefault("APP_ENV", "dev")
+    if os.environ["APP_ENV"] != "prod":
+        environ.Env.read_env(REPO_ROOT / "var" / "owner.env")
+
+
 def setup_django(redis_url: str) -> None:
-    os.environ["REDIS_DSN"] = redis_url  # before settings load: django_rq's queues then point at the bench DB
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Before settings load: django_rq's queues point at the benchmark's Redis DB; DEBUG off, as in
+    # production (DEBUG keeps every query in memory); `bench` installed, for the bench.noop job type.
+    os.environ["REDIS_DSN"] = redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+    os.environ["DEBUG"] = "false"
+    use_dev_environment()
     import django
 
     django.setup()
 
 
-def report(args: argparse.Namespace, results: list[RunResult]) -> dict[str, Any]:
-    print()
-    print(
-        f"jobs={args.jobs} workers={args.workers} batch={args.batch} prefill={args.prefill} "
-        f"redis={args.redis_url} cpus={os.cpu_count()}"
-    )
-    header = (
-        f"{'run':<8} {'jobs/s':>9} {'total s':>8} {'enqueue s':>10} {'seen s':>7} "
-        f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'drain jobs/s':>13}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        print(
-            f"{r.name:<8} {r.throughput:>9.1f} {r.seconds:>8.2f} {r.enqueue_seconds:>10.2f} {r.observed_seconds:>7.2f} "
-            f"{r.latency_p50_ms:>9.1f} {r.latency_p99_ms:>9.1f} {r.latency_max_ms:>9.1f} {r.drain_throughput:>13.1f}"
-        )
-    by_name = {r.name: r for r in results}
-    summary: dict[str, Any] = {
-        "jobs": args.jobs,
-        "workers": args.workers,
-        "batch": args.batch,
-        "prefill": args.prefill,
-        "cpus": os.cpu_count(),
-    }
-    for r in results:
-        summary[r.name] = {
-            key: round(value, 2) if isinstance(value, float) else value for key, value in asdict(r).items()
-        }
-        summary[r.name]["extra"] = {key: round(value, 2) for key, value in r.extra.items()}
-    if "ballast" in by_name:
-        extra = by_name["ballast"].extra
-        print(
-            f"ballast row created->start p50 {extra['row_created_to_start_p50_ms']:.1f} ms, "
-            f"p99 {extra['row_created_to_start_p99_ms']:.1f} ms (includes the rest of the enqueueing transaction)"
-        )
-    if "ballast" in by_name and "rq" in by_name:
-        ratio = by_name["ballast"].throughput / by_name["rq"].throughput
-        summary["ratio_ballast_over_rq"] = round(ratio, 3)
-        print(f"throughput ratio Ballast/RQ: {ratio:.3f}")
-    return summary
+@contextlib.contextmanager
+def work_directory(keep: Path | None) -> Iterator[str]:
+    """Logs and start records: in a fresh sub-directory of `keep`, else in a temporary directory."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="ballast-bench-") as workdir:
+            yield workdir
+    else:
+        yield tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=keep)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run like Ctrl-C, so every clean-up below runs."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if os.environ.get("APP_ENV") == "prod":
+        print("refusing to run with APP_ENV=prod", file=sys.stderr)
+        return 2
     setup_django(args.redis_url)
-    redis = redis_connection(args.redis_url)
+    from django.conf import settings
+
+    if settings.APP_ENV == "prod":
+        print("refusing to run with APP_ENV=prod", file=sys.stderr)
+        return 2
+    owner = dict(settings.DATABASES["owner"])
+    procrastinate_db = f"{args.db_name}_procrastinate"
+    args.procrastinate_dsn = _dsn(owner, procrastinate_db)
+    redis = redis_client(args.redis_url)
     redis.ping()
-    profile_dir: Path | None = args.profile.resolve() if args.profile else None
-    if profile_dir is not None:
-        profile_dir.mkdir(parents=True, exist_ok=True)
-    results: list[RunResult] = []
-    tenant_id: int | None = None
-    with tempfile.TemporaryDirectory(prefix="ballast-bench-") as logdir:
-        workers = Workers(Path(logdir))
+    load = [os.getloadavg()[0]]
+    results: dict[str, dict[str, list[float]]] = {name: {} for name in args.systems}
+    created: list[str] = []
+    ctx: Context | None = None
+    with signals_raise(), work_directory(args.logs) as workdir:
+        procs = Processes()
+        systems: dict[str, System] = {}
+        procrastinate: Procrastinate | None = None
         try:
-            redis.flushdb()
-            if args.only in (None, "ballast"):
-                tenant_id = bench_tenant_id()
-                print(
-                    f"Ballast: {args.jobs} jobs, {args.workers} workers, {args.batch} per transaction ...", flush=True
-                )
-                results.append(run_ballast(args, redis, workers, profile_dir))
-            if args.only in (None, "rq"):
-                print(f"plain RQ: {args.jobs} jobs, {args.workers} workers, {args.batch} per pipeline ...", flush=True)
-                results.append(run_rq(args, redis, workers, profile_dir))
+            args.child_env = {
+                **point_django_at(args.db_name),
+                "REDIS_DSN": args.redis_url,
+                "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+                "DEBUG": "false",
+            }
+            if "ballast" in args.systems:
+                print(f"creating and migrating database {args.db_name} ...", flush=True)
+                recreate_database(owner, args.db_name)
+                created.append(args.db_name)
+                migrate(args, Path(workdir))
+                systems["ballast"] = Ballast(args, redis)
+            if "rq" in args.systems:
+                systems["rq"] = PlainRQ(args, redis)
+            if "procrastinate" in args.systems:
+                print(f"creating database {procrastinate_db} ...", flush=True)
+                recreate_database(owner, procrastinate_db)
+                created.append(procrastinate_db)
+                os.environ["BENCH_PROCRASTINATE_DSN"] = args.procrastinate_dsn  # read on import
+                procrastinate = Procrastinate(args)
+                procrastinate.apply_schema()
+                systems["procrastinate"] = procrastinate
+            ctx = Context(args=args, procs=procs, workdir=Path(workdir))
+            order = [name for name in SYSTEMS if name in systems]
+            for repeat in range(args.repeat):
+                rotated = order[repeat % len(order) :] + order[: repeat % len(order)]
+                for phase in args.phase_names:
+                    for name in rotated:
+                        print(f"[{repeat + 1}/{args.repeat}] {phase:<7} {name} ...", end=" ", flush=True)
+                        figures = PHASE_RUNNERS[phase](ctx, systems[name])
+                        main_figure = next(iter(figures.items()))
+                        print(f"{main_figure[0]} = {main_figure[1]:.1f}", flush=True)
+                        for key, value in figures.items():
+                            results[name].setdefault(key, []).append(value)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: stopping {len(procs.running)} process(es) and cleaning up", file=sys.stderr)
+            raise
         except BaseException:
-            for log in workers.logs:
-                print(f"--- {log.name} (tail)\n{tail(log)}", file=sys.stderr)
+            for log in procs.logs[-(args.workers + 1) :]:  # the failed run's
+                print(f"--- {log} (tail)\n{tail(log)}", file=sys.stderr)
             raise
         finally:
-            workers.stop()
-            if tenant_id is not None:
-                delete_bench_rows(tenant_id)
-            redis.flushdb()
-    summary = report(args, results)
-    print("RESULT " + json.dumps(summary, sort_keys=True))
+            procs.stop()
+            with contextlib.suppress(Exception):
+                redis.flushdb()
+            if procrastinate is not None:
+                with contextlib.suppress(Exception):
+                    procrastinate.close()
+            close_django_connections()
+            if not args.keep_db:
+                for name in created:
+                    with contextlib.suppress(Exception):
+                        drop_database(owner, name)
+    load.append(os.getloadavg()[0])
+    summary = report(args, results, load, ctx.notes if ctx else [])
+    print("RESULT " + json.dumps(summary, sort_keys=True, allow_nan=False))
     return 0
 
 

@@ -1,9 +1,9 @@
-"""The plain-RQ baseline's job: does nothing, like Ballast's diagnostics.echo."""
+"""The plain-RQ baseline's job: records its start (bench.starts) and does nothing else."""
 
 from __future__ import annotations
 
-from typing import Any
+from bench.starts import record_start
 
 
-def noop(value: Any) -> Any:
-    return value
+def noop(seq: int) -> None:
+    record_start(seq, "rq")

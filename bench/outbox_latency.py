@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.jobs_throughput import percentile  # noqa: E402
+from bench.jobs_throughput import percentile, use_dev_environment  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 CHANNEL = "ballast_bench_baseline"
@@ -38,6 +38,7 @@ CHANNEL = "ballast_bench_baseline"
 def setup_django() -> None:
     os.environ["REDIS_DSN"] = REDIS_URL
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    use_dev_environment()
     import django
 
     django.setup()

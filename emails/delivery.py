@@ -28,8 +28,8 @@ from django.utils import timezone
 from emails import transitions, transport
 from emails.models import DeliveryStatus as S
 from emails.models import EmailDelivery
-from jobs.context import JobContext, PermanentError
 from jobs.models import Job
+from jobs.worker.context import JobContext, PermanentError
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 from emails.delivery import deliver
 from emails.maintenance import mark_abandoned_sendings
 from emails.services import SEND_JOB_TYPE
-from jobs.context import JobContext
-from jobs.maintenance import periodic
 from jobs.registry import job_handler
+from jobs.scheduler.periodic import periodic
+from jobs.worker.context import JobContext
 
 SEND_SCHEMA: dict[str, Any] = {
     "type": "object",

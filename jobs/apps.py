@@ -9,3 +9,5 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         # Every app declares its job types (and periodic maintenance) in its own job_handlers.py.
         autodiscover_modules("job_handlers")
+        # The outbox's subscriber hand-off (an outbox sink), its delivery job and its maintenance.
+        from jobs import outbox_wiring  # noqa: F401

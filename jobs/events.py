@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.claims import ClaimedJob
 from jobs.registry import UnknownJobType, get_handler
+from jobs.worker.claim import ClaimedJob
 from outbox.services import NewEvent
 from outbox.tracing import TraceContext
 

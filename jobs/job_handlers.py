@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
-from jobs.context import JobContext
 from jobs.registry import job_handler
+from jobs.worker.context import JobContext
 
 
 def diagnostics_enabled() -> bool:
@@ -19,6 +19,7 @@ def diagnostics_enabled() -> bool:
     "diagnostics.echo",
     schema={"type": "object", "required": ["value"], "properties": {"value": {}}, "additionalProperties": False},
     enabled=diagnostics_enabled,
+    public=True,
 )
 def echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"value": payload["value"]}
@@ -36,6 +37,7 @@ def echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         "additionalProperties": False,
     },
     enabled=diagnostics_enabled,
+    public=True,
 )
 def fail(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Fails with `message` on attempts 1..fail_times (every attempt when absent), then succeeds."""
@@ -59,7 +61,9 @@ def fail(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         },
         "additionalProperties": False,
     },
+    atomic=False,  # sleeps between checkpoints: no transaction stays open meanwhile
     enabled=diagnostics_enabled,
+    public=True,
 )
 def sleep(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Sleeps in `steps` slices with a checkpoint after each; a retry resumes after the last checkpoint."""
@@ -70,3 +74,57 @@ def sleep(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         ctx.checkpoint({"steps_done": step + 1})
         ctx.raise_if_cancelled()
     return {"steps_done": steps, "resumed_from": resumed_from}
+
+
+def chaos_log() -> str:
+    return str(getattr(settings, "JOBS_CHAOS_LOG", ""))
+
+
+CHAOS_STEPS = 10
+
+
+@job_handler(
+    "diagnostics.chaos",
+    max_attempts=25,
+    backoff_base=0.1,
+    backoff_cap=0.5,
+    schema={
+        "type": "object",
+        "required": ["seconds"],
+        "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 60}},
+        "additionalProperties": False,
+    },
+    # Writes to a file named by the environment, never by the payload; off unless JOBS_CHAOS_LOG is set.
+    enabled=lambda: bool(chaos_log()),
+)
+def chaos(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """For bench/chaos.py and its test: logs each attempt's start and end (outside the database); a job of a
+    second or more writes one audit row per step and checkpoints it, so every checkpoint's work can be checked."""
+    import os
+
+    from tenants.audit import record
+
+    def log(kind: str) -> None:
+        line = f"{kind} {ctx.job_id} {ctx.attempt} {os.getpid()} {time.time():.6f}\n"
+        with open(chaos_log(), "a") as file:
+            file.write(line)
+
+    log("S")
+    seconds = float(payload["seconds"])
+    if seconds < 1:
+        time.sleep(seconds)
+    else:
+        done = int((ctx.last_checkpoint or {}).get("step", 0))
+        for step in range(done + 1, CHAOS_STEPS + 1):
+            time.sleep(seconds / CHAOS_STEPS)
+            record(
+                tenant_id=ctx.tenant_id,
+                actor="chaos",
+                action="diagnostics.chaos_step",
+                target_type="job",
+                target_id=ctx.job_id,
+                data={"step": step},
+            )
+            ctx.checkpoint({"step": step})
+    log("E")
+    return {"seconds": seconds}

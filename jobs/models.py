@@ -42,8 +42,6 @@ class Job(TenantOwned):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    # When a "run now" message was last pushed to RQ; NULL: due jobs the scheduler must push.
-    dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -59,21 +57,22 @@ class Job(TenantOwned):
                 condition=Q(idempotency_key__isnull=False),
                 name="job_unique_idempotency_key_per_tenant",
             ),
+            # A cancel is honoured when the attempt ends: a queued job never carries a pending cancel.
+            models.CheckConstraint(
+                condition=~Q(status="queued", cancel_requested=True), name="job_queued_not_cancelling"
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_created"),
             models.Index(fields=["tenant", "job_type", "created_at"], name="job_tenant_type_created"),
-            # The scheduler's hot paths: due work per tenant, and expired leases.
+            # The hot paths (jobs.sql): a worker's claim of the next job of one queue and tenant, the scheduler's
+            # loose scan of (queue, tenant) pairs with due work, and expired leases.
             models.Index(
-                fields=["tenant", "-priority", "available_at"],
+                fields=["queue", "tenant", "-priority", "available_at", "id"],
                 condition=Q(status="queued"),
-                name="job_queued_due",
+                name="job_claim",
             ),
-            models.Index(
-                fields=["tenant", "-priority", "available_at"],
-                condition=Q(status="queued", dispatched_at__isnull=True),
-                name="job_undispatched_due",
-            ),
+            models.Index(fields=["queue", "tenant", "available_at"], condition=Q(status="queued"), name="job_due"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="job_running_lease"),
         ]
 
@@ -102,7 +101,11 @@ class JobAttempt(TenantOwned):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "job", "attempt"], name="attempt_tenant_job")]
+        indexes = [
+            models.Index(fields=["tenant", "job", "attempt"], name="attempt_tenant_job"),
+            # The ops rollups and console read the attempts that finished in a time range.
+            models.Index(fields=["finished_at"], name="attempt_finished"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.attempt} of job {self.job_id}: {self.outcome}"
@@ -148,3 +151,36 @@ class DeadLetter(TenantOwned):
 
     def __str__(self) -> str:
         return f"dead letter of job {self.job_id} ({self.reason})"
+
+
+class SchedulerLeader(models.Model):
+    """The scheduler leadership lease: one row (jobs.scheduler.leader)."""
+
+    holder = models.CharField(max_length=200)
+    token = models.UUIDField()
+    elected_at = models.DateTimeField()
+    renewed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"scheduler leader {self.holder} until {self.expires_at}"
+
+
+class Pause(models.Model):
+    """A paused queue or job type (written by ops.actions): its queued jobs are not claimed; they wait."""
+
+    class Kind(models.TextChoices):
+        QUEUE = "queue"
+        TYPE = "type"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    paused_by = models.CharField(max_length=200)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    paused_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="pause_unique_kind_name")]
+
+    def __str__(self) -> str:
+        return f"paused {self.kind} {self.name}"

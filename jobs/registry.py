@@ -14,9 +14,11 @@ import jsonschema
 from jobs import policy
 
 if TYPE_CHECKING:
-    from jobs.context import JobContext
+    from jobs.worker.context import JobContext
 
 Handler = Callable[["JobContext", dict[str, Any]], Any]
+# on_dead_letter(tenant_id=, payload=, error=, using=): runs in the dead-lettering transaction, on `using`.
+DeadLetterHook = Callable[..., None]
 
 
 class UnknownJobType(LookupError):
@@ -37,6 +39,12 @@ class HandlerSpec:
     enabled: Callable[[], bool]
     # False for the relay's own delivery jobs: their lifecycle events would be relayed again, without end.
     lifecycle_events: bool = True
+    # False: the handler runs outside any transaction and writes through ctx.transaction() (jobs.worker.context).
+    atomic: bool = True
+    # True: clients may enqueue it through the API. Internal types (deliveries, maintenance) are not public.
+    public: bool = False
+    # What else must end when a job of this type is dead-lettered (e.g. the delivery it was attempting).
+    on_dead_letter: DeadLetterHook | None = None
 
     @property
     def concurrency(self) -> int | None:
@@ -75,6 +83,9 @@ def job_handler(
     concurrency: int | None = None,
     enabled: Callable[[], bool] = lambda: True,
     lifecycle_events: bool = True,
+    atomic: bool = True,
+    public: bool = False,
+    on_dead_letter: DeadLetterHook | None = None,
 ) -> Callable[[Handler], Handler]:
     if queue not in policy.QUEUES:
         raise ValueError(f"Unknown queue {queue!r} for {job_type}; queues: {', '.join(policy.QUEUES)}")
@@ -96,6 +107,9 @@ def job_handler(
             enabled=enabled,
             validator=_validator(schema),
             lifecycle_events=lifecycle_events,
+            atomic=atomic,
+            public=public,
+            on_dead_letter=on_dead_letter,
         )
         return func
 
@@ -105,6 +119,18 @@ def job_handler(
 def get_handler(job_type: str) -> HandlerSpec:
     spec = _registry.get(job_type)
     if spec is None or not spec.enabled():
-        known = ", ".join(sorted(t for t, s in _registry.items() if s.enabled())) or "none"
-        raise UnknownJobType(f"Unknown job type {job_type!r}; known types: {known}")
+        raise UnknownJobType(f"Unknown job type {job_type!r}")
     return spec
+
+
+def public_handler(job_type: str) -> HandlerSpec:
+    """The handler of a type clients may enqueue; UnknownJobType for any other, naming only public types."""
+    spec = _registry.get(job_type)
+    if spec is None or not spec.enabled() or not spec.public:
+        known = ", ".join(sorted(t for t, s in _registry.items() if s.enabled() and s.public)) or "none"
+        raise UnknownJobType(f"Unknown job type {job_type!r}; types you may enqueue: {known}")
+    return spec
+
+
+def registered_types() -> list[str]:
+    return sorted(t for t, s in _registry.items() if s.enabled())

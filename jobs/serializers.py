@@ -4,18 +4,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.serializers import StrictSerializer
 from jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
-from jobs.services import MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE
-
-
-class StrictSerializer(serializers.Serializer[Any]):
-    """Rejects fields it does not know, so a typo is a 400, not a silently ignored option."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
+from jobs.services import CLIENT_KEY_PREFIX, MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE
 
 
 class JobCreateSerializer(StrictSerializer):
@@ -29,7 +20,7 @@ class JobCreateSerializer(StrictSerializer):
 class JobAttemptSerializer(serializers.ModelSerializer[JobAttempt]):
     class Meta:
         model = JobAttempt
-        fields = ["attempt", "worker", "started_at", "finished_at", "outcome", "error", "duration_ms"]
+        fields = ["attempt", "started_at", "finished_at", "outcome", "error", "duration_ms"]
 
 
 class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
@@ -39,6 +30,13 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
+    idempotency_key = serializers.SerializerMethodField()
+
+    def get_idempotency_key(self, job: Job) -> str | None:
+        """The key as the client sent it (stored under CLIENT_KEY_PREFIX); internal keys are not shown."""
+        key = job.idempotency_key
+        return key[len(CLIENT_KEY_PREFIX) :] if key and key.startswith(CLIENT_KEY_PREFIX) else None
+
     class Meta:
         model = Job
         fields = [
@@ -82,7 +80,8 @@ class DeadLetterSerializer(serializers.ModelSerializer[DeadLetter]):
 
 class QueueProcessParams(StrictSerializer):
     max = serializers.IntegerField(min_value=1, max_value=50, default=10)
-    budget_ms = serializers.IntegerField(min_value=1, max_value=60_000, default=5_000)
+    # Well under the web server's worker timeout (30 s): a request must never be killed mid-job.
+    budget_ms = serializers.IntegerField(min_value=1, max_value=10_000, default=5_000)
     job_type = serializers.CharField(required=False, max_length=100)
     tenant = serializers.SlugField(required=False)
 

@@ -6,18 +6,21 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 from jsonschema import ValidationError as SchemaError
 
-from jobs import messages, policy
+from jobs import policy, wakeups
+from jobs import sql as jobs_sql
 from jobs.events import announces
 from jobs.models import DeadLetter, Job
-from jobs.registry import UnknownJobType, get_handler
+from jobs.registry import HandlerSpec, UnknownJobType, get_handler, public_handler
 from jobs.states import IllegalTransition
 from jobs.states import JobStatus as S
 from jobs.transitions import NOW, transition
@@ -30,19 +33,37 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS_LIMIT = 100
+# Keys that clients send (Idempotency-Key) live under this prefix; the platform's own keys never do, so a
+# client cannot pre-claim an internal key such as a webhook delivery's.
+CLIENT_KEY_PREFIX = "api:"
+
+
+def client_key(key: str | None) -> str | None:
+    return None if key is None else CLIENT_KEY_PREFIX + key
+
+
 PRIORITY_RANGE = (-100, 100)
 
 
-# The job.created event's columns (outbox.services.COLUMNS), filled from the inserted job's id.
-JOB_CREATED_EVENT_VALUES = (
-    "%s, %s, 'job.created', %s, 'job', id::text, %s, 1, "
-    "jsonb_build_object('job_id', id) || %s::jsonb, %s, %s, %s, %s, 'pending', 0, %s, ''"
-)
+# The job.created event of each job the statement created (jobs.sql.ENQUEUE's `created` CTE).
+_JOB_CREATED_EXPRESSIONS = {
+    "event_id": "created_event_id",
+    "target_id": "id::text",
+    "payload": "jsonb_build_object('job_id', id) || event_data",
+    "correlation_id": "correlation_id",
+    "causation_id": "causation_id",
+    "traceparent": "traceparent",
+}
 
 
-JOB_CREATED_EVENT_SQL = (
-    f", event AS (INSERT INTO outbox_outboxevent ({outbox.COLUMNS}) SELECT {JOB_CREATED_EVENT_VALUES} FROM job)"  # noqa: S608
-)
+def _job_created_cte(tenant_id: int, actor: str) -> tuple[str, dict[str, Any]]:
+    template = outbox.NewEvent(
+        tenant_id=tenant_id, event_type="job.created", target_type="job", target_id="", actor=actor
+    )
+    insert, params = outbox.insert_from_cte_sql(
+        template, cte="created WHERE lifecycle_events", expressions=_JOB_CREATED_EXPRESSIONS, named="ev"
+    )
+    return f", event AS ({insert})", params
 
 
 class EnqueueError(ValueError):
@@ -62,15 +83,19 @@ def payload_fingerprint(job_type: str, payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _validated(job_type: str, payload: Any, max_attempts: int | None, priority: int | None) -> tuple[Any, str]:
+def _validated(
+    job_type: str, payload: Any, max_attempts: int | None, priority: int | None, *, public_only: bool = False
+) -> tuple[HandlerSpec, str]:
     try:
-        spec = get_handler(job_type)
+        spec = public_handler(job_type) if public_only else get_handler(job_type)
     except UnknownJobType as exc:
         raise EnqueueError(str(exc)) from None
     try:
         encoded = json.dumps(payload)
     except (TypeError, ValueError) as exc:
         raise EnqueueError(f"Payload is not JSON: {exc}") from None
+    if "\\u0000" in encoded:
+        raise EnqueueError("Payload contains a NUL character, which cannot be stored")
     size = len(encoded.encode())
     if size > settings.JOBS_MAX_PAYLOAD_BYTES:
         raise EnqueueError(
@@ -88,36 +113,18 @@ def _validated(job_type: str, payload: Any, max_attempts: int | None, priority: 
     return spec, encoded
 
 
-class _PushAfterCommit:
-    """One on_commit callback per transaction pushes all the jobs it enqueued, in batched messages."""
+@dataclass(frozen=True)
+class NewJob:
+    """One job for enqueue_many (the same options as enqueue)."""
 
-    def __init__(self) -> None:
-        self.entries: list[messages.Entry] = []
-
-    def __call__(self) -> None:
-        try:
-            messages.push(self.entries)
-        except Exception:
-            # Redis is unreachable: leave the jobs for the scheduler to push on its next pass.
-            logger.exception("push after commit failed; the scheduler will dispatch %d job(s)", len(self.entries))
-            mark_undispatched([entry.job_id for entry in self.entries])
-
-
-def _push_after_commit(entry: messages.Entry, using: str = "default") -> None:
-    connection = connections[using]
-    pending = getattr(connection, "_ballast_push", None)
-    registered = pending is not None and any(entry[1] is pending for entry in connection.run_on_commit)
-    if not registered:
-        pending = _PushAfterCommit()
-        connection._ballast_push = pending  # type: ignore[attr-defined]
-        transaction.on_commit(pending, using=using)
-    assert pending is not None
-    pending.entries.append(entry)
-
-
-def mark_undispatched(job_ids: list[int]) -> None:
-    with connections["system"].cursor() as cursor:
-        cursor.execute("UPDATE jobs_job SET dispatched_at = NULL WHERE id = ANY(%s) AND status = 'queued'", [job_ids])
+    job_type: str
+    payload: Any
+    idempotency_key: str | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
 
 
 def _tenant_id(tenant: Tenant | int) -> int:
@@ -136,101 +143,132 @@ def enqueue(
     correlation_id: str | None = None,
     causation_id: str | None = None,
     actor: str = SYSTEM_ACTOR,
+    public_only: bool = False,
 ) -> Job:
-    """Create a job in the caller's transaction; its message goes to RQ only after commit.
+    """Create a job in the caller's transaction; its queue is woken only after commit.
 
     The same tenant and idempotency key return the existing job (`job.created` is False); the same key with
-    another type or payload raises IdempotencyConflict. Refused input raises EnqueueError. Correlation,
-    causation and trace default to the current request's or job's (outbox.tracing); a `job.created` event
-    goes to the outbox in the same statement.
+    another type or payload raises IdempotencyConflict. Refused input raises EnqueueError (`public_only`:
+    only types clients may enqueue). Correlation, causation and trace default to the current request's or
+    job's (outbox.tracing); a `job.created` event goes to the outbox in the same statement.
     """
-    spec, encoded = _validated(job_type, payload, max_attempts, priority)
-    tenant_id = _tenant_id(tenant)
-    if run_at is not None and timezone.is_naive(run_at):
-        raise EnqueueError("run_at must carry a time zone")
-    now = timezone.now()
-    available_at = max(run_at, now) if run_at else now
-    immediate = available_at <= now
-    fingerprint = payload_fingerprint(job_type, payload)
-    context = tracing.current()
-    traceparent = context.traceparent or tracing.new_traceparent()
-    trace_id = context.trace_id or traceparent[3:35]
-    correlation_id = correlation_id or context.correlation_id or uuid.uuid4().hex
-    causation_id = causation_id or context.causation_id
-    created_event_id = uuid.uuid4()
-    values = {
-        "tenant_id": tenant_id,
-        "job_type": job_type,
-        "queue": spec.queue,
-        "payload": encoded,
-        "payload_hash": fingerprint,
-        "status": S.QUEUED,
-        "priority": policy.QUEUES[spec.queue].default_priority if priority is None else priority,
-        "available_at": available_at,
-        "attempts": 0,
-        "max_attempts": max_attempts or spec.max_attempts,
-        "last_error": "",
-        "idempotency_key": idempotency_key,
-        "trace_id": trace_id,
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "traceparent": traceparent,
-        "created_event_id": created_event_id,
-        "locked_by": "",
-        "cancel_requested": False,
-        "dispatched_at": now if immediate else None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    columns = ", ".join(values)
-    placeholders = ", ".join("%s::jsonb" if column == "payload" else "%s" for column in values)
-    conflict = (
-        " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-        if idempotency_key
-        else ""
+    new = NewJob(
+        job_type=job_type,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        run_at=run_at,
+        max_attempts=max_attempts,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
     )
-    audit_data = json.dumps({"job_type": job_type, "run_at": None if immediate else available_at.isoformat()})
-    event_data = json.dumps({"job_type": job_type, "queue": spec.queue, "run_at": available_at.isoformat()})
-    event_sql, event_params = "", list[Any]()
-    if spec.lifecycle_events:
-        event_sql = JOB_CREATED_EVENT_SQL
-        event_params = [tenant_id, created_event_id, actor, now, event_data, correlation_id, causation_id, traceparent]
-        event_params += [now, now]
-    with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
-        # One round trip: the job, its audit row and its job.created event (in the outbox) in one statement.
-        cursor.execute(
-            f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({placeholders}){conflict} RETURNING id), "  # noqa: S608
-            "audit AS (INSERT INTO tenants_auditentry "
-            "(tenant_id, actor, action, target_type, target_id, trace_id, data, at) "
-            f"SELECT %s, %s, 'job.enqueued', 'job', id::text, %s, %s::jsonb, %s FROM job){event_sql} "
-            "SELECT id, pg_notify(%s, '') FROM job",
-            [*values.values(), tenant_id, actor, trace_id, audit_data, now, *event_params, outbox.NOTIFY_CHANNEL],
+    return enqueue_many(tenant=tenant, jobs=[new], actor=actor, public_only=public_only)[0]
+
+
+def enqueue_many(
+    *, tenant: Tenant | int, jobs: Sequence[NewJob], actor: str = SYSTEM_ACTOR, public_only: bool = False
+) -> list[Job]:
+    """Create many jobs of one tenant in one statement (jobs, audit rows, job.created events), with the same
+    validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once."""
+    tenant_id = _tenant_id(tenant)
+    context = tracing.current()
+    rows: list[dict[str, Any]] = []
+    specs: list[HandlerSpec] = []
+    keys: list[str] = []
+    for index, new in enumerate(jobs):
+        spec, encoded = _validated(new.job_type, new.payload, new.max_attempts, new.priority, public_only=public_only)
+        if new.run_at is not None and timezone.is_naive(new.run_at):
+            raise EnqueueError("run_at must carry a time zone")
+        if new.idempotency_key is not None:
+            if new.idempotency_key in keys:
+                raise EnqueueError(f"Idempotency key {new.idempotency_key!r} appears twice in one enqueue")
+            keys.append(new.idempotency_key)
+        traceparent = context.traceparent or tracing.new_traceparent()
+        trace_id = context.trace_id or traceparent[3:35]
+        specs.append(spec)
+        rows.append(
+            {
+                "ord": index,
+                "job_type": new.job_type,
+                "queue": spec.queue,
+                "payload": json.loads(encoded),
+                "payload_hash": payload_fingerprint(new.job_type, new.payload),
+                "priority": policy.QUEUES[spec.queue].default_priority if new.priority is None else new.priority,
+                "run_at": new.run_at.isoformat() if new.run_at else None,
+                "max_attempts": new.max_attempts or spec.max_attempts,
+                "idempotency_key": new.idempotency_key,
+                "trace_id": trace_id,
+                "correlation_id": new.correlation_id or context.correlation_id or uuid.uuid4().hex,
+                "causation_id": new.causation_id or context.causation_id,
+                "traceparent": traceparent,
+                "created_event_id": str(uuid.uuid4()),
+                "lifecycle_events": spec.lifecycle_events,
+                "audit_data": {"job_type": new.job_type, "run_at": new.run_at.isoformat() if new.run_at else None},
+                "event_data": {"job_type": new.job_type, "queue": spec.queue},
+            }
         )
-        row = cursor.fetchone()
-        if row is None:
-            existing = Job.objects.get(idempotency_key=idempotency_key)
-            if existing.payload_hash != fingerprint:
-                raise IdempotencyConflict(
-                    f"Idempotency key {idempotency_key!r} was used for job {existing.pk} with another type or payload",
-                    existing,
-                )
-            existing.created = False
-            return existing
-        job = Job(id=row[0], **{**values, "payload": payload})
-        job.created = True
-        if immediate:
-            _push_after_commit(
-                messages.Entry(
-                    job_id=job.pk,
+    if not rows:
+        return []
+    announce = any(row["lifecycle_events"] for row in rows)
+    event_cte, event_params = _job_created_cte(tenant_id, actor) if announce else ("", {})
+    statement = jobs_sql.ENQUEUE.format(event_cte=event_cte, notify=", pg_notify(%(channel)s, '')" if announce else "")
+    params: dict[str, Any] = {
+        **event_params,
+        "tenant_id": tenant_id,
+        "actor": actor,
+        "rows": json.dumps(rows),
+        "channel": outbox.NOTIFY_CHANNEL,
+    }
+    with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
+        cursor.execute(statement, params)
+        created = {row[0]: row[1:6] for row in cursor.fetchall()}
+        existing: dict[str, tuple[int, str]] = {}
+        if len(created) < len(rows):
+            cursor.execute(jobs_sql.BY_IDEMPOTENCY_KEYS, {"keys": keys})
+            existing = {key: (job_id, fingerprint) for job_id, key, fingerprint in cursor.fetchall()}
+        result: list[Job] = []
+        for row, spec in zip(rows, specs, strict=True):
+            if row["ord"] in created:
+                job_id, due, priority, available_at, created_at = created[row["ord"]]
+                job = Job(
+                    id=job_id,
                     tenant_id=tenant_id,
+                    job_type=row["job_type"],
                     queue=spec.queue,
-                    job_type=job_type,
-                    trace_id=trace_id,
-                    attempt=1,
-                    timeout=spec.timeout,
+                    payload=row["payload"],
+                    payload_hash=row["payload_hash"],
+                    status=S.QUEUED,
+                    priority=priority,
+                    available_at=available_at,
+                    attempts=0,
+                    last_error="",
+                    cancel_requested=False,
+                    created_at=created_at,
+                    max_attempts=row["max_attempts"],
+                    idempotency_key=row["idempotency_key"],
+                    trace_id=row["trace_id"],
+                    correlation_id=row["correlation_id"],
+                    causation_id=row["causation_id"],
+                    traceparent=row["traceparent"],
+                    created_event_id=uuid.UUID(row["created_event_id"]),
                 )
-            )
-    return job
+                job.created = True
+                if due:
+                    urgent = priority > policy.QUEUES[spec.queue].default_priority
+                    wakeups.wake_after_commit(spec.queue, tenant_id, urgent=urgent)
+                result.append(job)
+                continue
+            key = row["idempotency_key"]
+            job_id, fingerprint = existing[key]
+            if fingerprint != row["payload_hash"]:
+                raise IdempotencyConflict(
+                    f"Idempotency key {key!r} was used for job {job_id} with another type or payload",
+                    Job.objects.get(pk=job_id),
+                )
+            found = Job.objects.get(pk=job_id)
+            found.created = False
+            result.append(found)
+    return result
 
 
 def _requeue(job: Job, *, current: str, actor: str, action: str) -> Job:
@@ -242,7 +280,6 @@ def _requeue(job: Job, *, current: str, actor: str, action: str) -> Job:
         values={
             "attempts": 0,
             "available_at": NOW,
-            "dispatched_at": NOW,
             "cancel_requested": False,
             "finished_at": None,
             "result": None,
@@ -254,22 +291,7 @@ def _requeue(job: Job, *, current: str, actor: str, action: str) -> Job:
     record(
         tenant_id=job.tenant_id, actor=actor, action=action, target_type="job", target_id=job.pk, trace_id=job.trace_id
     )
-    spec_timeout = 300.0
-    try:
-        spec_timeout = get_handler(job.job_type).timeout
-    except UnknownJobType:
-        pass
-    _push_after_commit(
-        messages.Entry(
-            job_id=job.pk,
-            tenant_id=job.tenant_id,
-            queue=job.queue,
-            job_type=job.job_type,
-            trace_id=job.trace_id,
-            attempt=1,
-            timeout=spec_timeout,
-        )
-    )
+    wakeups.wake_after_commit(job.queue, job.tenant_id)
     job.refresh_from_db()
     return job
 
@@ -306,7 +328,9 @@ def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
                     ]
                 )
         elif job.status in (S.QUEUED, S.RUNNING):
-            updated = Job.objects.filter(pk=job.pk, status__in=[S.QUEUED, S.RUNNING]).update(cancel_requested=True)
+            with connections["default"].cursor() as cursor:
+                cursor.execute(jobs_sql.REQUEST_CANCEL, {"job_id": job.pk})
+                updated = cursor.rowcount
             if not updated:
                 job.refresh_from_db()
                 raise IllegalTransition(job.status, S.CANCELLED)
@@ -337,3 +361,82 @@ def replay_dead_letter(*, dead_letter: DeadLetter, actor: str = SYSTEM_ACTOR) ->
         if job.status != S.FAILED:
             raise IllegalTransition(job.status, S.QUEUED)
         return _requeue(job, current=S.FAILED, actor=actor, action="job.replayed")
+
+
+def enqueue_or_revive(*, tenant: Tenant | int, job_type: str, payload: Any, key: str, actor: str = SYSTEM_ACTOR) -> Job:
+    """At most one unfinished job of `job_type` per tenant and `key`: enqueue one, or revive the one there is.
+
+    A queued job due later (scheduled, or backing off after failures) is brought forward to run now; a running
+    job whose lease has expired (its worker died or hung) is taken back and queued to run now, the lost attempt
+    counted (with one more allowed if it was the last); a queued job already due, or a running one within its
+    lease, is returned as it is. Only when none is unfinished is a new job enqueued (`job.created` is True).
+    Concurrent callers serialise on an advisory lock, so they never stack two. Times are the database's.
+    """
+    from django.db.models import BooleanField, ExpressionWrapper, Q
+    from django.db.models.functions import Now
+
+    from jobs.models import JobAttempt
+    from jobs.transitions import CLEAR_LEASE, Sql
+
+    tenant_id = _tenant_id(tenant)
+    with tenant_scope(tenant_id):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", [f"{job_type}|{key}", tenant_id])
+        job = (
+            Job.objects.select_for_update()
+            .filter(job_type=job_type, idempotency_key__startswith=f"{key}:", status__in=[S.QUEUED, S.RUNNING])
+            .annotate(
+                due_later=ExpressionWrapper(Q(available_at__gt=Now()), output_field=BooleanField()),
+                lease_expired=ExpressionWrapper(Q(lease_expires_at__lt=Now()), output_field=BooleanField()),
+            )
+            .order_by("-id")
+            .first()
+        )
+        if job is None:
+            return enqueue(
+                tenant=tenant_id,
+                job_type=job_type,
+                payload=payload,
+                idempotency_key=f"{key}:{uuid.uuid4()}",
+                actor=actor,
+            )
+        job.created = False
+        if job.status == S.QUEUED and job.due_later:
+            Job.objects.filter(pk=job.pk, status=S.QUEUED).update(available_at=Now(), updated_at=Now())
+            action = "job.brought_forward"
+        elif job.status == S.RUNNING and job.lease_expired:
+            lost = "Lease expired: taken back by enqueue_or_revive"
+            if not transition(
+                job.pk,
+                current=S.RUNNING,
+                target=S.QUEUED,
+                fence=job.lease_token,
+                values={
+                    **CLEAR_LEASE,
+                    "locked_by": "",
+                    "last_error": lost,
+                    "available_at": NOW,
+                    "max_attempts": Sql("GREATEST(max_attempts, attempts + 1)"),
+                },
+            ):
+                return job
+            JobAttempt.objects.create(
+                tenant_id=tenant_id,
+                job_id=job.pk,
+                attempt=job.attempts,
+                worker=job.locked_by,
+                started_at=job.locked_at or job.created_at,
+                finished_at=Now(),
+                outcome=JobAttempt.Outcome.LOST,
+                error=lost,
+            )
+            action = "job.taken_back"
+        else:
+            return job
+        record(
+            tenant_id=tenant_id, actor=actor, action=action, target_type="job", target_id=job.pk, trace_id=job.trace_id
+        )
+        wakeups.wake_after_commit(job.queue, tenant_id)
+        job.refresh_from_db()
+        job.created = False
+        return job

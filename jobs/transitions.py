@@ -1,7 +1,8 @@
-"""The one place that writes a job's status: a conditional UPDATE that checks the state machine first.
+"""The one place that writes a job's status: each move is checked against the state machine, then executed
+as one of the named statements of jobs.sql.
 
-Writes of a running attempt are fenced by its lease token: a worker whose lease was taken away
-(the reaper re-queued the job, a newer attempt holds it) matches no row and changes nothing.
+Writes of a running attempt are fenced by its lease token: a worker whose lease was taken away (the reaper
+re-queued the job, a newer attempt holds it) matches no row and changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any
 
 from django.db import connections
 
+from jobs import sql
+from jobs.states import JobStatus as S
 from jobs.states import check_transition
+from outbox.services import NOTIFY_CHANNEL, NewEvent, insert_from_cte_sql
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,14 @@ class Sql:
     expression: str
 
 
-# clock_timestamp(), not now(): several jobs are acknowledged in one transaction, and now() is its start.
+# clock_timestamp(), not now(): now() is the start of the transaction.
 NOW = Sql("clock_timestamp()")
 CLEAR_LEASE: dict[str, Any] = {"lease_token": None, "lease_expires_at": None}
+
+
+def after(seconds: float) -> Sql:
+    """A time `seconds` from now, on the database's clock."""
+    return Sql(f"clock_timestamp() + make_interval(secs => {float(seconds)!r})")
 
 
 def transition(
@@ -52,5 +61,51 @@ def transition(
         where += " AND lease_token = %s"
         params.append(fence)
     with connections[using].cursor() as cursor:
-        cursor.execute(f"UPDATE jobs_job SET {', '.join(assignments)} WHERE {where}", params)  # noqa: S608
+        cursor.execute(sql.TRANSITION.format(assignments=", ".join(assignments), where=where), params)
         return cursor.rowcount == 1
+
+
+def claim(statement: str, params: dict[str, Any], *, using: str = "system") -> list[tuple[Any, ...]]:
+    """queued → running for the rows a claim statement selects (jobs.sql.CLAIM_NEXT / CLAIM_DUE)."""
+    check_transition(S.QUEUED, S.RUNNING)
+    with connections[using].cursor() as cursor:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+
+
+def succeed(
+    job_id: int,
+    *,
+    token: uuid.UUID,
+    encoded_result: str,
+    event: NewEvent | None = None,
+    claim_next: dict[str, Any] | None = None,
+    using: str = "default",
+) -> tuple[bool, tuple[Any, ...]]:
+    """running → succeeded with its attempt row (and its event), fenced. Runs in the handler's transaction:
+    its writes and this acknowledgement commit together. With `claim_next` (jobs.sql CLAIM_NEXT parameters)
+    the same statement claims the next job (queued → running); its row is returned (all NULL: none)."""
+    check_transition(S.RUNNING, S.SUCCEEDED)
+    params: dict[str, Any] = {"job_id": job_id, "token": token, "result": encoded_result}
+    parts = {"event_cte": "", "notify": "", "claim_cte": "", "claim_select": "", "claim_join": ""}
+    if event is not None:
+        insert, event_params = insert_from_cte_sql(event, cte="acknowledged", expressions={}, named="ev")
+        parts |= {
+            "event_cte": f", announced AS ({insert})",
+            "notify": ", (SELECT pg_notify(%(channel)s, '') FROM acknowledged)",
+        }
+        params |= {**event_params, "channel": NOTIFY_CHANNEL}
+    if claim_next is not None:
+        check_transition(S.QUEUED, S.RUNNING)
+        parts |= {
+            "claim_cte": sql.SUCCEED_CLAIM_CTE,
+            "claim_select": sql.SUCCEED_CLAIM_SELECT,
+            "claim_join": sql.SUCCEED_CLAIM_JOIN,
+        }
+        params |= claim_next
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql.SUCCEED.format(**parts), params)
+        row = cursor.fetchone()
+    assert row is not None
+    skip = 2 if event is not None else 1
+    return row[0] is not None, tuple(row[skip:])

@@ -8,15 +8,18 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.idempotency import request_key
+from api.pagination import NewestFirst
+from api.permissions import MANAGER_ROLES
+from api.throttling import QueueProcessThrottle, TenantRateThrottle, TokenRateThrottle
+from api.views import TenantAPIView, credential
 from jobs import selectors, services
 from jobs.models import Job
-from jobs.processing import process_due_jobs
 from jobs.serializers import (
     DeadLetterSerializer,
     JobCreateSerializer,
@@ -25,12 +28,11 @@ from jobs.serializers import (
     QueueProcessParams,
     QueueProcessResult,
 )
+from jobs.services import client_key
 from jobs.states import IllegalTransition, JobStatus
-from outbox.idempotency import request_key
-from tenants.api import TenantAPIView, credential
+from jobs.worker.processing import process_due_jobs
 from tenants.audit import actor_for_user
 from tenants.models import ApiToken
-from tenants.permissions import MANAGER_ROLES
 from tenants.selectors import tenant_by_slug
 
 
@@ -42,13 +44,6 @@ class Conflict(exceptions.APIException):
 class Unprocessable(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = "idempotency_conflict"
-
-
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 def _choice(request: Request, name: str, choices: list[str]) -> str | None:
@@ -88,7 +83,8 @@ class JobListCreateView(TenantAPIView):
         try:
             job = services.enqueue(
                 tenant=credential(request).tenant_id,
-                idempotency_key=request_key(request),
+                idempotency_key=client_key(request_key(request)),
+                public_only=True,
                 actor=actor_for_user(request.user),
                 **params.validated_data,
             )
@@ -158,6 +154,7 @@ class QueueProcessView(APIView):
     """Tenant admins process their own tenant's due jobs; the X-Queue-Secret holder (cron) any tenant's."""
 
     permission_classes = [AllowAny]  # checked below: either the queue secret or a manager token
+    throttle_classes = [QueueProcessThrottle, TokenRateThrottle, TenantRateThrottle]
 
     def _tenant_id(self, request: Request, params: dict[str, Any]) -> int | None:
         secret = request.headers.get("X-Queue-Secret")
@@ -184,7 +181,7 @@ class QueueProcessView(APIView):
         request=None,
         parameters=[
             OpenApiParameter("max", int, description="1 to 50 (default 10)"),
-            OpenApiParameter("budget_ms", int, description="1 to 60000 (default 5000)"),
+            OpenApiParameter("budget_ms", int, description="1 to 10000 (default 5000)"),
             OpenApiParameter("job_type", str),
             OpenApiParameter("tenant", str, description="X-Queue-Secret only"),
             OpenApiParameter("X-Queue-Secret", str, OpenApiParameter.HEADER),

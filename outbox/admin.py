@@ -1,12 +1,17 @@
-"""Browse the outbox; operators may forget an idempotency key (delete its record)."""
+"""Browse the outbox; operators may forget an idempotency key (delete its record: audited, like the command)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from outbox.idempotency_records import invalidate
 from outbox.models import IdempotencyRecord, OutboxEvent
 from tenants.admin import ReadOnlySystemAdmin, SystemAliasAdmin
+from tenants.audit import actor_for_user
 
 
 @admin.register(OutboxEvent)
@@ -23,6 +28,15 @@ class IdempotencyRecordAdmin(SystemAliasAdmin):
     list_filter = ["tenant", "status", "method"]
     search_fields = ["key", "path"]
     exclude = ["response_body"]
+    # The stored response (and the request's digest) may hold what a client saw once: no lookups on them.
+    secret_fields = ("response_body", "response_headers", "fingerprint")
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        invalidate(tenant_id=obj.tenant_id, key=obj.key, token_id=obj.token_id, actor=actor_for_user(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

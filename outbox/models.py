@@ -44,12 +44,9 @@ class OutboxEvent(TenantOwned):
             models.Index(fields=["tenant", "created_at"], name="outbox_tenant_created"),
             models.Index(fields=["event_id"], name="outbox_event_id"),
             models.Index(fields=["tenant", "correlation_id"], name="outbox_tenant_correlation"),
+            # The relay's: retries by their time; and each tenant's pending events in id order.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="outbox_pending"),
-            models.Index(
-                fields=["tenant", "target_type", "target_id", "id"],
-                condition=Q(status="pending"),
-                name="outbox_pending_aggregate",
-            ),
+            models.Index(fields=["tenant", "id"], condition=Q(status="pending"), name="outbox_pending_tenant"),
         ]
 
     def __str__(self) -> str:

@@ -7,9 +7,11 @@ since a query naming a partition directly does not go through the parent's polic
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 
-from django.db import connections
+import psycopg
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from tenants.rls import enable_rls_sql
@@ -52,19 +54,46 @@ def existing_partitions(using: str = "owner") -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+DDL_LOCK_TIMEOUT = "2s"
+DDL_ATTEMPTS = 5
+
+
+class PartitionLockTimeout(RuntimeError):
+    """Partition DDL could not get its lock in DDL_ATTEMPTS tries; nothing was changed. Try again later."""
+
+
+def run_ddl(statements: list[str], *, using: str = "owner", attempts: int = DDL_ATTEMPTS) -> None:
+    """Run partition DDL in one transaction with a lock_timeout, retried with backoff.
+
+    CREATE ... PARTITION OF and DETACH take strong locks on the parent: queued behind a long transaction,
+    they would block every writer queued behind them. With a lock_timeout they give up at once instead and
+    try again a little later."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic(using=using), connections[using].cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{DDL_LOCK_TIMEOUT}'")
+                for statement in statements:
+                    cursor.execute(statement)
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable) or attempt == attempts:
+                if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                    raise PartitionLockTimeout(f"partition DDL gave up after {attempts} tries: {exc}") from exc
+                raise
+            time.sleep(min(5.0, 0.2 * 2**attempt))
+
+
 def ensure_partitions(*, months_ahead: int = 3, using: str = "owner", today: date | None = None) -> list[str]:
     """This month's partition and `months_ahead` more. Safe to call twice; the names it created."""
     start = month_start(today or timezone.now().date())
     present = set(existing_partitions(using))
     created = []
-    with connections[using].cursor() as cursor:
-        for offset in range(months_ahead + 1):
-            month = add_months(start, offset)
-            if partition_name(month) in present:
-                continue
-            for statement in create_partition_sql(month):
-                cursor.execute(statement)
-            created.append(partition_name(month))
+    for offset in range(months_ahead + 1):
+        month = add_months(start, offset)
+        if partition_name(month) in present:
+            continue
+        run_ddl(create_partition_sql(month), using=using)
+        created.append(partition_name(month))
     return created
 
 
@@ -72,14 +101,12 @@ def drop_partitions_before(cutoff: date, *, using: str = "owner") -> list[str]:
     """Detach and drop every partition that ends on or before `cutoff`'s month: retention without DELETE."""
     boundary = month_start(cutoff)
     dropped = []
-    with connections[using].cursor() as cursor:
-        for name in existing_partitions(using):
-            match = _NAME.match(name)
-            if not match:
-                continue
-            start = date(int(match.group(1)), int(match.group(2)), 1)
-            if add_months(start, 1) <= boundary:
-                cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
-                cursor.execute(f"DROP TABLE {name}")
-                dropped.append(name)
+    for name in existing_partitions(using):
+        match = _NAME.match(name)
+        if not match:
+            continue
+        start = date(int(match.group(1)), int(match.group(2)), 1)
+        if add_months(start, 1) <= boundary:
+            run_ddl([f"ALTER TABLE {PARENT} DETACH PARTITION {name}", f"DROP TABLE {name}"], using=using)
+            dropped.append(name)
     return dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,31 +42,95 @@ class NewEvent:
     occurred_at: datetime | None = None
 
 
-COLUMNS = (
-    "tenant_id, event_id, event_type, actor, target_type, target_id, occurred_at, version, payload, "
-    "correlation_id, causation_id, traceparent, created_at, status, attempts, next_attempt_at, last_error"
+# Each column of a new event and its SQL; "%s" takes the value _values() gives it. next_attempt_at is the
+# database's time, since the relay compares it with now().
+_COLUMN_SQL = (
+    ("tenant_id", "%s"),
+    ("event_id", "%s"),
+    ("event_type", "%s"),
+    ("actor", "%s"),
+    ("target_type", "%s"),
+    ("target_id", "%s"),
+    ("occurred_at", "%s"),
+    ("version", "%s"),
+    ("payload", "%s::jsonb"),
+    ("correlation_id", "%s"),
+    ("causation_id", "%s"),
+    ("traceparent", "%s"),
+    ("created_at", "%s"),
+    ("status", "'pending'"),
+    ("attempts", "0"),
+    ("next_attempt_at", "now()"),
+    ("last_error", "''"),
 )
-ROW_PLACEHOLDERS = "(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, 'pending', 0, %s, '')"
+COLUMNS = ", ".join(name for name, _sql in _COLUMN_SQL)
+ROW_PLACEHOLDERS = "(" + ", ".join(sql for _name, sql in _COLUMN_SQL) + ")"
+
+
+def _values(event: NewEvent, now: datetime) -> dict[str, Any]:
+    context = tracing.current()
+    return {
+        "tenant_id": event.tenant_id,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "actor": event.actor,
+        "target_type": event.target_type,
+        "target_id": str(event.target_id),
+        "occurred_at": event.occurred_at or now,
+        "version": event.version,
+        "payload": json.dumps(event.payload, default=str),
+        "correlation_id": event.correlation_id or context.correlation_id,
+        "causation_id": event.causation_id or context.causation_id,
+        "traceparent": event.traceparent or context.traceparent,
+        "created_at": now,
+    }
 
 
 def row_params(event: NewEvent, now: datetime) -> list[Any]:
-    context = tracing.current()
-    return [
-        event.tenant_id,
-        event.event_id,
-        event.event_type,
-        event.actor,
-        event.target_type,
-        str(event.target_id),
-        event.occurred_at or now,
-        event.version,
-        json.dumps(event.payload, default=str),
-        event.correlation_id or context.correlation_id,
-        event.causation_id or context.causation_id,
-        event.traceparent or context.traceparent,
-        now,
-        now,
-    ]
+    """The parameters of one ROW_PLACEHOLDERS."""
+    values = _values(event, now)
+    return [values[name] for name, sql in _COLUMN_SQL if "%s" in sql]
+
+
+def insert_from_cte_sql(
+    template: NewEvent,
+    *,
+    cte: str,
+    expressions: Mapping[str, str],
+    now: datetime | None = None,
+    named: str | None = None,
+) -> tuple[str, Any]:
+    """An INSERT of one event per row of `cte` (a CTE of the caller's statement), as SQL and parameters, for the
+    caller to run as a data-modifying CTE of its own statement; the caller NOTIFYs NOTIFY_CHANNEL.
+
+    Each column takes the template's value, or the SQL expression over the CTE's columns that `expressions`
+    gives it (`{"target_id": "id::text"}`); a "payload" expression (jsonb) is merged with the template's
+    payload: expression || template.payload. Give "event_id" an expression when the CTE has several rows.
+    Parameters are positional (a list), or named `%(<named>_<column>)s` (a dict) for statements that use
+    named parameters."""
+    unknown = set(expressions) - {name for name, _sql in _COLUMN_SQL}
+    if unknown:
+        raise ValueError(f"Not columns of an outbox event: {sorted(unknown)}")
+    values = _values(template, now or timezone.now())
+    select: list[str] = []
+    params: list[Any] = []
+    named_params: dict[str, Any] = {}
+    for name, sql in _COLUMN_SQL:
+        expression = expressions.get(name)
+        if expression is not None and name != "payload":
+            select.append(expression)
+            continue
+        if "%s" in sql:
+            if named:
+                sql = sql.replace("%s", f"%({named}_{name})s")
+                named_params[f"{named}_{name}"] = values[name]
+            else:
+                params.append(values[name])
+        if expression is not None:
+            sql = f"({expression}) || {sql}"
+        select.append(sql)
+    insert = f"INSERT INTO outbox_outboxevent ({COLUMNS}) SELECT {', '.join(select)} FROM {cte}"  # noqa: S608
+    return insert, (named_params if named else params)
 
 
 def insert_events(events: list[NewEvent], *, using: str = "default") -> None:

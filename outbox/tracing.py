@@ -1,8 +1,7 @@
 """Correlation, causation and W3C trace context of the current request or job (contextvars).
 
-An API request takes its correlation id from X-Correlation-ID or starts one, and its trace from a valid
-`traceparent` header (an invalid one is ignored, never trusted). A running job carries its own; whatever
-is enqueued or emitted meanwhile inherits them, with the job's creation event as the causation.
+An API request sets them (api.correlation); a running job carries its own. Whatever is enqueued or emitted
+meanwhile inherits them, with the job's creation event as the causation.
 """
 
 from __future__ import annotations
@@ -10,16 +9,12 @@ from __future__ import annotations
 import contextvars
 import re
 import secrets
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.http import HttpRequest, HttpResponse
-
 _TRACEPARENT = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-(?P<parent>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})$")
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
-CORRELATION_HEADER = "X-Correlation-ID"
 
 
 @dataclass(frozen=True)
@@ -67,18 +62,3 @@ def new_traceparent(trace_id: str | None = None) -> str:
 
 def valid_correlation_id(value: str | None) -> str:
     return value if value and _CORRELATION.match(value) else ""
-
-
-class CorrelationMiddleware:
-    """Sets the trace context for the request and echoes X-Correlation-ID on the response."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        correlation_id = valid_correlation_id(request.headers.get(CORRELATION_HEADER)) or uuid.uuid4().hex
-        traceparent = valid_traceparent(request.headers.get("traceparent")) or new_traceparent()
-        with trace_context(TraceContext(correlation_id=correlation_id, traceparent=traceparent)):
-            response = self.get_response(request)
-        response[CORRELATION_HEADER] = correlation_id
-        return response

@@ -5,20 +5,13 @@ import uuid
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.pagination import NewestFirst
+from api.views import TenantAPIView
 from outbox import selectors
 from outbox.envelope import to_cloudevent
-from tenants.api import TenantAPIView
-
-
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class EventListView(TenantAPIView):
@@ -32,7 +25,7 @@ class EventListView(TenantAPIView):
             correlation_id=request.query_params.get("correlation_id"),
             event_type=request.query_params.get("event_type"),
         )
-        paginator = NewestFirst()
+        paginator = NewestFirst(page_size=100, max_page_size=500)
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(
             [{**to_cloudevent(event), "status": event.status} for event in page or []]

@@ -7,13 +7,15 @@
 #   under var/ on a free port.
 # - Binaries missing on Debian as root: apt-get installs them; elsewhere the
 #   exact command to run is printed.
-# The DSNs are written to var/services.env, which dev/ci settings read.
+# The DSNs are written to var/services.env, which dev/ci settings read, and the owner's to var/owner.env,
+# which only scripts/with-owner.sh (migrate, the scheduler) and ci settings read.
 # BALLAST_LOCAL_SERVICES=1 skips the servers on the standard ports and always uses project-local ones.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VAR="$ROOT/var"
 ENV_FILE="$VAR/services.env"
+OWNER_ENV_FILE="$VAR/owner.env"
 DB_NAME="${BALLAST_DB_NAME:-ballast}"
 OWNER_ROLE=ballast_owner
 APP_ROLE=ballast_app
@@ -165,13 +167,20 @@ else
   for i in $(seq 1 30); do port_open "$REDIS_PORT" && break; sleep 0.2; done
 fi
 
-cat > "$ENV_FILE.tmp" <<ENV
+write_if_changed() {  # $1: file; stdin: its content
+  cat > "$1.tmp"
+  if ! cmp -s "$1.tmp" "$1" 2>/dev/null; then mv "$1.tmp" "$1"; else rm "$1.tmp"; fi
+}
+write_if_changed "$ENV_FILE" <<ENV
 # Written by scripts/services.sh; read by dev/ci settings. Real environment variables win.
 BALLAST_PG_PORT=$PG_PORT
 BALLAST_REDIS_PORT=$REDIS_PORT
 POSTGRES_DSN=postgres://$APP_ROLE:$APP_ROLE@127.0.0.1:$PG_PORT/$DB_NAME
 POSTGRES_SYSTEM_DSN=postgres://$SYSTEM_ROLE:$SYSTEM_ROLE@127.0.0.1:$PG_PORT/$DB_NAME
+ENV
+# The owner's DSN lives apart: only migrate and the scheduler get it (scripts/with-owner.sh), and ci settings.
+write_if_changed "$OWNER_ENV_FILE" <<ENV
+# Written by scripts/services.sh; read by scripts/with-owner.sh and by ci settings only.
 POSTGRES_OWNER_DSN=postgres://$OWNER_ROLE:$OWNER_ROLE@127.0.0.1:$PG_PORT/$DB_NAME
 ENV
-if ! cmp -s "$ENV_FILE.tmp" "$ENV_FILE" 2>/dev/null; then mv "$ENV_FILE.tmp" "$ENV_FILE"; else rm "$ENV_FILE.tmp"; fi
 log "Postgres on 127.0.0.1:$PG_PORT (database $DB_NAME), Redis on 127.0.0.1:$REDIS_PORT"

@@ -57,3 +57,24 @@ def check_tenant_tables(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     )
                 )
     return errors
+
+
+@register()
+def check_runtime_roles(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Production: the app role is NOSUPERUSER NOBYPASSRLS and owns nothing; the system role is no superuser.
+    (Every manage.py process that serves or works runs this; the web process checks in config/wsgi.py.)"""
+    from django.conf import settings
+    from django.db import DatabaseError
+
+    from tenants.db_roles import runtime_role_problems
+
+    if settings.APP_ENV != "prod":
+        return []
+    try:
+        problems = runtime_role_problems()
+    except DatabaseError as exc:
+        return [Error(f"Cannot check the database roles: {type(exc).__name__}", id="tenants.E004")]
+    return [
+        Error(f"Refusing to start with APP_ENV=prod: {problem}", hint="README: 'Security model'.", id="tenants.E003")
+        for problem in problems
+    ]

@@ -53,7 +53,11 @@ class Membership(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant"),
+            # The target of ApiToken's composite foreign key (tenant_id, membership_id): see migration 0003.
+            models.UniqueConstraint(fields=["tenant", "id"], name="membership_unique_id_per_tenant"),
+        ]
         indexes = [models.Index(fields=["tenant", "role"], name="membership_tenant_role")]
 
     def __str__(self) -> str:
@@ -61,7 +65,11 @@ class Membership(TenantOwned):
 
 
 class ApiToken(TenantOwned):
-    """A bearer credential of one membership. The secret is never stored, only its hash."""
+    """A bearer credential of one membership. The secret is never stored, only its hash.
+
+    The database ties the token's tenant to its membership's: a composite foreign key (tenant_id,
+    membership_id) → membership (tenant_id, id), so no write, admin or SQL, can move a token to another tenant.
+    """
 
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100, blank=True, default="")

@@ -37,5 +37,6 @@ def touch_token(token: ApiToken) -> None:
 
 
 def tokens_of_current_tenant() -> QuerySet[ApiToken]:
-    """Must run inside tenant_scope."""
-    return ApiToken.objects.select_related("membership__user").order_by("-created_at")
+    """Must run inside tenant_scope. Users are read in a second query, through the system alias: the app role
+    has no rights on auth_user (config.db_router)."""
+    return ApiToken.objects.select_related("membership").prefetch_related("membership__user").order_by("-created_at")

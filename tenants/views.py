@@ -8,8 +8,9 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants.api import TenantAPIView, credential
-from tenants.permissions import IsTenantManager, IsTenantMember
+from api.permissions import IsTenantManager, IsTenantMember
+from api.views import TenantAPIView, credential
+from tenants.audit import actor_for_user
 from tenants.selectors import tokens_of_current_tenant
 from tenants.serializers import ApiTokenSerializer, MeSerializer, TenantSerializer
 from tenants.services import revoke_token
@@ -50,5 +51,5 @@ class TokenDetailView(TenantAPIView):
     @extend_schema(responses=ApiTokenSerializer, summary="Revoke an API token (owners and admins)")
     def delete(self, request: Request, token_id: int) -> Response:
         token = get_object_or_404(tokens_of_current_tenant(), pk=token_id)
-        revoke_token(token=token)
+        revoke_token(token=token, actor=actor_for_user(request.user))
         return Response(ApiTokenSerializer(token).data, status=status.HTTP_200_OK)

@@ -14,6 +14,7 @@ class WebhookEndpointAdmin(ReadOnlySystemAdmin):
     list_filter = ["tenant", "enabled", "disabled_reason"]
     search_fields = ["=id", "url"]
     exclude = ["secret"]
+    secret_fields = ("secret",)
     list_select_related = ["tenant"]
 
 

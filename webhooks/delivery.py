@@ -192,3 +192,19 @@ def attempt_delivery(*, delivery_id: int, attempt: int) -> dict[str, Any]:
         "next_attempt_at": next_at.isoformat() if next_at else None,
         "duration_ms": int((finished - started).total_seconds() * 1000),
     }
+
+
+def give_up_delivery(*, tenant_id: int, payload: dict[str, Any], error: str, using: str) -> None:
+    """The attempt's job was dead-lettered: the delivery, if that attempt is still its next, is failed.
+    Runs in the dead-lettering transaction (jobs.worker.complete)."""
+    WebhookDelivery.objects.unscoped(using).filter(
+        tenant_id=tenant_id,
+        pk=int(payload["delivery_id"]),
+        status=Status.PENDING,
+        attempts=int(payload["attempt"]) - 1,
+    ).update(
+        status=Status.FAILED,
+        next_attempt_at=None,
+        last_error=_text(f"The attempt's job was dead-lettered: {error}"),
+        updated_at=timezone.now(),
+    )

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.conf import settings
 
-from jobs.context import JobContext
 from jobs.registry import job_handler
-from webhooks.delivery import JOB_TYPE, attempt_delivery
+from jobs.worker.context import JobContext
+from webhooks.delivery import JOB_TYPE, attempt_delivery, give_up_delivery
 
 
 @job_handler(
@@ -30,6 +30,9 @@ from webhooks.delivery import JOB_TYPE, attempt_delivery
     },
     # Its own job.* events would be relayed to the endpoints subscribed to job.* or *: a loop without end.
     lifecycle_events=False,
+    # The engine gave up on the attempt (a bug, the database, a worker dying every time): the delivery fails
+    # with it instead of staying pending forever.
+    on_dead_letter=give_up_delivery,
 )
 def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return attempt_delivery(delivery_id=int(payload["delivery_id"]), attempt=int(payload["attempt"]))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from tenants.encryption import EncryptedTextField
 from tenants.models import TenantOwned
 
 
@@ -16,8 +17,9 @@ class WebhookEndpoint(TenantOwned):
 
     url = models.CharField(max_length=2048)
     description = models.CharField(max_length=200, blank=True, default="")
-    # Standard Webhooks format: whsec_<base64 of 32 random bytes>. Kept in clear: HMAC needs it.
-    secret = models.CharField(max_length=100)
+    # Standard Webhooks format: whsec_<base64 of 32 random bytes>. HMAC needs it in clear, so it is encrypted
+    # (FIELD_ENCRYPTION_KEY), not hashed: the database holds a Fernet token only.
+    secret = EncryptedTextField()
     # Empty or ["*"]: every event; "job.succeeded": that type; "job.*": every type starting with "job.".
     event_types = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from jobs.serializers import StrictSerializer
+from api.serializers import StrictSerializer
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import EVENT_TYPE_PATTERN
 from webhooks.ssrf import MAX_URL_LENGTH
@@ -56,10 +56,19 @@ class WebhookEndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
     """The creation response, the only one that shows the secret."""
 
-    secret = serializers.CharField(read_only=True, help_text="whsec_…: shown once; store it now.")
+    secret = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="whsec_…: shown once; store it now. null in an idempotent replay (Idempotent-Replayed: true).",
+    )
+    secret_redacted = serializers.BooleanField(
+        read_only=True,
+        help_text="true in an idempotent replay: the secret is never stored for replay. Lost it? Delete the "
+        "endpoint and create it again.",
+    )
 
     class Meta(WebhookEndpointSerializer.Meta):
-        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret", "secret_redacted"]
         read_only_fields = fields
 
 
@@ -85,5 +94,6 @@ class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
         read_only_fields = fields
 
 
-def created_data(endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
-    return {**WebhookEndpointSerializer(endpoint).data, "secret": secret}
+def created_data(endpoint: WebhookEndpoint, secret: str | None) -> dict[str, Any]:
+    """The creation response; with secret=None, what an idempotent replay of it shows."""
+    return {**WebhookEndpointSerializer(endpoint).data, "secret": secret, "secret_redacted": secret is None}

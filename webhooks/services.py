@@ -8,9 +8,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from outbox.envelope import to_cloudevent
+from outbox.models import OutboxEvent
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import require_tenant_id, tenant_scope
 from webhooks import selectors, signing, ssrf
@@ -26,6 +29,10 @@ Reason = WebhookEndpoint.DisabledReason
 
 class WebhookError(ValueError):
     """A webhook operation was refused; the message says why."""
+
+
+class EndpointLimitReached(WebhookError):
+    """The tenant has WEBHOOK_MAX_ENDPOINTS_PER_TENANT endpoints already."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,11 @@ def fan_out(
         return deliveries
 
 
+def fan_out_event(event: OutboxEvent) -> None:
+    """The outbox sink of webhooks (registered in WebhooksConfig.ready): fan_out, with the event as CloudEvents."""
+    fan_out(tenant_id=event.tenant_id, event_id=event.event_id, event_type=event.event_type, body=to_cloudevent(event))
+
+
 def _vetted_url(url: str) -> str:
     ssrf.vet_url(url)  # raises UnsafeURL with the reason
     return url
@@ -115,12 +127,25 @@ def create_endpoint(
     enabled: bool = True,
     actor: str = SYSTEM_ACTOR,
 ) -> CreatedEndpoint:
-    """Must run inside tenant_scope. Raises ssrf.UnsafeURL when the URL may not be a target."""
+    """Must run inside tenant_scope. Raises ssrf.UnsafeURL when the URL may not be a target, and
+    EndpointLimitReached beyond WEBHOOK_MAX_ENDPOINTS_PER_TENANT (each endpoint multiplies every event)."""
     tenant_id = require_tenant_id()
+    url = _vetted_url(url)
+    limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_TENANT
+    with connections["default"].cursor() as cursor:
+        # Concurrent creations of one tenant count one after the other; released at commit.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('webhooks.endpoint_limit:' || %s, 0))", [tenant_id]
+        )
+    existing = WebhookEndpoint.objects.count()
+    if existing >= limit:
+        raise EndpointLimitReached(
+            f"This tenant has {existing} webhook endpoints, the most allowed ({limit}); delete one to add another."
+        )
     secret = signing.new_secret()
     endpoint = WebhookEndpoint.objects.create(
         tenant_id=tenant_id,
-        url=_vetted_url(url),
+        url=url,
         description=description,
         event_types=list(event_types or []),
         enabled=enabled,

@@ -6,8 +6,10 @@ The transport (webhooks.transport) connects to a vetted address only, never reso
 DNS rebinding cannot swap a public address for a private one between the check and the connection.
 
 Rules: http and https only; no user info; the host must resolve, and every address it resolves to must be
-public unicast. Numeric spellings the resolver accepts (`2130706433`, `0177.0.0.1`, `0x7f.0.0.1`,
-`127.1`) are caught because the check runs on the resolved addresses, not on the spelling.
+public unicast. A refusal tells the client "not a public address" and never the address a name resolved
+to (operators find it in the log and in `UnsafeURL.reason`). Numeric spellings the resolver accepts
+(`2130706433`, `0177.0.0.1`, `0x7f.0.0.1`, `127.1`) are caught because the check runs on the resolved
+addresses, not on the spelling.
 IPv6 forms that embed an IPv4 address (`::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`) are judged by that address.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS=true lifts the address check (dev and tests; refused in prod).
 """
@@ -15,6 +17,7 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS=true lifts the address check (dev and tests; refu
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -22,13 +25,29 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+logger = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 2048
 SCHEMES = {"http": 80, "https": 443}
 
 
 class UnsafeURL(ValueError):
-    """The URL may not be a webhook target; the message says why (it is shown to API clients)."""
+    """The URL may not be a webhook target. The message is shown to API clients; `reason` may say more
+    (which address a name resolved to) and is for operators' logs only."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def _not_public(host: str, reason: str) -> UnsafeURL:
+    # One answer whether the name resolves to an internal address or not at all: a tenant learns neither what
+    # internal names resolve to nor which exist.
+    logger.info("webhook target refused: %r %s", host, reason)
+    return UnsafeURL(
+        f"The host {host!r} is not a public address (or does not resolve); webhooks only go to public addresses.",
+        reason=f"The host {host!r} {reason}",
+    )
 
 
 @dataclass(frozen=True)
@@ -149,22 +168,22 @@ def parse(url: str) -> tuple[str, str, int, str]:
 
 
 def vet_url(url: str, *, allow_private: bool | None = None) -> Target:
-    """Parse, resolve and check; raise UnsafeURL naming the first refused address.
+    """Parse, resolve and check; raise UnsafeURL (its `reason` names the first refused address).
     `allow_private` defaults to settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS."""
     scheme, host, port, request_target = parse(url)
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeURL(f"The host {host!r} does not resolve ({exc}).") from None
+        raise _not_public(host, f"does not resolve ({exc}).") from None
     if not addresses:
-        raise UnsafeURL(f"The host {host!r} resolves to no address.")
+        raise _not_public(host, "resolves to no address.")
     if allow_private is None:
         allow_private = bool(settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
     if not allow_private:
         for address in addresses:
             reason = address_refusal(address)
             if reason:
-                raise UnsafeURL(f"The host {host!r} resolves to {reason}; webhooks only go to public addresses.")
+                raise _not_public(host, f"resolves to {reason}.")
     return Target(
         url=url, scheme=scheme, host=host, port=port, request_target=request_target, addresses=tuple(addresses)
     )

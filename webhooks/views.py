@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants.api import TenantAPIView
+from api import idempotency
+from api.pagination import NewestFirst
+from api.views import TenantAPIView
 from tenants.audit import actor_for_user
 from webhooks import selectors, services
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -20,18 +22,16 @@ from webhooks.serializers import (
 from webhooks.ssrf import UnsafeURL
 
 
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 def _endpoint(endpoint_id: int) -> WebhookEndpoint:
     endpoint = selectors.endpoint_or_none(endpoint_id)
     if endpoint is None:
         raise exceptions.NotFound(f"No webhook endpoint {endpoint_id}.")
     return endpoint
+
+
+class EndpointLimit(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "webhook_endpoint_limit"
 
 
 def _refused_url(exc: UnsafeURL) -> exceptions.ValidationError:
@@ -48,7 +48,10 @@ class WebhookListCreateView(TenantAPIView):
 
     @extend_schema(
         request=WebhookEndpointWriteSerializer,
-        responses={201: WebhookEndpointCreatedSerializer},
+        responses={
+            201: WebhookEndpointCreatedSerializer,
+            409: OpenApiResponse(description="The tenant has WEBHOOK_MAX_ENDPOINTS_PER_TENANT endpoints already."),
+        },
         summary="Create an endpoint; the response shows its signing secret, once",
     )
     def post(self, request: Request) -> Response:
@@ -58,7 +61,13 @@ class WebhookListCreateView(TenantAPIView):
             created = services.create_endpoint(actor=actor_for_user(request.user), **params.validated_data)
         except UnsafeURL as exc:
             raise _refused_url(exc) from None
-        return Response(created_data(created.endpoint, created.secret), status=status.HTTP_201_CREATED)
+        except services.EndpointLimitReached as exc:
+            raise EndpointLimit(str(exc)) from None
+        response = Response(created_data(created.endpoint, created.secret), status=status.HTTP_201_CREATED)
+        # The secret is shown once: a replay of this request (same Idempotency-Key) shows it redacted.
+        replay = JSONRenderer().render(created_data(created.endpoint, None))
+        setattr(response, idempotency.REPLAY_BODY_ATTRIBUTE, replay)
+        return response
 
 
 class WebhookDetailView(TenantAPIView):

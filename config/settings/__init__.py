@@ -6,9 +6,12 @@ from config.settings.base import *  # noqa: F403
 from config.settings.drf import *  # noqa: F403
 from config.settings.emails import *  # noqa: F403
 from config.settings.jobs import *  # noqa: F403
+from config.settings.ops import *  # noqa: F403
 from config.settings.outbox import *  # noqa: F403
 from config.settings.rq import *  # noqa: F403
 from config.settings.safety import assert_safe_configuration
+from config.settings.security import *  # noqa: F403
+from config.settings.uploads import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403
 
 assert_safe_configuration(globals())

@@ -11,7 +11,7 @@ __all__ = [
     "APP_ENV",
     "AUTH_PASSWORD_VALIDATORS",
     "BASE_DIR",
-    "CSRF_COOKIE_SECURE",
+    "CACHES",
     "CSRF_TRUSTED_ORIGINS",
     "DATABASES",
     "DATABASE_ROUTERS",
@@ -24,8 +24,6 @@ __all__ = [
     "REDIS_DSN",
     "ROOT_URLCONF",
     "SECRET_KEY",
-    "SECURE_PROXY_SSL_HEADER",
-    "SESSION_COOKIE_SECURE",
     "STATIC_ROOT",
     "STATIC_URL",
     "STORAGES",
@@ -57,11 +55,13 @@ INSTALLED_APPS = [
     "outbox",
     "webhooks",
     "emails",
+    "uploads",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "outbox.tracing.CorrelationMiddleware",
+    "api.correlation.CorrelationMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,14 +111,17 @@ def _database(var: str, default: str) -> dict[str, Any]:
 _local_pg = f"127.0.0.1:{env.str('BALLAST_PG_PORT', default='5432')}/ballast"
 
 # default: the app role (requests, tenant jobs; row-level security applies).
-# system: BYPASSRLS, for code that must cross tenants and says so.
-# owner: owns the schema; migrations and partition maintenance only.
+# system: BYPASSRLS, for code that must cross tenants and says so (and Django's auth, sessions and admin log).
+# owner: owns the schema. Configured only in processes given POSTGRES_OWNER_DSN: `manage.py migrate` and the
+# scheduler (partition maintenance), through scripts/with-owner.sh; the Procfile strips it from web and worker.
+# ci reads it from var/owner.env: the test suite creates its databases as the owner.
 DATABASES = {
     "default": _database("POSTGRES_DSN", f"postgres://ballast_app:ballast_app@{_local_pg}"),
     "system": _database("POSTGRES_SYSTEM_DSN", f"postgres://ballast_system:ballast_system@{_local_pg}"),
-    "owner": _database("POSTGRES_OWNER_DSN", f"postgres://ballast_owner:ballast_owner@{_local_pg}"),
 }
-DATABASE_ROUTERS = ["config.db_router.MigrateAsOwnerRouter"]
+if env.str("POSTGRES_OWNER_DSN", default="") or APP_ENV == "ci":
+    DATABASES["owner"] = _database("POSTGRES_OWNER_DSN", f"postgres://ballast_owner:ballast_owner@{_local_pg}")
+DATABASE_ROUTERS = ["config.db_router.DatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -151,9 +154,8 @@ REDIS_DSN: str = env.str(
     "REDIS_DSN", default=local_default(f"redis://127.0.0.1:{env.str('BALLAST_REDIS_PORT', default='6379')}/{_redis_db}")
 )
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PROD else None
-SESSION_COOKIE_SECURE = IS_PROD
-CSRF_COOKIE_SECURE = IS_PROD
+# The shared cache (API throttling counters): Redis, so every web process sees the same counts.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_DSN}}
 
 LOGGING = {
     "version": 1,

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-__all__ = ["REST_FRAMEWORK", "SPECTACULAR_SETTINGS"]
+from config.settings.env import env
+
+__all__ = ["API_RATE_PER_TENANT", "API_RATE_PER_TOKEN", "QUEUE_PROCESS_RATE", "REST_FRAMEWORK", "SPECTACULAR_SETTINGS"]
+
+# Abuse limits (api/throttling.py), counted in Redis so every web process shares them; empty disables one.
+API_RATE_PER_TOKEN: str = env.str("API_RATE_PER_TOKEN", default="1200/min")
+API_RATE_PER_TENANT: str = env.str("API_RATE_PER_TENANT", default="6000/min")
+QUEUE_PROCESS_RATE: str = env.str("QUEUE_PROCESS_RATE", default="30/min")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsTenantMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.problem_details.exception_handler",
+    "EXCEPTION_HANDLER": "api.problem_details.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.TenantRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -24,5 +32,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Several models have a `status`: name each choice set after its model.
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "jobs.states.JobStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.states.JobStatus",
+        "UploadStatusEnum": "uploads.models.UploadIntent.Status",
+        "UploadKindEnum": "uploads.models.UploadIntent.Kind",
+        "UploadModeEnum": "uploads.services.MODES",
+        "DocumentStatusEnum": "uploads.models.Document.Status",
+        "CleanupRunKindEnum": "uploads.models.CleanupRun.Kind",
+    },
 }

@@ -8,14 +8,18 @@ __all__ = [
     "EMAIL_RATE_PER_MINUTE",
     "EMAIL_RATE_PER_TENANT_PER_MINUTE",
     "JOBS_BATCH_SIZE",
+    "JOBS_CHAOS_LOG",
     "JOBS_CONCURRENCY",
     "JOBS_DIAGNOSTICS",
-    "JOBS_FAIRNESS_AFTER_SECONDS",
+    "JOBS_HANDOFF_SECONDS",
     "JOBS_LEASE_SECONDS",
+    "JOBS_LINGER_SECONDS",
     "JOBS_MAX_PAYLOAD_BYTES",
     "JOBS_MAX_RESULT_BYTES",
-    "JOBS_REDISPATCH_AFTER_SECONDS",
+    "JOBS_PASS_DEADLINE_SECONDS",
     "JOBS_SCHEDULER_INTERVAL_MS",
+    "JOBS_SLICE_SECONDS",
+    "JOBS_WAKE_TTL_SECONDS",
     "QUEUE_PROCESS_SECRET",
 ]
 
@@ -23,14 +27,22 @@ JOBS_MAX_PAYLOAD_BYTES: int = env.int("JOBS_MAX_PAYLOAD_BYTES", default=256 * 10
 JOBS_MAX_RESULT_BYTES: int = env.int("JOBS_MAX_RESULT_BYTES", default=256 * 1024)
 # A worker that stops heart-beating loses its jobs to the scheduler after this long.
 JOBS_LEASE_SECONDS: float = env.float("JOBS_LEASE_SECONDS", default=30.0)
-# Jobs one RQ message may carry (claimed and acknowledged together).
+# Jobs a worker runs for one wake-up before it hands the (queue, tenant) on, and the time slice it may take.
 JOBS_BATCH_SIZE: int = env.int("JOBS_BATCH_SIZE", default=50)
+JOBS_SLICE_SECONDS: float = env.float("JOBS_SLICE_SECONDS", default=0.5)
+# A job running longer than this hands its queue on to other workers (its batch does not wait behind it).
+JOBS_HANDOFF_SECONDS: float = env.float("JOBS_HANDOFF_SECONDS", default=0.2)
+# A worker whose (queue, tenant) ran dry waits this long for a commit's nudge before it lets the wake-up go,
+# unless other wake-ups wait: a trickle of single-job commits then costs no RQ message per job.
+JOBS_LINGER_SECONDS: float = env.float("JOBS_LINGER_SECONDS", default=0.25)
+# A wake-up whose holder stops refreshing it (a dead worker) lapses after this; the scheduler then wakes again.
+JOBS_WAKE_TTL_SECONDS: float = env.float("JOBS_WAKE_TTL_SECONDS", default=JOBS_LEASE_SECONDS)
 JOBS_SCHEDULER_INTERVAL_MS: int = env.int("JOBS_SCHEDULER_INTERVAL_MS", default=500)
-# A due job whose message is older than this while its RQ queue is empty lost its message: push again.
-JOBS_REDISPATCH_AFTER_SECONDS: float = env.float("JOBS_REDISPATCH_AFTER_SECONDS", default=30.0)
-# A tenant's oldest due job waiting longer than this goes to the front of its queue (fairness).
-JOBS_FAIRNESS_AFTER_SECONDS: float = env.float("JOBS_FAIRNESS_AFTER_SECONDS", default=1.0)
+# A scheduler pass that takes longer than this gives up leadership (a stalled leader must not keep it).
+JOBS_PASS_DEADLINE_SECONDS: float = env.float("JOBS_PASS_DEADLINE_SECONDS", default=JOBS_LEASE_SECONDS)
 JOBS_DIAGNOSTICS: bool = env.bool("JOBS_DIAGNOSTICS", default=not IS_PROD)
+# bench/chaos.py only: the file diagnostics.chaos appends its execution log to. Empty: the type is disabled.
+JOBS_CHAOS_LOG: str = env.str("JOBS_CHAOS_LOG", default="")
 # {"job.type": max running at once}, e.g. JOBS_CONCURRENCY=email.send=4,reports.build=1
 JOBS_CONCURRENCY: dict[str, int] = {k: int(v) for k, v in env.dict("JOBS_CONCURRENCY", default={}).items()}
 EMAIL_RATE_PER_MINUTE: int = env.int("EMAIL_RATE_PER_MINUTE", default=600)

@@ -1,14 +1,35 @@
-"""django-rq: Redis carries "run job X now" messages; Postgres holds the truth."""
+"""django-rq: Redis carries wake-ups ("queue Q of tenant T has due work"); Postgres holds the truth."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from config.settings.base import REDIS_DSN
+from config.settings.env import env
 
 __all__ = ["RQ", "RQ_QUEUES"]
 
+# A hung or partitioned Redis must not stall a web request or a scheduler pass: every client gets socket and
+# connect timeouts unless the DSN sets its own. (RQ's workers raise the socket timeout above their blocking
+# dequeue by themselves.)
+REDIS_SOCKET_TIMEOUT: float = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
+REDIS_CONNECT_TIMEOUT: float = env.float("REDIS_CONNECT_TIMEOUT", default=2.0)
+
+
+def _with_timeouts(url: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("socket_timeout", str(REDIS_SOCKET_TIMEOUT))
+    query.setdefault("socket_connect_timeout", str(REDIS_CONNECT_TIMEOUT))
+    query.setdefault("health_check_interval", "30")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 # Workers listen in this order: maintenance first, then default, email, webhooks (jobs/policy.py).
 RQ_QUEUE_NAMES = ("maintenance", "default", "email", "webhooks")
-RQ_QUEUES = {name: {"URL": REDIS_DSN, "DEFAULT_TIMEOUT": 600} for name in RQ_QUEUE_NAMES}
-# SimpleWorker runs jobs in the worker process: no fork per message, pooled connections stay warm.
-# A crash takes the worker down; the scheduler's lease reaper takes its jobs back.
-RQ = {"WORKER_CLASS": "rq.worker.SimpleWorker"}
+RQ_QUEUES = {
+    name: {"URL": _with_timeouts(REDIS_DSN), "DEFAULT_TIMEOUT": 600, "SERIALIZER": "rq.serializers.JSONSerializer"}
+    for name in RQ_QUEUE_NAMES
+}
+# A SimpleWorker that reads JSON messages only (jobs/worker/rq.py).
+RQ = {"WORKER_CLASS": "jobs.worker.rq.BallastWorker"}

@@ -1,9 +1,25 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from config import health
+from tenants.db_roles import role_facts, role_problems
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def redis_down(settings) -> None:
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "default": {"URL": UNREACHABLE_REDIS, "DEFAULT_TIMEOUT": 5}}
+
+
+def _staff_client(*, staff: bool = True) -> Client:
+    user = get_user_model().objects.create_user("ops", password="pw-for-tests-only", is_staff=staff)
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.mark.usefixtures("committed")
@@ -13,24 +29,54 @@ def test_healthz_and_readyz_answer_ok_when_everything_is_reachable() -> None:
     response = Client().get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok", "migrations": "ok"}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok", "roles": "ok"},
+    }
 
 
-@pytest.mark.usefixtures("committed")
-def test_readyz_answers_503_naming_an_unreachable_redis(settings) -> None:
-    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "default": {"URL": "redis://127.0.0.1:1/0", "DEFAULT_TIMEOUT": 5}}
-
+@pytest.mark.usefixtures("committed", "redis_down")
+def test_readyz_tells_an_anonymous_caller_which_component_fails_and_nothing_more() -> None:
     response = Client().get("/readyz")
 
     assert response.status_code == 503
     body = response.json()
-    assert body["failing"] == ["redis"]
-    assert body["checks"]["postgres"] == "ok"
-    assert "Connection" in body["checks"]["redis"]
+    assert body == {
+        "status": "unavailable",
+        "failing": ["redis"],
+        "checks": {"postgres": "ok", "redis": "fail", "migrations": "ok", "roles": "ok"},
+    }
+    assert "127.0.0.1" not in response.content.decode()
+
+
+@pytest.mark.usefixtures("committed", "redis_down")
+def test_a_staff_session_sees_the_error_text() -> None:
+    response = _staff_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert "Connection" in response.json()["details"]["redis"]
+
+
+@pytest.mark.usefixtures("committed", "redis_down")
+def test_a_logged_in_user_who_is_not_staff_sees_no_details() -> None:
+    response = _staff_client(staff=False).get("/readyz")
+
+    assert "details" not in response.json()
+
+
+@pytest.mark.usefixtures("committed", "redis_down")
+def test_the_health_token_shows_details_and_a_wrong_one_does_not(settings) -> None:
+    settings.HEALTH_TOKEN = "health-token-for-tests-0123456789"
+
+    right = Client().get("/readyz", HTTP_AUTHORIZATION="Bearer health-token-for-tests-0123456789")
+    wrong = Client().get("/readyz", HTTP_AUTHORIZATION="Bearer health-token-for-tests-0123456780")
+
+    assert "Connection" in right.json()["details"]["redis"]
+    assert "details" not in wrong.json()
 
 
 @pytest.mark.usefixtures("committed")
-def test_readyz_names_unapplied_migrations(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readyz_names_unapplied_migrations_to_staff_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from django.db.migrations.recorder import MigrationRecorder
 
     def pretend_never_migrated(self: MigrationRecorder) -> dict:
@@ -38,9 +84,25 @@ def test_readyz_names_unapplied_migrations(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(MigrationRecorder, "applied_migrations", pretend_never_migrated)
 
-    response = Client().get("/readyz")
+    anonymous = Client().get("/readyz")
+    staff = _staff_client().get("/readyz")
+
+    assert anonymous.status_code == 503
+    assert anonymous.json()["failing"] == ["migrations"]
+    assert "tenants" not in anonymous.content.decode()
+    assert "unapplied migration" in staff.json()["details"]["migrations"]
+    assert set(health.READINESS_CHECKS) == {"postgres", "redis", "migrations", "roles"}
+
+
+@pytest.mark.usefixtures("committed")
+def test_readyz_fails_when_the_app_role_could_bypass_row_level_security(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The owner role owns every table: served as the app role, RLS would not bind it.
+    monkeypatch.setattr(
+        health, "runtime_role_problems", lambda: role_problems(app=role_facts("owner"), system=role_facts("system"))
+    )
+
+    response = _staff_client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.json()["failing"] == ["migrations"]
-    assert "unapplied migration" in response.json()["checks"]["migrations"]
-    assert set(health.READINESS_CHECKS) == {"postgres", "redis", "migrations"}
+    assert response.json()["failing"] == ["roles"]
+    assert "owns" in response.json()["details"]["roles"]

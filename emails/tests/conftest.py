@@ -15,8 +15,8 @@ from django.db import transaction
 
 from emails.models import EmailDelivery
 from emails.services import send_email
-from jobs.execution import run_message
 from jobs.tests.conftest import other_tenant, processes, redis, tenant  # noqa: F401  (fixtures)
+from jobs.worker.run import run_now
 from tenants.models import Tenant
 
 
@@ -102,4 +102,4 @@ def new_delivery(owner: Tenant, **overrides: Any) -> EmailDelivery:
 
 def run_job(tenant_id: int, job_id: int | None) -> dict[str, int]:
     assert job_id is not None
-    return run_message({"tenant_id": tenant_id, "jobs": [{"job_id": job_id, "job_type": "email.send"}]})
+    return run_now(job_id).as_dict()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from emails.models import EmailDelivery
 from emails.tests.conftest import Mailbox, new_delivery, run_job
 from jobs.models import Job
-from jobs.recovery import reap_expired_leases
+from jobs.scheduler.rescue import rescue_expired_leases
 from jobs.tests.processes import FAST_SETTINGS, Processes, wait_for
 from tenants.models import AuditEntry, Tenant
 
@@ -37,7 +37,7 @@ def test_a_worker_killed_after_the_server_accepted_leaves_unknown_and_the_retry_
     # The scheduler takes the job back once the dead worker's lease expires; the retry runs here.
     smtp.on_accept = None
     time.sleep(float(FAST_SETTINGS["JOBS_LEASE_SECONDS"]) + 0.5)
-    assert reap_expired_leases().retried == 1
+    assert rescue_expired_leases().retried == 1
     Job.objects.unscoped().filter(pk=delivery.job_id).update(available_at=timezone.now())
     run_job(tenant.pk, delivery.job_id)
 

@@ -16,8 +16,7 @@ from django.conf import settings
 FAST_SETTINGS = {
     "JOBS_LEASE_SECONDS": "3",  # short, for recovery tests; long enough for a heartbeat on a busy CI box
     "JOBS_SCHEDULER_INTERVAL_MS": "100",
-    "JOBS_REDISPATCH_AFTER_SECONDS": "2",
-    "JOBS_FAIRNESS_AFTER_SECONDS": "0.3",
+    "JOBS_WAKE_TTL_SECONDS": "3",
 }
 
 
@@ -62,14 +61,24 @@ class Processes:
         self.running.append(process)
         return process
 
-    def worker(self, *queues: str, burst: bool = False, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
+    def worker(
+        self,
+        *queues: str,
+        burst: bool = False,
+        name: str = "worker",
+        settings: dict[str, str] | None = None,
+        **env: str,
+    ) -> subprocess.Popen[bytes]:
+        """An rqworker on `queues` (all by default); `settings` override, e.g. {"JOBS_LEASE_SECONDS": "4"}."""
         args = ["rqworker", *(queues or ("maintenance", "default", "email", "webhooks"))]
         if burst:
             args.append("--burst")
-        return self.start(*args, name=name, **env)
+        return self.start(*args, name=name, **(settings or {}), **env)
 
-    def scheduler(self, name: str = "scheduler", **env: str) -> subprocess.Popen[bytes]:
-        return self.start("jobs_scheduler", name=name, **env)
+    def scheduler(
+        self, name: str = "scheduler", settings: dict[str, str] | None = None, **env: str
+    ) -> subprocess.Popen[bytes]:
+        return self.start("jobs_scheduler", name=name, **(settings or {}), **env)
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"

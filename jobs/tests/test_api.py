@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from jobs.execution import run_message
 from jobs.models import DeadLetter, Job
 from jobs.services import enqueue
 from jobs.tests.conftest import job_row, queue_length
-from outbox.idempotency import invalidate
+from jobs.worker.run import run_now
+from outbox.idempotency_records import invalidate
 from tenants.models import Role, Tenant
 from tenants.tests.conftest import TokenMaker, client_for
 
@@ -18,7 +18,7 @@ PROBLEM = "application/problem+json"
 
 def _run(job_id: int) -> None:
     job = job_row(job_id)
-    run_message({"tenant_id": job.tenant_id, "jobs": [{"job_id": job.pk, "job_type": job.job_type}]})
+    run_now(job.pk)
 
 
 def test_post_creates_a_job_and_a_repeated_key_returns_it(tenant: Tenant, make_token: TokenMaker) -> None:
@@ -234,3 +234,37 @@ def test_the_schema_documents_the_jobs_api(committed: None) -> None:
         "/api/v1/queue/process",
     ):
         assert path in paths
+
+
+@pytest.mark.parametrize("job_type", ["webhooks.deliver", "email.send", "outbox.deliver", "diagnostics.chaos"])
+def test_clients_cannot_enqueue_internal_job_types_nor_learn_their_names(
+    tenant: Tenant, make_token: TokenMaker, job_type: str
+) -> None:
+    client = client_for(make_token(tenant, Role.ADMIN))
+
+    response = client.post("/api/v1/jobs", {"job_type": job_type, "payload": {}}, format="json")
+
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "diagnostics.echo" in text  # the types it may enqueue
+    internal = {"webhooks.deliver", "email.send", "outbox.deliver", "diagnostics.chaos", "uploads."} - {job_type}
+    assert not any(name in text for name in internal)  # only the name it sent itself
+    assert not Job.objects.unscoped().exists()
+
+
+def test_a_clients_idempotency_key_cannot_take_an_internal_key(tenant: Tenant, make_token: TokenMaker) -> None:
+    with transaction.atomic():
+        internal = enqueue(
+            tenant=tenant, job_type="diagnostics.echo", payload={"value": 1}, idempotency_key="webhook:1:1"
+        )
+    client = client_for(make_token(tenant, Role.MEMBER))
+
+    response = client.post(
+        "/api/v1/jobs",
+        {"job_type": "diagnostics.echo", "payload": {"value": 2}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="webhook:1:1",
+    )
+
+    assert response.status_code == 201 and response.json()["id"] != internal.pk
+    assert response.json()["idempotency_key"] == "webhook:1:1"  # shown as the client sent it

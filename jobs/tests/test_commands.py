@@ -7,10 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from jobs.execution import run_message
 from jobs.models import DeadLetter, Job
 from jobs.services import enqueue
 from jobs.tests.conftest import job_row
+from jobs.worker.run import run_now
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
@@ -42,7 +42,7 @@ def test_jobs_enqueue_explains_bad_input(tenant: Tenant, args: list[str], messag
 
 def test_dlq_replay_is_a_dry_run_unless_confirmed(tenant: Tenant) -> None:
     job = enqueue(tenant=tenant, job_type="diagnostics.fail", payload={"message": "x"}, max_attempts=1)
-    run_message({"tenant_id": tenant.pk, "jobs": [{"job_id": job.pk, "job_type": "diagnostics.fail"}]})
+    run_now(job.pk)
 
     dry = _call("dlq_replay", "--tenant", "acme", "--all")
     assert "would replay" in dry and job_row(job.pk).status == "failed"

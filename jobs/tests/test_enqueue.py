@@ -8,9 +8,12 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
+from jobs import wakeups
 from jobs.models import Job
-from jobs.services import EnqueueError, IdempotencyConflict, enqueue
+from jobs.scheduler.dispatch import dispatch_pass
+from jobs.services import EnqueueError, IdempotencyConflict, NewJob, enqueue, enqueue_many
 from jobs.tests.conftest import queue_length
+from outbox.models import OutboxEvent
 from tenants.models import AuditEntry, Tenant
 
 
@@ -42,16 +45,43 @@ def test_a_rolled_back_savepoint_keeps_the_other_jobs_messages(tenant: Tenant) -
         later = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 3})
 
     assert sorted(Job.objects.unscoped().values_list("pk", flat=True)) == [kept.pk, later.pk]
-    assert queue_length() == 1  # one message carrying the committed jobs
+    assert queue_length() == 1  # one wake-up for the committed jobs
 
 
-def test_jobs_enqueued_together_travel_in_batched_messages(tenant: Tenant, settings) -> None:
-    settings.JOBS_BATCH_SIZE = 50
-    with transaction.atomic():
-        for value in range(120):
+def test_a_burst_of_single_job_transactions_becomes_one_wake_up(tenant: Tenant) -> None:
+    for value in range(120):
+        with transaction.atomic():
             enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": value})
 
-    assert queue_length() == 3
+    assert queue_length() == 1  # the pair's wake-up is pending: later commits only find its key
+
+
+def test_bulk_enqueue_writes_jobs_audit_and_events_in_order_with_one_wake_up(tenant: Tenant) -> None:
+    with transaction.atomic():
+        jobs = enqueue_many(
+            tenant=tenant,
+            jobs=[NewJob("diagnostics.echo", {"value": value}, idempotency_key=f"k{value}") for value in range(300)],
+        )
+        again = enqueue_many(tenant=tenant, jobs=[NewJob("diagnostics.echo", {"value": 7}, idempotency_key="k7")])
+
+    assert [job.payload["value"] for job in jobs] == list(range(300)) and all(job.created for job in jobs)
+    assert again[0].pk == jobs[7].pk and not again[0].created
+    assert AuditEntry.objects.unscoped().filter(action="job.enqueued").count() == 300
+    assert OutboxEvent.objects.unscoped().filter(event_type="job.created").count() == 300
+    assert queue_length() == 1
+
+
+def test_available_at_comes_from_the_database_clock(tenant: Tenant) -> None:
+    with connections["system"].cursor() as cursor:
+        cursor.execute("SELECT now()")
+        (db_before,) = cursor.fetchone()
+    with transaction.atomic():
+        job = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
+    with connections["system"].cursor() as cursor:
+        cursor.execute(
+            "SELECT available_at <= now(), available_at >= %s FROM jobs_job WHERE id = %s", [db_before, job.pk]
+        )
+        assert cursor.fetchone() == (True, True)
 
 
 def test_a_scheduled_job_gets_no_message_until_it_is_due(tenant: Tenant) -> None:
@@ -62,7 +92,7 @@ def test_a_scheduled_job_gets_no_message_until_it_is_due(tenant: Tenant) -> None
 
     assert queue_length() == 0
     row = Job.objects.unscoped().get(pk=job.pk)
-    assert row.dispatched_at is None and row.available_at > timezone.now()
+    assert row.available_at > timezone.now()
 
 
 def test_the_same_key_returns_the_same_job_and_another_payload_conflicts(tenant: Tenant) -> None:
@@ -136,3 +166,22 @@ def test_diagnostics_can_be_switched_off(tenant: Tenant, settings) -> None:
     settings.JOBS_DIAGNOSTICS = False
     with pytest.raises(EnqueueError, match=r"Unknown job type 'diagnostics\.echo'"):
         enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
+
+
+def test_a_lost_wake_up_is_repaired_by_the_next_pass_even_behind_a_backlog(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    with transaction.atomic():
+        enqueue_many(tenant=tenant, jobs=[NewJob("diagnostics.echo", {"value": n}) for n in range(100)])
+    with transaction.atomic():
+        enqueue(tenant=other_tenant, job_type="diagnostics.echo", payload={"value": "lost"})
+    queue = wakeups.rq_queue("default")
+    # Its process died between commit and push: the other tenant's wake-up never reached Redis.
+    queue.connection.delete(wakeups.key("default", other_tenant.pk))
+    queue.connection.rpop(queue.key)  # the newest message: the other tenant's
+    assert queue_length() == 1  # the backlog's wake-up is still waiting
+
+    report = dispatch_pass()
+
+    assert (report.due_pairs, report.woken) == (2, 1)  # only the lost one is woken again
+    assert queue_length() == 2 and queue.connection.exists(wakeups.key("default", other_tenant.pk))

@@ -9,16 +9,17 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from jobs import admission, policy
-from jobs.claims import claim_ids
-from jobs.execution import BatchReport, run_claimed, run_jobs, run_message
-from jobs.leases import LeaseLost, save_checkpoint
+from jobs import policy, wakeups
 from jobs.models import DeadLetter, Job, JobAttempt
-from jobs.recovery import reap_expired_leases
+from jobs.scheduler.rescue import rescue_expired_leases
 from jobs.services import cancel_job, enqueue
 from jobs.tests import handlers  # noqa: F401  (registers the test job types)
 from jobs.tests.conftest import job_row
-from tenants.context import tenant_scope
+from jobs.wakeups import Baton, redis_connection
+from jobs.worker import admission
+from jobs.worker.claim import claim_job
+from jobs.worker.context import JobContext, LeaseLost
+from jobs.worker.run import run_job, run_pair, run_wakeup
 from tenants.models import AuditEntry, Tenant
 
 
@@ -27,18 +28,27 @@ def _enqueue(tenant: Tenant, job_type: str, payload: dict | None = None, **optio
         return enqueue(tenant=tenant, job_type=job_type, payload=payload or {}, **options)  # type: ignore[arg-type]
 
 
-def _message(job: Job) -> dict:
-    return {
-        "tenant_id": job.tenant_id,
-        "jobs": [{"job_id": job.pk, "job_type": job.job_type, "attempt": 1, "trace_id": ""}],
-    }
+def _wake(job: Job, tenant_id: int | None = None) -> dict:
+    """What a worker does with a wake-up for the job's queue and tenant."""
+    return run_pair(job.queue, tenant_id or job.tenant_id).as_dict()
+
+
+def _context(job: Job, token) -> JobContext:
+    return JobContext(
+        tenant_id=job.tenant_id,
+        job_id=job.pk,
+        attempt=1,
+        trace_id="",
+        correlation_id="",
+        lease_token=token,
+    )
 
 
 def test_a_job_runs_once_and_its_result_and_attempt_are_recorded(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.echo", {"value": [1, 2]})
 
-    first = run_message(_message(job))
-    duplicate = run_message(_message(job))
+    first = _wake(job)
+    duplicate = _wake(job)
 
     row = job_row(job.pk)
     assert first["succeeded"] == 1 and duplicate["claimed"] == 0  # a duplicate message claims nothing
@@ -47,11 +57,10 @@ def test_a_job_runs_once_and_its_result_and_attempt_are_recorded(tenant: Tenant)
     assert attempts == [(1, "succeeded")]
 
 
-def test_a_message_cannot_claim_another_tenants_job(tenant: Tenant, other_tenant: Tenant) -> None:
+def test_a_wake_up_for_one_tenant_claims_none_of_another_tenants_jobs(tenant: Tenant, other_tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.echo", {"value": 1})
-    forged = {**_message(job), "tenant_id": other_tenant.pk}
 
-    assert run_message(forged)["claimed"] == 0
+    assert _wake(job, tenant_id=other_tenant.pk)["claimed"] == 0
     assert job_row(job.pk).status == "queued"
 
 
@@ -59,10 +68,10 @@ def test_a_failure_with_attempts_left_is_retried_after_a_bounded_backoff(tenant:
     job = _enqueue(tenant, "diagnostics.fail", {"message": "flaky", "fail_times": 1})
     before = timezone.now()
 
-    run_message(_message(job))
+    _wake(job)
 
     row = job_row(job.pk)
-    assert (row.status, row.attempts, row.dispatched_at) == ("queued", 1, None)
+    assert (row.status, row.attempts) == ("queued", 1)
     assert row.last_error == "RuntimeError: flaky"
     # diagnostics.fail: base 0.5 s, so after attempt 1 the delay is within [0, 1] s.
     assert before <= row.available_at <= timezone.now() + timedelta(seconds=1)
@@ -73,8 +82,8 @@ def test_a_failure_with_attempts_left_is_retried_after_a_bounded_backoff(tenant:
 def test_a_job_out_of_attempts_is_dead_lettered_in_order(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.fail", {"message": "always"}, max_attempts=2)
     for _ in range(2):
-        Job.objects.unscoped().filter(pk=job.pk).update(available_at=timezone.now())
-        run_message(_message(job))
+        Job.objects.unscoped().filter(pk=job.pk).update(available_at=timezone.now() - timedelta(seconds=1))
+        _wake(job)
 
     row = job_row(job.pk)
     assert (row.status, row.attempts) == ("failed", 2)
@@ -92,7 +101,7 @@ def test_a_job_out_of_attempts_is_dead_lettered_in_order(tenant: Tenant) -> None
 def test_a_permanent_error_skips_the_retries(tenant: Tenant) -> None:
     job = _enqueue(tenant, "tests.permanent")
 
-    run_message(_message(job))
+    _wake(job)
 
     row = job_row(job.pk)
     assert (row.status, row.attempts, row.max_attempts) == ("failed", 1, 5)
@@ -102,17 +111,37 @@ def test_a_permanent_error_skips_the_retries(tenant: Tenant) -> None:
 def test_a_handler_over_its_timeout_is_interrupted_and_retried(tenant: Tenant) -> None:
     job = _enqueue(tenant, "tests.slow")
 
-    report = run_message(_message(job))
+    report = _wake(job)
 
     row = job_row(job.pk)
     assert report["retried"] == 1
     assert row.status == "queued" and "JobTimeout" in row.last_error
 
 
+def test_a_timeout_inside_a_query_loses_nothing_but_that_attempt(tenant: Tenant) -> None:
+    stuck = _enqueue(tenant, "tests.slow_query")
+    after = _enqueue(tenant, "diagnostics.echo", {"value": "next"})
+
+    report = _wake(stuck)
+
+    assert report["retried"] == 1 and report["succeeded"] == 1
+    assert "JobTimeout" in job_row(stuck.pk).last_error
+    assert job_row(after.pk).status == "succeeded"
+
+
+def test_an_error_text_with_nul_is_recorded(tenant: Tenant) -> None:
+    job = _enqueue(tenant, "tests.nul_error")
+
+    _wake(job)
+
+    row = job_row(job.pk)
+    assert row.status == "failed" and "bad\\x00byte" in row.last_error
+
+
 def test_an_oversized_result_fails_permanently(tenant: Tenant) -> None:
     job = _enqueue(tenant, "tests.huge_result")
 
-    run_message(_message(job))
+    _wake(job)
 
     assert "JOBS_MAX_RESULT_BYTES" in job_row(job.pk).last_error
     assert job_row(job.pk).status == "failed"
@@ -122,9 +151,10 @@ def test_a_late_completion_from_a_reaped_attempt_is_rejected_with_its_writes(ten
     def reap_and_rerun() -> None:
         # Elsewhere, the scheduler decides the worker is dead, takes the job back, and a newer attempt finishes.
         Job.objects.unscoped().filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-        outcome["reaped"] = reap_expired_leases().retried
-        Job.objects.unscoped().filter(pk=job.pk).update(available_at=timezone.now())
-        outcome["rerun"] = run_message(_message(job))["succeeded"]
+        outcome["reaped"] = rescue_expired_leases().retried
+        Job.objects.unscoped().filter(pk=job.pk).update(available_at=timezone.now() - timedelta(seconds=1))
+        outcome["rerun"] = _wake(job)["succeeded"]
+        connections.close_all()  # this thread's own sessions
 
     def lose_lease(ctx: object) -> None:
         elsewhere = threading.Thread(target=reap_and_rerun)  # other connections, as in another process
@@ -132,43 +162,69 @@ def test_a_late_completion_from_a_reaped_attempt_is_rejected_with_its_writes(ten
         elsewhere.join(30)
 
     outcome: dict[str, int] = {}
-
     job = _enqueue(tenant, "tests.write_and_succeed")
-    with tenant_scope(tenant.pk):
-        claimed = claim_ids([job.pk], worker="old-worker")
-    job_payload_hook = {"steal_lease": lose_lease}
-    claimed = [type(claimed[0])(**{**claimed[0].__dict__, "payload": job_payload_hook})]
-    report = BatchReport()
+    claimed = claim_job(job.pk, worker="old-worker")
+    assert claimed is not None
+    claimed = type(claimed)(**{**claimed.__dict__, "payload": {"steal_lease": lose_lease}})
 
-    run_claimed(claimed, worker="old-worker", report=report)
+    result = run_job(claimed, worker="old-worker")
 
     row = job_row(job.pk)
     assert outcome == {"reaped": 1, "rerun": 1}
-    assert report.lease_lost == 1
-    assert (row.status, row.attempts, row.locked_by) == ("succeeded", 2, row.locked_by)
+    assert result == "lease_lost"
+    assert (row.status, row.attempts) == ("succeeded", 2)
     side_effects = AuditEntry.objects.unscoped().filter(action="tests.side_effect", target_id=str(job.pk))
     assert side_effects.count() == 1  # the stale attempt's write was rolled back with its acknowledgement
-    outcomes = dict(JobAttempt.objects.unscoped().filter(job_id=job.pk).values_list("attempt", "outcome"))
-    assert outcomes[1] in ("lost", "lease_lost") and outcomes[2] == "succeeded"
+    outcomes = sorted(JobAttempt.objects.unscoped().filter(job_id=job.pk).values_list("attempt", "outcome"))
+    assert outcomes == [(1, "lease_lost"), (1, "lost"), (2, "succeeded")]
 
 
 def test_a_checkpoint_from_a_stale_lease_is_refused(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.sleep", {"seconds": 0})
-    with tenant_scope(tenant.pk):
-        (claimed,) = claim_ids([job.pk], worker="w")
-    assert save_checkpoint(tenant.pk, job.pk, 1, claimed.lease_token, {"step": 1}) == 1
+    claimed = claim_job(job.pk, worker="w")
+    assert claimed is not None
+    context = _context(job, claimed.lease_token)
+    context.atomic = False
+    context.checkpoint({"step": 1})
     Job.objects.unscoped().filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    reap_expired_leases()
+    rescue_expired_leases()
 
     with pytest.raises(LeaseLost):
-        save_checkpoint(tenant.pk, job.pk, 1, claimed.lease_token, {"step": 2})
+        context.checkpoint({"step": 2})
+
+
+def test_a_checkpoint_commits_the_work_it_vouches_for(tenant: Tenant) -> None:
+    job = _enqueue(tenant, "tests.write_checkpoint_then_fail")
+
+    _wake(job)
+
+    # The attempt failed after its checkpoint: the write before the checkpoint stays, the one after is gone.
+    writes = AuditEntry.objects.unscoped().filter(action="tests.side_effect", target_id=str(job.pk))
+    assert list(writes.values_list("data", flat=True)) == [{"step": 1}]
+    assert job_row(job.pk).status == "queued"
+    Job.objects.unscoped().filter(pk=job.pk).update(available_at=timezone.now() - timedelta(seconds=1))
+
+    _wake(job)  # the retry resumes after the checkpoint, whose work is in the database
+
+    assert job_row(job.pk).status == "succeeded" and job_row(job.pk).result == {"resumed_from": 1}
+    assert sorted(writes.values_list("data__step", flat=True)) == [1, 2]
+
+
+def test_a_non_atomic_handler_holds_no_transaction_while_it_runs(tenant: Tenant) -> None:
+    job = _enqueue(tenant, "tests.non_atomic")
+
+    report = _wake(job)
+
+    assert report["succeeded"] == 1
+    assert job_row(job.pk).result == {"in_transaction": False, "wrote": True}
+    assert AuditEntry.objects.unscoped().filter(action="tests.side_effect", target_id=str(job.pk)).count() == 1
 
 
 def test_a_queued_job_is_cancelled_and_never_runs(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.echo", {"value": 1})
 
     cancel_job(job=job_row(job.pk))
-    report = run_message(_message(job))
+    report = _wake(job)
 
     assert report["claimed"] == 0
     assert job_row(job.pk).status == "cancelled"
@@ -176,30 +232,75 @@ def test_a_queued_job_is_cancelled_and_never_runs(tenant: Tenant) -> None:
 
 def test_a_running_job_stops_cooperatively_when_cancelled(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.sleep", {"seconds": 0.2, "steps": 4})
-    with tenant_scope(tenant.pk):
-        claimed = claim_ids([job.pk], worker="w")
+    claimed = claim_job(job.pk, worker="w")
+    assert claimed is not None
     cancel_job(job=job_row(job.pk))  # the job is running: only cancel_requested is set
     assert job_row(job.pk).status == "running" and job_row(job.pk).cancel_requested
-    report = BatchReport()
 
-    run_claimed(claimed, worker="w", report=report)
-
-    assert report.cancelled == 1
+    assert run_job(claimed, worker="w") == "cancelled"
     assert job_row(job.pk).status == "cancelled"
 
 
-def test_a_concurrency_cap_holds_jobs_back_for_the_scheduler(tenant: Tenant, settings) -> None:
+def test_a_cancel_requested_while_running_is_honoured_when_the_attempt_fails(tenant: Tenant) -> None:
+    job = _enqueue(tenant, "diagnostics.fail", {"message": "boom"})
+    claimed = claim_job(job.pk, worker="w")
+    assert claimed is not None
+    cancel_job(job=job_row(job.pk))
+
+    assert run_job(claimed, worker="w") == "cancelled"
+    row = job_row(job.pk)
+    assert (row.status, row.cancel_requested) == ("cancelled", True)
+
+
+def test_a_cancel_requested_while_running_is_honoured_when_the_lease_expires(tenant: Tenant) -> None:
+    job = _enqueue(tenant, "diagnostics.echo", {"value": 1})
+    assert claim_job(job.pk, worker="dead") is not None
+    cancel_job(job=job_row(job.pk))
+    Job.objects.unscoped().filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    report = rescue_expired_leases()
+
+    assert report.cancelled == 1 and job_row(job.pk).status == "cancelled"
+
+
+def test_a_job_enqueued_by_a_fast_app_clock_is_due_at_once(tenant: Tenant, monkeypatch) -> None:
+    skewed = timezone.now() + timedelta(hours=1)
+    monkeypatch.setattr(timezone, "now", lambda: skewed)
+    job = _enqueue(tenant, "diagnostics.echo", {"value": "skew"})
+    monkeypatch.undo()
+
+    assert _wake(job)["succeeded"] == 1
+
+
+def test_a_concurrency_cap_holds_jobs_back_without_charging_them(tenant: Tenant, settings) -> None:
     settings.JOBS_CONCURRENCY = {"diagnostics.sleep": 1}
     running = _enqueue(tenant, "diagnostics.sleep", {"seconds": 0})
     waiting = _enqueue(tenant, "diagnostics.sleep", {"seconds": 0})
-    with tenant_scope(tenant.pk):
-        claim_ids([running.pk], worker="w")
+    assert claim_job(running.pk, worker="w") is not None
 
-    report = run_jobs(tenant.pk, [waiting.pk], types={waiting.pk: "diagnostics.sleep"})
+    report = _wake(waiting)
 
     row = job_row(waiting.pk)
-    assert (report.claimed, report.deferred) == (0, 1)
-    assert row.status == "queued" and row.dispatched_at is None and row.available_at > timezone.now()
+    assert report["claimed"] == 0
+    assert (row.status, row.attempts) == ("queued", 0) and row.available_at > timezone.now()
+
+
+def test_a_wake_up_that_claims_nothing_spends_no_rate_token(tenant: Tenant, settings) -> None:
+    settings.EMAIL_RATE_PER_MINUTE = 5
+    settings.EMAIL_RATE_PER_TENANT_PER_MINUTE = 5
+    limits = policy.rate_limits("email", tenant.pk)
+
+    settings.JOBS_LINGER_SECONDS = 0.01
+    for index in range(10):  # as the holder of a wake-up, which lingers and looks twice before letting go
+        wakeups.wake([("email", tenant.pk)])
+        redis_connection().delete(wakeups.rq_queue("email").key)  # this worker took the message
+        redis_connection().rpush(wakeups.nudge_key("email", tenant.pk), "1")  # and a commit nudged it once
+        held = redis_connection().get(wakeups.key("email", tenant.pk))
+        assert isinstance(held, bytes)
+        baton = Baton("email", tenant.pk, held.decode())
+        assert run_pair("email", tenant.pk, baton=baton).claimed == 0, index
+
+    assert all(admission.take_rate_tokens(limits) == 0.0 for _ in range(5))  # the whole budget is still there
 
 
 def test_the_shared_rate_limiter_counts_globally_and_per_tenant(redis: object, settings) -> None:
@@ -219,7 +320,7 @@ def test_the_shared_rate_limiter_counts_globally_and_per_tenant(redis: object, s
     assert policy.rate_limits("default", 1) == []
 
 
-def test_connections_are_returned_after_a_message(tenant: Tenant) -> None:
+def test_connections_are_returned_after_a_wake_up(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.echo", {"value": 1})
-    run_message(_message(job))
+    run_wakeup({"queue": job.queue, "tenant_id": tenant.pk, "baton": "b"})
     assert all(connection.connection is None for connection in connections.all())

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from jobs import maintenance
+from jobs.scheduler import periodic as maintenance
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_a_registered_task_runs_when_due_and_a_failing_one_does_not_stop_the_oth
 def test_the_hot_tables_vacuum_runs_as_the_owner_and_clears_dead_rows(committed: None) -> None:
     from django.db import connections
 
-    from outbox.job_handlers import vacuum_hot_tables
+    from jobs.outbox_wiring import vacuum_hot_tables
 
     with connections["owner"].cursor() as cursor:
         cursor.execute("CREATE TABLE churn (id int PRIMARY KEY, status text) WITH (autovacuum_enabled = false)")

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.db import transaction
 
-from jobs.context import JobContext
-from jobs.execution import run_message
 from jobs.models import Job
 from jobs.registry import job_handler
+from jobs.worker.context import JobContext
+from jobs.worker.run import run_now
 from outbox.models import OutboxEvent
 from outbox.services import emit
 from outbox.subscribers import subscriber
@@ -34,7 +34,7 @@ def run_pending_jobs(job_type: str | None = None) -> int:
         jobs = jobs.filter(job_type=job_type)
     ran = 0
     for job in list(jobs):
-        report = run_message({"tenant_id": job.tenant_id, "jobs": [{"job_id": job.pk, "job_type": job.job_type}]})
+        report = run_now(job.pk).as_dict()
         ran += report.get("claimed", 0)
     return ran
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import date
 
 import pytest
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
-from jobs.execution import run_message
 from jobs.services import cancel_job, enqueue
+from jobs.worker.run import run_now
 from outbox import partitions
 from outbox.envelope import to_cloudevent
-from outbox.services import OutsideTransaction, emit
+from outbox.services import NOTIFY_CHANNEL, NewEvent, OutsideTransaction, emit, insert_from_cte_sql
 from outbox.tests.helpers import emit_in_transaction, events
 from outbox.tracing import TraceContext, trace_context
+from tenants.context import tenant_scope
+from tenants.db_roles import dedicated_connection
 from tenants.models import Tenant
 
 
@@ -74,7 +77,7 @@ def test_a_jobs_life_emits_its_events_with_causation(tenant: Tenant) -> None:
         dropped = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 2})
     cancel_job(job=dropped)
     for job in (ok, flaky, doomed):
-        run_message({"tenant_id": tenant.pk, "jobs": [{"job_id": job.pk, "job_type": job.job_type}]})
+        run_now(job.pk)
 
     def types_of(job_id: int) -> list[str]:
         return [event.event_type for event in events(target_type="job", target_id=str(job_id))]
@@ -93,9 +96,13 @@ def test_events_are_partitioned_by_month_under_forced_rls(tenant: Tenant) -> Non
     emit_in_transaction(tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id=1)
     table = partitions.partition_name(partitions.month_start(date.today()))
 
-    with connections["default"].cursor() as cursor:  # the app role, no tenant: not even the partition shows rows
-        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+    with connections["default"].cursor() as cursor:  # the app role, no tenant: the parent shows no rows
+        cursor.execute("SELECT count(*) FROM outbox_outboxevent")
         app_rows = cursor.fetchone()[0]
+    # ... and the app role may not name a partition at all (it has rights on the parent only: tenants/db_roles.py)
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
     with connections["system"].cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
         system_rows = cursor.fetchone()[0]
@@ -122,3 +129,47 @@ def test_partitions_are_created_ahead_and_dropped_whole(committed: None) -> None
     assert "outbox_outboxevent_p202001" in partitions.existing_partitions()
     assert partitions.drop_partitions_before(date(2020, 2, 1)) == ["outbox_outboxevent_p202001"]
     assert partitions.partition_name(partitions.month_start(date.today())) in partitions.existing_partitions()
+
+
+def test_another_layer_inserts_one_event_per_row_of_its_own_cte_without_naming_outbox_columns(
+    tenant: Tenant,
+) -> None:
+    template = NewEvent(
+        tenant_id=tenant.pk, event_type="order.placed", target_type="order", target_id="", payload={"via": "bulk"}
+    )
+    insert, params = insert_from_cte_sql(
+        template,
+        cte="orders",
+        expressions={"event_id": "gen_random_uuid()", "target_id": "n::text", "payload": "jsonb_build_object('n', n)"},
+    )
+
+    with tenant_scope(tenant.pk), connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"WITH orders AS (SELECT generate_series(1, 3) AS n), event AS ({insert}) SELECT pg_notify(%s, '')",
+            [*params, NOTIFY_CHANNEL],
+        )
+
+    placed = events(event_type="order.placed")
+    assert [(e.target_id, e.payload) for e in placed] == [(str(n), {"n": n, "via": "bulk"}) for n in (1, 2, 3)]
+    assert len({e.event_id for e in placed}) == 3 and {e.status for e in placed} == {"pending"}
+    with pytest.raises(ValueError, match="Not columns"):
+        insert_from_cte_sql(template, cte="orders", expressions={"colour": "'red'"})
+
+
+def test_partition_ddl_behind_a_long_transaction_gives_up_instead_of_queueing(
+    committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(partitions, "DDL_LOCK_TIMEOUT", "100ms")
+    reader = dedicated_connection("system", "a-long-report")
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM outbox_outboxevent")  # holds ACCESS SHARE on the parent
+
+        started = time.monotonic()
+        with pytest.raises(partitions.PartitionLockTimeout):
+            partitions.ensure_partitions(months_ahead=0, today=date(2018, 3, 1))
+
+        assert time.monotonic() - started < 10  # bounded retries, never an open-ended wait in the lock queue
+        assert "outbox_outboxevent_p201803" not in partitions.existing_partitions()  # nothing half-made
+    finally:
+        reader.close()

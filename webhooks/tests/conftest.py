@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from jobs.execution import run_message
 from jobs.models import Job
 from jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
+from jobs.worker.run import run_now
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from tenants.tests.conftest import make_token  # noqa: F401  (fixture)
@@ -138,7 +138,7 @@ def run_attempt(delivery_id: int, attempt: int) -> Job:
     job = attempt_job(delivery_id, attempt)
     assert job is not None, f"no job for attempt {attempt} of delivery {delivery_id}"
     Job.objects.unscoped().filter(pk=job.pk).update(available_at=timezone.now())
-    run_message({"tenant_id": job.tenant_id, "jobs": [{"job_id": job.pk, "job_type": job.job_type}]})
+    run_now(job.pk)
     return Job.objects.unscoped().get(pk=job.pk)
 
 

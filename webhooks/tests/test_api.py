@@ -47,7 +47,8 @@ def test_patch_put_and_delete(tenant: Tenant, make_token: TokenMaker) -> None:
     assert replaced.json()["event_types"] == []  # PUT: what is not given takes its default
     assert deleted.status_code == 204
     assert client.get(f"/api/v1/webhooks/{endpoint_id}").status_code == 404
-    actions = list(AuditEntry.objects.unscoped().order_by("id").values_list("action", flat=True))
+    endpoint_entries = AuditEntry.objects.unscoped().filter(target_type="webhook_endpoint").order_by("id")
+    actions = list(endpoint_entries.values_list("action", flat=True))
     assert actions == [
         "webhook.endpoint_created",
         "webhook.endpoint_updated",
@@ -73,9 +74,9 @@ def test_enabling_again_starts_a_fresh_failure_streak(tenant: Tenant, make_token
 @pytest.mark.parametrize(
     ("body", "field", "reason"),
     [
-        ({"url": "http://127.0.0.1:8000/hooks"}, "url", "a loopback address"),
-        ({"url": "http://169.254.169.254/latest/meta-data/"}, "url", "link-local"),
-        ({"url": "http://0x7f.0.0.1/"}, "url", "loopback"),
+        ({"url": "http://127.0.0.1:8000/hooks"}, "url", "not a public address"),
+        ({"url": "http://169.254.169.254/latest/meta-data/"}, "url", "not a public address"),
+        ({"url": "http://0x7f.0.0.1/"}, "url", "not a public address"),
         ({"url": "ftp://93.184.215.14/"}, "url", "Only http and https"),
         ({"url": "https://user:pw@93.184.215.14/"}, "url", "user info"),
         ({}, "url", "required"),
@@ -101,7 +102,7 @@ def test_a_patch_to_an_unsafe_url_is_refused_and_changes_nothing(tenant: Tenant,
 
     response = client.patch(f"/api/v1/webhooks/{endpoint_id}", {"url": "http://[::1]/"}, format="json")
 
-    assert response.status_code == 400 and "loopback" in response.json()["errors"]["url"][0]
+    assert response.status_code == 400 and "not a public address" in response.json()["errors"]["url"][0]
     assert WebhookEndpoint.objects.unscoped().get(pk=endpoint_id).url == PUBLIC
 
 
@@ -149,3 +150,61 @@ def test_deliveries_are_listed_newest_first_and_filtered_by_status(tenant: Tenan
     assert bad.status_code == 400 and "status" in bad.json()["errors"]
     other_deliveries = client.get(f"/api/v1/webhooks/{other.pk}/deliveries").json()["results"]
     assert {row["endpoint"] for row in other_deliveries} == {other.pk}
+
+
+def test_a_refusal_does_not_tell_the_tenant_what_an_internal_name_resolves_to(
+    tenant: Tenant, make_token: TokenMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webhooks import ssrf
+
+    monkeypatch.setattr(ssrf, "resolve", lambda host, port: ["10.20.30.40"])
+
+    response = client_for(make_token(tenant)).post(
+        "/api/v1/webhooks", {"url": "https://billing.internal/hook"}, format="json"
+    )
+
+    assert response.status_code == 400
+    message = response.json()["errors"]["url"][0]
+    assert "not a public address" in message
+    assert "10.20.30.40" not in response.content.decode() and "private" not in message
+
+
+def test_a_tenant_may_have_at_most_the_configured_number_of_endpoints(
+    tenant: Tenant, other_tenant: Tenant, make_token: TokenMaker, settings
+) -> None:
+    assert settings.WEBHOOK_MAX_ENDPOINTS_PER_TENANT == 20  # the default
+    settings.WEBHOOK_MAX_ENDPOINTS_PER_TENANT = 2
+    client = client_for(make_token(tenant))
+    first, second = (client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json") for _ in range(2))
+
+    third = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json")
+    theirs = client_for(make_token(other_tenant)).post("/api/v1/webhooks", {"url": PUBLIC}, format="json")
+    client.delete(f"/api/v1/webhooks/{first.json()['id']}")
+    after_delete = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json")
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert third.status_code == 409 and third["Content-Type"] == PROBLEM
+    assert third.json()["code"] == "webhook_endpoint_limit" and "(2)" in third.json()["detail"]
+    assert theirs.status_code == 201  # a limit per tenant
+    assert after_delete.status_code == 201
+    assert WebhookEndpoint.objects.unscoped().filter(tenant=tenant).count() == 2
+
+
+def test_an_idempotent_replay_of_a_creation_never_shows_or_stores_the_secret(
+    tenant: Tenant, make_token: TokenMaker
+) -> None:
+    from outbox.models import IdempotencyRecord
+
+    client = client_for(make_token(tenant))
+
+    first = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    replay = client.post("/api/v1/webhooks", {"url": PUBLIC}, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+
+    assert first.status_code == replay.status_code == 201
+    assert first.json()["secret"].startswith("whsec_") and first.json()["secret_redacted"] is False
+    assert replay["Idempotent-Replayed"] == "true"
+    assert replay.json()["secret"] is None and replay.json()["secret_redacted"] is True
+    assert replay.json()["id"] == first.json()["id"]
+    assert WebhookEndpoint.objects.unscoped().count() == 1
+    stored = bytes(IdempotencyRecord.objects.unscoped().get(key="create-1").response_body)
+    assert b"whsec_" not in stored and first.json()["secret"][6:].encode() not in stored

@@ -224,7 +224,8 @@ def test_each_delivery_vets_the_address_again_so_dns_rebinding_is_refused(
     assert receiver.requests == []
     row = delivery_row(delivery.pk)
     assert row.status == "pending" and row.response_status is None
-    assert "Refused before sending" in row.last_error and "127.0.0.1, a loopback address" in row.last_error
+    assert "Refused before sending" in row.last_error and "not a public address" in row.last_error
+    assert "127.0.0.1" not in row.last_error  # the tenant reads last_error: it never learns the resolved address
     assert endpoint_row(endpoint.pk).consecutive_failures == 1
 
 
@@ -279,3 +280,22 @@ def test_a_response_excerpt_is_bounded_and_storable(tenant: Tenant, receiver: Re
 def test_a_delivery_job_announces_no_job_events() -> None:
     # Its job.* events would be fanned out to "job.*" endpoints, whose deliveries would announce more.
     assert get_handler("webhooks.deliver").lifecycle_events is False
+
+
+def test_a_delivery_whose_attempt_job_is_dead_lettered_fails_instead_of_staying_pending(
+    tenant: Tenant, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_endpoint(tenant, receiver.url)
+    (delivery,) = publish(tenant)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the transport")
+
+    monkeypatch.setattr("webhooks.delivery.post", broken)
+    for _ in range(get_handler("webhooks.deliver").max_attempts):
+        job = run_attempt(delivery.pk, 1)
+
+    assert job.status == "failed"
+    row = delivery_row(delivery.pk)
+    assert (row.status, row.next_attempt_at) == ("failed", None)
+    assert "dead-lettered" in row.last_error and "a bug in the transport" in row.last_error

@@ -2,14 +2,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from jobs.recovery import reap_expired_leases
+from jobs.scheduler.rescue import rescue_expired_leases
 
 
 class Command(BaseCommand):
-    help = "One pass of lease recovery: jobs whose worker died are retried or dead-lettered."
+    help = "One pass of lease rescue: jobs whose worker died are retried, cancelled or dead-lettered."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = reap_expired_leases()
+        report = rescue_expired_leases()
         self.stdout.write(
-            f"reaped {report.total} job(s): {report.retried} retried, {report.dead_lettered} dead-lettered"
+            f"rescued {report.total} job(s): {report.retried} retried, {report.dead_lettered} dead-lettered, "
+            f"{report.cancelled} cancelled"
         )

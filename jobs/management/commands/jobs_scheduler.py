@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from jobs.scheduler import run_scheduler
+from jobs.scheduler.loop import run_scheduler
 
 
 class Command(BaseCommand):

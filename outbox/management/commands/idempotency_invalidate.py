@@ -2,7 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from outbox.idempotency import invalidate
+from outbox.idempotency_records import invalidate
+from tenants.audit import actor_for_command
 from tenants.models import ApiToken
 from tenants.selectors import tenant_by_slug
 
@@ -26,5 +27,10 @@ class Command(BaseCommand):
             if token is None:
                 raise CommandError(f"No token {options['token_prefix']!r} in tenant {tenant.slug}")
             token_id = token.pk
-        removed = invalidate(tenant_id=tenant.pk, key=options["key"], token_id=token_id)
+        removed = invalidate(
+            tenant_id=tenant.pk,
+            key=options["key"],
+            token_id=token_id,
+            actor=actor_for_command("idempotency_invalidate"),
+        )
         self.stdout.write(f"invalidated {removed} record(s) of key {options['key']!r}")

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.conf import settings
+from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as MigrateCommand
 from django.db import DEFAULT_DB_ALIAS
 
@@ -13,6 +15,11 @@ class Command(MigrateCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["database"] == DEFAULT_DB_ALIAS:
             options["database"] = MIGRATION_ALIAS
-        # Before any table exists: data migrations of third-party apps query through the app role.
+        if options["database"] not in settings.DATABASES:
+            raise CommandError(
+                "migrate runs as the schema owner, and this process has no POSTGRES_OWNER_DSN. "
+                "Give it to this command only: `make migrate`, or `scripts/with-owner.sh python manage.py migrate`."
+            )
+        # Before any table exists: data migrations of third-party apps query through the runtime roles.
         grant_runtime_privileges(using=options["database"])
         super().handle(*args, **options)

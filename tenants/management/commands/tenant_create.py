@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tenants.audit import actor_for_command
 from tenants.services import TenantError, create_tenant
 
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            tenant = create_tenant(slug=options["slug"], name=options["name"])
+            tenant = create_tenant(slug=options["slug"], name=options["name"], actor=actor_for_command("tenant_create"))
         except TenantError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Created tenant {tenant.slug} (id {tenant.pk})")

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tenants.audit import actor_for_command
 from tenants.models import Role
 from tenants.selectors import tenant_by_slug
 from tenants.services import create_user_token
@@ -24,7 +25,11 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}; create it with `manage.py tenant_create`.")
         issued = create_user_token(
-            tenant=tenant, username=options["username"], role=Role(options["role"]), token_name=options["name"]
+            tenant=tenant,
+            username=options["username"],
+            role=Role(options["role"]),
+            token_name=options["name"],
+            actor=actor_for_command("token_create"),
         )
         self.stderr.write(
             f"Token {issued.token.display_prefix} for {options['username']} ({options['role']}) of {tenant.slug}:"

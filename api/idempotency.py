@@ -1,0 +1,182 @@
+"""HTTP idempotency for mutating API requests (Stripe's semantics, the IETF Idempotency-Key draft).
+
+Scope: tenant + credential + key. The first request with a key records itself as in flight (committed at
+once, through the system alias, so concurrent repeats see it); its response is stored in the same
+transaction as its business writes when it succeeds, so a crash loses both or neither. A repeat with the
+same method, path and body replays the stored response with `Idempotent-Replayed: true` and does nothing
+else; with another method, path or body it gets 422; while the first is in flight, 409 (safe to retry).
+401, 403, 429 and 5xx responses are not stored: the client may fix the cause and retry with the key.
+
+The records are outbox.models.IdempotencyRecord; an operator's invalidation and their retention are in
+outbox.idempotency_records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+
+from outbox.models import IdempotencyRecord
+
+SYSTEM = "system"
+HEADERS = ("Idempotency-Key", "X-Idempotency-Key")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NOT_STORED = frozenset({401, 403, 429})
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEPT_HEADERS = ("Content-Type", "Location")
+# A view whose response shows a secret once sets this attribute to the bytes a replay may show instead.
+REPLAY_BODY_ATTRIBUTE = "idempotency_replay_body"
+_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+
+class RequestInFlight(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_in_flight"
+    default_detail = "A request with this Idempotency-Key is still in progress; retry it later."
+
+
+class KeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+
+
+class Replay(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Claim:
+    record_id: int
+    lock_token: uuid.UUID
+
+
+def request_key(request: Request) -> str | None:
+    """The client's key (or its X- alias), validated: 1 to 255 printable ASCII characters, else 400."""
+    for header in HEADERS:
+        value = request.headers.get(header)
+        if value is not None:
+            if not _KEY.match(value):
+                raise exceptions.ValidationError(
+                    {"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]}, code="invalid"
+                )
+            return value
+    return None
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """A digest of the request; JSON bodies are canonicalised, so key order and spacing do not matter."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return hashlib.sha256(method.encode() + b"\n" + path.encode() + b"\n" + canonical).hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> HttpResponse:
+    body = bytes(record.response_body or b"")
+    response = HttpResponse(body, status=record.response_status or 200)
+    for name, value in (record.response_headers or {}).items():
+        response[name] = value
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, body: bytes) -> Claim:
+    """Record the request as in flight, or raise Replay / KeyReused / RequestInFlight."""
+    digest = fingerprint(method, path, body)
+    now = timezone.now()
+    lock_until = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
+    expires = now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    # The common case, a new key, costs one round trip (autocommit: concurrent repeats see it at once).
+    # Asynchronous commit is safe here: a crash that lost this row also lost the request's uncommitted
+    # business transaction, so the key simply runs again; the business COMMIT flushes the WAL anyway.
+    with connections[SYSTEM].cursor() as cursor:
+        cursor.execute(
+            "SET LOCAL synchronous_commit TO off; "
+            "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
+            "lock_token, locked_until, response_headers, created_at, expires_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, 'in_flight', %s, %s, '{}', %s, %s) "
+            "ON CONFLICT (tenant_id, token_id, key) DO NOTHING RETURNING id, lock_token",
+            [tenant_id, token_id, key, method, path, digest, uuid.uuid4(), lock_until, now, expires],
+        )
+        cursor.nextset()  # past the SET's empty result, to the INSERT's
+        row = cursor.fetchone()
+    if row is not None:
+        return Claim(row[0], row[1])
+    records = IdempotencyRecord.objects.unscoped(SYSTEM)
+    with transaction.atomic(using=SYSTEM):
+        record = records.select_for_update().get(tenant_id=tenant_id, token_id=token_id, key=key)
+        expired = record.expires_at <= now
+        abandoned = record.status == IdempotencyRecord.Status.IN_FLIGHT and record.locked_until <= now
+        if not expired and (record.method, record.path, record.fingerprint) != (method, path, digest):
+            raise KeyReused(
+                f"This Idempotency-Key was used for {record.method} {record.path} with another body; use a new key."
+            )
+        if not expired and record.status == IdempotencyRecord.Status.COMPLETED:
+            raise Replay(_replay(record))
+        if not expired and not abandoned:
+            raise RequestInFlight()
+        # Expired, or its request died before finishing (nothing of it committed): the key starts afresh.
+        record.method, record.path, record.fingerprint = method, path, digest
+        record.status = IdempotencyRecord.Status.IN_FLIGHT
+        record.lock_token = uuid.uuid4()
+        record.locked_until, record.expires_at = lock_until, expires
+        record.response_status, record.response_headers, record.response_body = None, {}, None
+        record.save(using=SYSTEM)
+        return Claim(record.pk, record.lock_token)
+
+
+def complete(claim: Claim, response: HttpResponse, *, using: str) -> bool:
+    """Store the response. On the app alias it joins the business transaction (must run in tenant_scope).
+    False when this request no longer holds the key (it ran past IDEMPOTENCY_LOCK_SECONDS and another
+    request took the key over): the caller must then not commit its business writes."""
+    headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "UPDATE outbox_idempotencyrecord SET status = 'completed', response_status = %s, "
+            "response_headers = %s::jsonb, response_body = %s WHERE id = %s AND lock_token = %s",
+            [response.status_code, json.dumps(headers), _stored_body(response), claim.record_id, claim.lock_token],
+        )
+        return cursor.rowcount == 1
+
+
+def _stored_body(response: HttpResponse) -> bytes:
+    """Never a secret shown once: such a response carries its redacted replay body."""
+    replay_body = getattr(response, REPLAY_BODY_ATTRIBUTE, None)
+    return response.content if replay_body is None else bytes(replay_body)
+
+
+def release(claim: Claim) -> None:
+    """Forget an in-flight record whose response is not to be stored, so the key can be retried."""
+    IdempotencyRecord.objects.unscoped(SYSTEM).filter(
+        pk=claim.record_id, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_FLIGHT
+    ).delete()
+
+
+def finish(claim: Claim, response: HttpResponse, *, committed_with_business: bool) -> bool:
+    """After the view: store or release. 2xx/3xx go with the business transaction; other stored answers
+    (400, 404, 409, 422 ...) are written on their own, since their transaction is rolled back. False when the
+    key was taken over meanwhile (see complete)."""
+    code = response.status_code
+    if code in NOT_STORED or code >= 500:
+        release(claim)
+        return True
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    return complete(claim, response, using="default" if committed_with_business and code < 400 else SYSTEM)
+
+
+def derived_key(method: str, path: str, body: bytes) -> str:
+    return "derived:" + fingerprint(method, path, body)

@@ -1,0 +1,2 @@
+from jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
+from tenants.tests.conftest import make_token  # noqa: F401  (fixture)

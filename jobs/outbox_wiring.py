@@ -1,0 +1,87 @@
+"""The outbox, wired into the jobs engine: code subscribers' hand-off (a job per subscriber and event, registered
+as an outbox sink), their delivery job, and the outbox's periodic maintenance. Imported by JobsConfig.ready."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.registry import job_handler
+from jobs.scheduler.loop import scheduler_service
+from jobs.scheduler.periodic import periodic, vacuum
+from jobs.services import enqueue
+from jobs.worker.context import JobContext, PermanentError
+from outbox import partitions
+from outbox.idempotency_records import delete_expired_records
+from outbox.models import OutboxEvent
+from outbox.relay import run_relay
+from outbox.sinks import register_sink
+from outbox.subscribers import get_subscription, subscriptions_for
+
+DELIVER_JOB = "outbox.deliver"
+
+
+def enqueue_subscriber_jobs(event: OutboxEvent) -> None:
+    """The outbox sink of code subscribers: one job per matching subscriber, keyed event id + subscriber, so a
+    redelivered event enqueues nothing new. Runs inside the relay's tenant_scope(event.tenant_id)."""
+    for subscription in subscriptions_for(event.event_type):
+        enqueue(
+            tenant=event.tenant_id,
+            job_type=DELIVER_JOB,
+            payload={"subscriber": subscription.name, "event_id": str(event.event_id)},
+            idempotency_key=f"{event.event_id}:{subscription.name}",
+            correlation_id=event.correlation_id,
+            causation_id=str(event.event_id),
+        )
+
+
+register_sink("jobs.subscribers", enqueue_subscriber_jobs)
+
+
+@job_handler(
+    DELIVER_JOB,
+    max_attempts=10,
+    lifecycle_events=False,
+    schema={
+        "type": "object",
+        "required": ["subscriber", "event_id"],
+        "properties": {"subscriber": {"type": "string"}, "event_id": {"type": "string", "format": "uuid"}},
+    },
+)
+def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one code subscriber for one event (once: the job's idempotency key is event id + subscriber)."""
+    subscription = get_subscription(payload["subscriber"])
+    if subscription is None:
+        raise PermanentError(f"No subscriber {payload['subscriber']!r}")
+    event = OutboxEvent.objects.filter(event_id=payload["event_id"]).first()
+    if event is None:
+        raise PermanentError(f"No event {payload['event_id']} (dropped by retention?)")
+    subscription.func(event)
+    return {"subscriber": subscription.name, "event_id": payload["event_id"]}
+
+
+@periodic("outbox.partitions", every=timedelta(hours=1))
+def maintain_partitions() -> None:
+    """Partitions for this month and the next OUTBOX_PARTITIONS_AHEAD; drop those past retention."""
+    partitions.ensure_partitions(months_ahead=settings.OUTBOX_PARTITIONS_AHEAD)
+    cutoff = partitions.add_months(partitions.month_start(timezone.now().date()), -settings.OUTBOX_RETENTION_MONTHS)
+    partitions.drop_partitions_before(cutoff)
+
+
+@periodic("outbox.vacuum", every=timedelta(minutes=1))
+def vacuum_hot_tables() -> None:
+    """The month's outbox partition and the jobs table churn the most (see jobs.scheduler.periodic.vacuum)."""
+    current = partitions.partition_name(partitions.month_start(timezone.now().date()))
+    vacuum(["jobs_job", current, "outbox_idempotencyrecord"])
+
+
+@periodic("outbox.idempotency_cleanup", every=timedelta(minutes=10))
+def clean_idempotency_records() -> None:
+    delete_expired_records()
+
+
+# The relay runs beside the passes, in every scheduler process: relays are safe side by side.
+scheduler_service("outbox-relay")(run_relay)

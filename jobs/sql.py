@@ -1,0 +1,209 @@
+"""Every SQL statement on the jobs tables, by name (Procrastinate's queries.sql, River's dbsqlc).
+
+`grep "UPDATE jobs_job"` lands here. Status writes are only executed through jobs.transitions, which checks
+the state machine first. Every timestamp that is compared with now() is written by the database (now() or
+clock_timestamp()), never by the app server's clock.
+"""
+
+from __future__ import annotations
+
+# What a worker needs to run a claimed job (jobs.worker.claim.ClaimedJob, in this order).
+CLAIMED_COLUMNS = (
+    "id, tenant_id, job_type, queue, payload, attempts, max_attempts, lease_token, trace_id, correlation_id, "
+    "traceparent, created_event_id, locked_at, cancel_requested, locked_by"
+)
+
+_CLAIM_SET = (
+    "status = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(), locked_by = %(worker)s, "
+    "locked_at = clock_timestamp(), lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s), "
+    "started_at = COALESCE(started_at, clock_timestamp()), updated_at = clock_timestamp()"
+)
+
+# One due job of one queue and tenant, highest priority first (index job_claim), taken just before it runs.
+# Rows another claimer holds are skipped, never waited for. Paused types are never claimed. `more` says whether
+# a second due job was seen: then the worker hands the wake-up on at once, so that other workers share the
+# backlog.
+_NEXT_CANDIDATES = f"""candidates AS (
+    SELECT id, priority, available_at FROM jobs_job
+    WHERE status = 'queued' AND queue = %(queue)s AND tenant_id = %(tenant_id)s AND available_at <= now()
+      AND NOT (job_type = ANY(%(paused_types)s))
+    ORDER BY priority DESC, available_at, id
+    LIMIT 2 FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs_job SET {_CLAIM_SET}
+    WHERE id = (SELECT id FROM candidates ORDER BY priority DESC, available_at, id LIMIT 1)
+    RETURNING {CLAIMED_COLUMNS}
+)"""  # noqa: S608
+_MORE = "(SELECT count(*) FROM candidates) > 1 AS more"
+
+CLAIM_NEXT = f"WITH {_NEXT_CANDIDATES} SELECT claimed.*, {_MORE} FROM claimed"  # noqa: S608
+
+# Appended to SUCCEED: the acknowledgement of one job also claims the next of its queue and tenant.
+SUCCEED_CLAIM_CTE = ", " + _NEXT_CANDIDATES
+SUCCEED_CLAIM_SELECT = f", claimed.*, {_MORE}"
+SUCCEED_CLAIM_JOIN = " LEFT JOIN claimed ON true"
+
+# One named job, if it is queued and due (operators' "run this job now", tests).
+CLAIM_BY_ID = f"""
+UPDATE jobs_job SET {_CLAIM_SET}
+WHERE id = (SELECT id FROM jobs_job WHERE id = %(job_id)s AND status = 'queued' AND available_at <= now()
+            FOR UPDATE SKIP LOCKED)
+RETURNING {CLAIMED_COLUMNS}
+"""  # noqa: S608
+
+# Due jobs across tenants (synchronous processing: queue/process, run-now from the console).
+CLAIM_DUE = f"""
+UPDATE jobs_job SET {_CLAIM_SET}
+WHERE id IN (
+    SELECT id FROM jobs_job
+    WHERE status = 'queued' AND available_at <= now()
+      AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+      AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+      AND NOT (job_type = ANY(%(paused_types)s))
+    ORDER BY priority DESC, available_at, id
+    LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING {CLAIMED_COLUMNS}
+"""  # noqa: S608
+
+# Success, fenced by the lease, with the attempt row in the same statement (one round trip). {event_cte} adds
+# the job.succeeded event (outbox.services.events_from_cte over `acknowledged`) and {notify} the relay's
+# wake-up; {claim_cte}, {claim_select} and {claim_join} claim the next job in the same commit. Each may be empty.
+SUCCEED = """
+WITH done AS (
+    UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, finished_at = clock_timestamp(),
+        updated_at = clock_timestamp(), lease_token = NULL, lease_expires_at = NULL, last_error = ''
+    WHERE id = %(job_id)s AND status = 'running' AND lease_token = %(token)s
+    RETURNING id, tenant_id, attempts, locked_at, locked_by
+), acknowledged AS (
+    INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error,
+        traceback, duration_ms)
+    SELECT tenant_id, id, attempts, locked_by, locked_at, clock_timestamp(), 'succeeded', '', '',
+        GREATEST(0, (extract(epoch FROM clock_timestamp() - locked_at) * 1000)::int)
+    FROM done
+    RETURNING job_id
+){event_cte}{claim_cte}
+SELECT (SELECT job_id FROM acknowledged){notify}{claim_select} FROM (SELECT 1) AS one{claim_join}
+"""
+
+# A generic, checked move (jobs.transitions.transition builds the SET list).
+TRANSITION = "UPDATE jobs_job SET {assignments} WHERE {where}"
+
+# Lease of the running attempt pushed forward; nothing when the lease was taken back.
+EXTEND_LEASE = """
+UPDATE jobs_job SET lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
+WHERE id = %(job_id)s AND lease_token = %(token)s AND status = 'running'
+RETURNING id
+"""
+
+# The attempt still holds the job: KEY SHARE blocks the reaper (FOR UPDATE SKIP LOCKED skips the row) but not
+# the heartbeat's UPDATE, for the rest of the caller's (short) transaction.
+FENCE = """
+SELECT cancel_requested FROM jobs_job
+WHERE id = %(job_id)s AND lease_token = %(token)s AND status = 'running'
+FOR KEY SHARE
+"""
+
+INSERT_CHECKPOINT = """
+INSERT INTO jobs_checkpoint (tenant_id, job_id, sequence, attempt, state, created_at)
+SELECT %(tenant_id)s, %(job_id)s,
+    COALESCE((SELECT max(c.sequence) FROM jobs_checkpoint c
+              WHERE c.tenant_id = %(tenant_id)s AND c.job_id = %(job_id)s), 0) + 1,
+    %(attempt)s, %(state)s::jsonb, clock_timestamp()
+RETURNING sequence
+"""
+
+LAST_CHECKPOINT = "SELECT state FROM jobs_checkpoint WHERE job_id = %(job_id)s ORDER BY sequence DESC LIMIT 1"
+
+CANCEL_REQUESTED = "SELECT cancel_requested FROM jobs_job WHERE id = %(job_id)s"
+
+REQUEST_CANCEL = """
+UPDATE jobs_job SET cancel_requested = true, updated_at = clock_timestamp()
+WHERE id = %(job_id)s AND status = 'running'
+"""
+
+INSERT_ATTEMPT = """
+INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error, traceback,
+    duration_ms)
+VALUES (%(tenant_id)s, %(job_id)s, %(attempt)s, %(worker)s, COALESCE(%(started_at)s::timestamptz, clock_timestamp()),
+    clock_timestamp(), %(outcome)s, %(error)s, %(traceback)s,
+    GREATEST(0, (extract(epoch FROM clock_timestamp() - %(started_at)s::timestamptz) * 1000)::int))
+"""
+
+# Running jobs whose lease expired: their worker died, hung or lost its connection (index job_running_lease).
+EXPIRED_LEASES = f"""
+SELECT {CLAIMED_COLUMNS} FROM jobs_job
+WHERE status = 'running' AND lease_expires_at < now()
+ORDER BY lease_expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+"""  # noqa: S608
+
+# Which (queue, tenant) pairs have due work: a loose index scan over job_due, one probe per pair with queued
+# jobs, so its cost follows the number of pairs, not of rows (no scan of finished or future rows).
+DUE_PAIRS = """
+WITH RECURSIVE pairs AS (
+    (SELECT queue, tenant_id, available_at FROM jobs_job WHERE status = 'queued'
+     ORDER BY queue, tenant_id, available_at LIMIT 1)
+    UNION ALL
+    SELECT next.queue, next.tenant_id, next.available_at FROM pairs p CROSS JOIN LATERAL (
+        SELECT queue, tenant_id, available_at FROM jobs_job
+        WHERE status = 'queued' AND (queue, tenant_id) > (p.queue, p.tenant_id)
+        ORDER BY queue, tenant_id, available_at LIMIT 1) next
+)
+SELECT p.queue, p.tenant_id FROM pairs p JOIN tenants_tenant t ON t.id = p.tenant_id
+WHERE p.available_at <= now() AND t.status = 'active'
+LIMIT %(limit)s
+"""
+
+RUNNING_OF_TYPE = "SELECT count(*) FROM jobs_job WHERE job_type = %(job_type)s AND status = 'running'"
+
+# The bulk of enqueue: jobs, their audit rows and (optionally) their job.created events in one statement.
+# {event_cte} is outbox's insert-from-CTE fragment, or empty.
+ENQUEUE = """
+WITH input AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
+        ord int, job_type text, queue text, payload jsonb, payload_hash text, priority int, run_at timestamptz,
+        max_attempts int, idempotency_key text, trace_id text, correlation_id text, causation_id text,
+        traceparent text, created_event_id uuid, lifecycle_events boolean, audit_data jsonb, event_data jsonb)
+),
+job AS (
+    INSERT INTO jobs_job (tenant_id, job_type, queue, payload, payload_hash, status, priority, available_at, attempts,
+        max_attempts, last_error, idempotency_key, trace_id, correlation_id, causation_id, traceparent,
+        created_event_id, locked_by, cancel_requested, created_at, updated_at)
+    SELECT %(tenant_id)s, job_type, queue, payload, payload_hash, 'queued', priority,
+        GREATEST(COALESCE(run_at, now()), now()), 0, max_attempts, '', idempotency_key, trace_id,
+        correlation_id, causation_id, traceparent, created_event_id, '', false, now(), now()
+    FROM input ORDER BY ord
+    ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, job_type, queue, idempotency_key, created_event_id, available_at, priority, created_at
+),
+created AS (
+    SELECT job.*, input.ord, input.trace_id, input.correlation_id, input.causation_id, input.traceparent,
+        input.lifecycle_events, input.audit_data, input.event_data
+    FROM job JOIN input ON input.created_event_id = job.created_event_id
+),
+audit AS (
+    INSERT INTO tenants_auditentry (tenant_id, actor, action, target_type, target_id, trace_id, data, at)
+    SELECT %(tenant_id)s, %(actor)s, 'job.enqueued', 'job', id::text, trace_id, audit_data, now() FROM created
+){event_cte}
+SELECT ord, id, available_at <= now() AS due, priority, available_at, created_at{notify} FROM created ORDER BY ord
+"""
+
+# Jobs that already held the idempotency keys of a bulk enqueue (ON CONFLICT DO NOTHING returned no row).
+BY_IDEMPOTENCY_KEYS = """
+SELECT id, idempotency_key, payload_hash FROM jobs_job WHERE idempotency_key = ANY(%(keys)s)
+"""
+
+# Scheduler leadership: a lease on one row. Taken when free or expired, renewed by its holder (same token).
+ACQUIRE_LEADERSHIP = """
+INSERT INTO jobs_schedulerleader (id, holder, token, elected_at, renewed_at, expires_at)
+VALUES (1, %(holder)s, %(token)s, clock_timestamp(), clock_timestamp(),
+    clock_timestamp() + make_interval(secs => %(lease)s))
+ON CONFLICT (id) DO UPDATE SET
+    holder = EXCLUDED.holder, token = EXCLUDED.token, renewed_at = EXCLUDED.renewed_at,
+    expires_at = EXCLUDED.expires_at,
+    elected_at = CASE WHEN jobs_schedulerleader.token = EXCLUDED.token THEN jobs_schedulerleader.elected_at
+                      ELSE EXCLUDED.elected_at END
+WHERE jobs_schedulerleader.token = EXCLUDED.token OR jobs_schedulerleader.expires_at < clock_timestamp()
+RETURNING elected_at
+"""
+
+RELEASE_LEADERSHIP = "UPDATE jobs_schedulerleader SET expires_at = clock_timestamp() WHERE token = %(token)s"

@@ -1,0 +1,111 @@
+"""The heartbeat: one thread per worker process that keeps what the worker holds alive.
+
+- the running job's lease, extended every JOBS_LEASE_SECONDS / 3 on a connection of its own (the system
+  alias, autocommit). The UPDATE touches only that job's row, which no other transaction holds while the
+  handler runs, so a heartbeat never waits on another job's handler;
+- the wake-up baton's key in Redis;
+- a job running longer than JOBS_HANDOFF_SECONDS gets its baton passed on, so that other workers take the
+  rest of its queue instead of waiting behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections
+
+from jobs import sql
+from jobs.wakeups import Baton
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "system"
+TICK_SECONDS = 0.05
+
+
+def extend_lease(job_id: int, token: uuid.UUID, *, release: bool = False) -> bool:
+    """Push the lease forward; False when it was taken back. `release`: hand the connection back to the pool
+    afterwards (the heartbeat thread holds none between beats)."""
+    try:
+        with connections[SYSTEM].cursor() as cursor:
+            cursor.execute(sql.EXTEND_LEASE, {"job_id": job_id, "token": token, "lease": settings.JOBS_LEASE_SECONDS})
+            return cursor.fetchone() is not None
+    finally:
+        if release:
+            connections[SYSTEM].close()
+
+
+@dataclass
+class _Running:
+    job_id: int
+    token: uuid.UUID
+    started: float
+    next_extend: float
+    lost: bool = False
+
+
+class Heartbeat:
+    """Started once per process (`Heartbeat.shared()`); the worker tells it what it holds."""
+
+    _shared: Heartbeat | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: _Running | None = None
+        self._baton: Baton | None = None
+        self._baton_refresh = 0.0
+        self._thread = threading.Thread(target=self._run, name="ballast-heartbeat", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def shared(cls) -> Heartbeat:
+        with cls._shared_lock:
+            if cls._shared is None or not cls._shared._thread.is_alive():
+                cls._shared = Heartbeat()
+            return cls._shared
+
+    def hold_baton(self, baton: Baton | None) -> None:
+        with self._lock:
+            self._baton = baton
+            self._baton_refresh = time.monotonic() + settings.JOBS_WAKE_TTL_SECONDS / 3
+
+    def start_job(self, job_id: int, token: uuid.UUID) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._running = _Running(job_id, token, now, now + settings.JOBS_LEASE_SECONDS / 3)
+
+    def end_job(self) -> None:
+        with self._lock:
+            self._running = None
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(TICK_SECONDS)
+            try:
+                self._tick()
+            except Exception:  # a blip must not kill the thread; the lease has slack
+                logger.exception("heartbeat failed")
+                connections[SYSTEM].close()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            running, baton = self._running, self._baton
+            refresh_baton = baton is not None and now >= self._baton_refresh
+            if refresh_baton:
+                self._baton_refresh = now + settings.JOBS_WAKE_TTL_SECONDS / 3
+        if running is not None and not running.lost:
+            if baton is not None and not baton.passed and now - running.started >= settings.JOBS_HANDOFF_SECONDS:
+                baton.pass_on()  # a long job: let another worker take the rest of this queue
+            if now >= running.next_extend:
+                running.next_extend = now + settings.JOBS_LEASE_SECONDS / 3
+                if not extend_lease(running.job_id, running.token, release=True):
+                    running.lost = True  # its writes are fenced; stop extending
+        if refresh_baton and baton is not None and not baton.passed:
+            baton.refresh()

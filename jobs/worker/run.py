@@ -1,0 +1,234 @@
+"""Running jobs: the RQ entry point, the loop over one (queue, tenant) pair, and one job's attempt.
+
+A wake-up names a queue and a tenant (jobs.wakeups). The worker claims that pair's due jobs one at a time,
+each just before it runs, up to JOBS_BATCH_SIZE or JOBS_SLICE_SECONDS, then passes the baton on. Each job runs
+in a transaction of its own (jobs.worker.context) that holds only that job's row and the handler's writes,
+so no acknowledgement, heartbeat or reaping ever waits on another job's handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from jobs import pauses, policy
+from jobs.events import job_trace
+from jobs.registry import HandlerSpec, UnknownJobType, get_handler
+from jobs.wakeups import Baton, messages_waiting, wake
+from jobs.worker import admission, complete
+from jobs.worker.claim import ClaimedJob, NextClaim, claim_next
+from jobs.worker.context import JobCancelled, JobContext, LeaseLost, PermanentError
+from jobs.worker.heartbeat import Heartbeat
+from jobs.worker.timeouts import deadline
+from outbox.tracing import trace_context
+from tenants.context import tenant_scope
+
+logger = logging.getLogger(__name__)
+
+Outcome = complete.Outcome
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RunReport:
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.claimed += 1
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def count(self, outcome: str) -> int:
+        return self.outcomes.get(outcome, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "claimed": self.claimed,
+            "succeeded": self.count("succeeded"),
+            "retried": self.count("retry"),
+            "failed": self.count("dead_letter"),
+            "cancelled": self.count("cancelled"),
+            "lease_lost": self.count("lease_lost"),
+        }
+
+
+def run_wakeup(message: dict[str, Any]) -> dict[str, int]:
+    """The RQ entry point: work the due jobs of the (queue, tenant) the message names."""
+    try:
+        queue, tenant_id, baton = str(message["queue"]), int(message["tenant_id"]), str(message["baton"])
+    except (KeyError, TypeError, ValueError):
+        logger.error("dropping a malformed wake-up: %r", message)
+        return {}
+    if queue not in policy.QUEUES:
+        logger.error("dropping a wake-up for unknown queue %r", queue)
+        return {}
+    try:
+        return run_pair(queue, tenant_id, baton=Baton(queue, tenant_id, baton)).as_dict()
+    finally:
+        connections.close_all()  # back to the pool: a SimpleWorker process lives long
+
+
+def run_pair(
+    queue: str, tenant_id: int, *, baton: Baton | None = None, worker: str | None = None, limit: int | None = None
+) -> RunReport:
+    """Claim and run due jobs of one queue and tenant, one at a time."""
+    worker = worker or worker_identity()
+    limit = limit or settings.JOBS_BATCH_SIZE
+    report = RunReport()
+    heartbeat = Heartbeat.shared()
+    heartbeat.hold_baton(baton)
+    slice_ends = time.monotonic() + settings.JOBS_SLICE_SECONDS
+    paused = pauses.current()
+    if queue in paused.queues:
+        # A paused queue is not claimed; the scheduler wakes it again once it is resumed.
+        if baton is not None:
+            baton.release()
+        heartbeat.hold_baton(None)
+        return report
+    excluded: list[str] = paused.excluded_types()
+    limits = policy.rate_limits(queue, tenant_id)
+    following: ClaimedJob | None = None  # claimed by the previous job's acknowledgement
+    try:
+        while True:
+            if following is None and (report.claimed >= limit or time.monotonic() > slice_ends):
+                _hand_on(baton, queue, tenant_id)
+                break
+            tokens = admission.RateTokens(limits)
+            job: ClaimedJob | None
+            if following is not None:
+                job, following = following, None
+            else:
+                wait = tokens.take()
+                if wait:
+                    if baton is not None:
+                        baton.hold_for(wait)
+                    break
+                job = claim_next(queue=queue, tenant_id=tenant_id, worker=worker, excluded_types=excluded)
+            if job is None:
+                tokens.refund()  # nothing was claimed with it
+                if baton is None:
+                    break
+                if _may_linger(baton) and baton.await_nudge(settings.JOBS_LINGER_SECONDS):
+                    continue  # a commit nudged this holder: claim again, without a message per job
+                # Nothing due: drop the baton, then look once more, for a commit that saw the key still set.
+                baton.release()
+                baton = None
+                heartbeat.hold_baton(None)
+                if tokens.take():
+                    break  # rate limit full: the scheduler wakes the pair again
+                job = claim_next(queue=queue, tenant_id=tenant_id, worker=worker, excluded_types=excluded)
+                if job is None:
+                    tokens.refund()
+                    break
+            if not admission.within_cap(job):
+                tokens.refund()
+                excluded.append(job.job_type)
+                continue
+            if job.more and baton is not None:
+                baton.pass_on()  # more is due: let the next free worker share this backlog
+            # Without rate limits, a successful job's acknowledgement also claims the next one (one commit).
+            chain = not limits and job.more and report.claimed + 1 < limit and time.monotonic() < slice_ends
+            after = NextClaim(queue, tenant_id, worker, tuple(excluded)) if chain else None
+            outcome, following = run_job_and_claim(job, worker=worker, heartbeat=heartbeat, then=after)
+            report.add(outcome)
+    finally:
+        heartbeat.hold_baton(None)
+    return report
+
+
+def _may_linger(baton: Baton) -> bool:
+    """Linger on the pair's nudges only while no other wake-up waits for this worker."""
+    return settings.JOBS_LINGER_SECONDS > 0 and not messages_waiting(policy.QUEUE_ORDER)
+
+
+def _hand_on(baton: Baton | None, queue: str, tenant_id: int) -> None:
+    if baton is not None:
+        baton.pass_on()
+    else:
+        wake([(queue, tenant_id)])
+
+
+def _context(job: ClaimedJob, spec: HandlerSpec | None) -> JobContext:
+    return JobContext(
+        tenant_id=job.tenant_id,
+        job_id=job.id,
+        attempt=job.attempt,
+        trace_id=job.trace_id,
+        correlation_id=job.correlation_id,
+        lease_token=job.lease_token,
+        atomic=spec.atomic if spec else True,
+    )
+
+
+def _call(spec: HandlerSpec, job: ClaimedJob, ctx: JobContext) -> str:
+    with deadline(spec.timeout), trace_context(job_trace(job)):
+        result = spec.func(ctx, job.payload)
+    return complete.encode_result(result)
+
+
+def run_job(job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None) -> str:
+    """One attempt of a claimed job; returns its outcome."""
+    return run_job_and_claim(job, worker=worker, heartbeat=heartbeat)[0]
+
+
+def run_job_and_claim(
+    job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None, then: NextClaim | None = None
+) -> tuple[str, ClaimedJob | None]:
+    """One attempt of a claimed job: its outcome, and the job `then` claimed with its acknowledgement."""
+    heartbeat = heartbeat or Heartbeat.shared()
+    heartbeat.start_job(job.id, job.lease_token)
+    spec: HandlerSpec | None = None
+    try:
+        spec = get_handler(job.job_type)
+        ctx = _context(job, spec)
+        if spec.atomic:
+            # The handler's writes and its acknowledgement commit together, or not at all.
+            with tenant_scope(job.tenant_id):
+                encoded = _call(spec, job, ctx)
+                following = complete.acknowledge(job, encoded, then=then)
+        else:
+            encoded = _call(spec, job, ctx)
+            with tenant_scope(job.tenant_id):
+                following = complete.acknowledge(job, encoded, then=then)
+        return str(Outcome.SUCCEEDED), following
+    except LeaseLost as exc:
+        complete.record_lease_lost(job, worker=worker, error=str(exc))
+        return str(Outcome.LEASE_LOST), None
+    except JobCancelled as exc:
+        return complete.record_failure(job, spec=spec, worker=worker, error=str(exc), cancelled=True), None
+    except Exception as exc:
+        permanent = isinstance(exc, PermanentError | UnknownJobType | complete.ResultTooLarge)
+        outcome = complete.record_failure(
+            job,
+            spec=spec,
+            worker=worker,
+            error=f"{type(exc).__name__}: {exc}",
+            trace=traceback.format_exc(),
+            permanent=permanent,
+        )
+        return outcome, None
+    finally:
+        heartbeat.end_job()
+
+
+def run_now(job_id: int) -> RunReport:
+    """Run one job now in this process if it is queued and due (operators' run-now, tests)."""
+    from jobs.worker.claim import claim_job
+
+    worker = f"now:{worker_identity()}"
+    report = RunReport()
+    job = claim_job(job_id, worker=worker)
+    if job is not None:
+        report.add(run_job(job, worker=worker))
+    return report

@@ -1,0 +1,156 @@
+"""The operator's audit log, persisted alerts, and the two console pages (admin entries without tables)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class OperatorAction(models.Model):
+    """One row per operator action (ops.actions), written in the action's transaction. Append-only. Crosses
+    tenants (a paused queue belongs to none), so it is not tenant-owned; `tenant_id` says which one, if any."""
+
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=100)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=200)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ("view",)
+        permissions = [
+            ("view_console", "Can view the operator consoles"),
+            ("operate_queue", "Can act on jobs and queues from the console"),
+            ("operate_uploads", "Can run upload cleanups from the console"),
+        ]
+        indexes = [models.Index(fields=["at"], name="opsaction_at")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+
+class Alert(models.Model):
+    """open → acknowledged → resolved; snoozed until a time (still open, not shown as new)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    rule = models.CharField(max_length=100)
+    subject = models.CharField(max_length=200, blank=True, default="")  # e.g. the queue, the tenant
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=300)
+    detail = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=200, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["status", "opened_at"], name="alert_status_opened")]
+
+    def __str__(self) -> str:
+        return f"alert {self.rule} {self.subject} ({self.status})"
+
+
+class Queue(models.Model):
+    """No table: the admin entry "Ops: queue" at /admin/ops/queue/ (ops.admin)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        db_table = "ops_queue_console_none"
+        verbose_name = verbose_name_plural = "Ops: queue"
+
+    def __str__(self) -> str:
+        return "queue console"
+
+
+class Uploads(models.Model):
+    """No table: the admin entry "Ops: uploads" at /admin/ops/uploads/ (ops.admin)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        db_table = "ops_uploads_console_none"
+        verbose_name = verbose_name_plural = "Ops: uploads"
+
+    def __str__(self) -> str:
+        return "uploads console"
+
+
+class MinuteRollup(models.Model):
+    """Per minute, queue and tenant, written by the scheduler's leader (ops.rollups): what the trends and /metrics read,
+    so no page load scans jobs_job. Percentiles are of the attempts that finished in that minute."""
+
+    minute = models.DateTimeField()
+    queue = models.CharField(max_length=50)
+    tenant_id = models.BigIntegerField(default=0)
+    backlog = models.PositiveIntegerField(null=True, blank=True)  # due jobs when the minute was rolled up
+    finished = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    wait_p50 = models.FloatField(null=True, blank=True)
+    wait_p95 = models.FloatField(null=True, blank=True)
+    wait_p99 = models.FloatField(null=True, blank=True)
+    run_p50 = models.FloatField(null=True, blank=True)
+    run_p95 = models.FloatField(null=True, blank=True)
+    run_p99 = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["minute", "queue", "tenant_id"], name="rollup_unique_minute_queue_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"rollup {self.queue} {self.minute:%Y-%m-%d %H:%M}"
+
+
+class Jobs(models.Model):
+    """No table: the admin entry "Ops: jobs" at /admin/ops/jobs/ (the jobs browser, ops.admin)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        db_table = "ops_jobs_console_none"
+        verbose_name = verbose_name_plural = "Ops: jobs"
+
+    def __str__(self) -> str:
+        return "jobs browser"
+
+
+class BulkOperation(models.Model):
+    """Retry, cancel or discard every job a filter matched at preview time (ops.bulk). Confirmed by an operator,
+    then worked through by one `ops.bulk` job per tenant, in batches, with progress here."""
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed"
+        RUNNING = "running"
+        DONE = "done"
+
+    action = models.CharField(max_length=16)  # retry | cancel | discard
+    filter = models.JSONField(default=dict)
+    matched = models.JSONField(default=list)  # [[tenant_id, job_id], ...] at preview time
+    count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEWED)
+    processed = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # no longer in a state the action applies to
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_by = models.CharField(max_length=200, blank=True, default="")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} of {self.count} jobs ({self.status})"
