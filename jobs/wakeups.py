@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import django_rq
@@ -148,6 +149,8 @@ class Baton:
     tenant_id: int
     baton: str
     passed: bool = False
+    # The worker and its heartbeat thread may both pass the baton on; only one message may follow.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -159,9 +162,10 @@ class Baton:
 
     def pass_on(self) -> None:
         """Hand the pair to whichever worker is free next (a new message under the same key). Idempotent."""
-        if self.passed:
-            return
-        self.passed = True
+        with self._lock:
+            if self.passed:
+                return
+            self.passed = True
         if self.refresh():
             _push_messages([(self.queue, _message(self.queue, self.tenant_id, self.baton, False))])
 

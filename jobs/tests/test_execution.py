@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.db import connections, transaction
 from django.utils import timezone
+from redis import exceptions as redis_exceptions
 
 from jobs import policy, wakeups
 from jobs.models import DeadLetter, Job, JobAttempt
@@ -283,6 +284,23 @@ def test_a_concurrency_cap_holds_jobs_back_without_charging_them(tenant: Tenant,
     row = job_row(waiting.pk)
     assert report["claimed"] == 0
     assert (row.status, row.attempts) == ("queued", 0) and row.available_at > timezone.now()
+
+
+def test_a_job_claimed_but_never_started_goes_back_uncharged_when_the_hand_on_fails(tenant: Tenant) -> None:
+    first = _enqueue(tenant, "diagnostics.echo", {"value": 1})
+    _enqueue(tenant, "diagnostics.echo", {"value": 2})  # a second due job: the claim hands the wake-up on
+
+    class RedisGone(Baton):
+        def pass_on(self) -> None:
+            raise redis_exceptions.ConnectionError("Redis went away between the claim and the handler")
+
+    with pytest.raises(redis_exceptions.ConnectionError):
+        run_pair(first.queue, tenant.pk, baton=RedisGone(first.queue, tenant.pk, "b"))
+
+    row = job_row(first.pk)
+    assert (row.status, row.attempts, row.lease_token) == ("queued", 0, None)
+    assert not JobAttempt.objects.unscoped().filter(job_id=first.pk).exists()
+    assert _wake(first)["succeeded"] == 2  # nothing was lost
 
 
 def test_a_wake_up_that_claims_nothing_spends_no_rate_token(tenant: Tenant, settings) -> None:

@@ -14,10 +14,9 @@ from django.db import connections, transaction
 
 from jobs import policy, sql
 from jobs.registry import UnknownJobType, get_handler
-from jobs.states import JobStatus as S
-from jobs.transitions import CLEAR_LEASE, Sql, after, transition
 from jobs.wakeups import redis_connection
 from jobs.worker.claim import ClaimedJob
+from jobs.worker.complete import release_unstarted
 
 SYSTEM = "system"
 CAP_RETRY_SECONDS = 1.0
@@ -95,12 +94,5 @@ def within_cap(job: ClaimedJob) -> bool:
         row = cursor.fetchone()
         if row is not None and row[0] <= cap:
             return True
-        transition(
-            job.id,
-            current=S.RUNNING,
-            target=S.QUEUED,
-            fence=job.lease_token,
-            values={**CLEAR_LEASE, "attempts": Sql("attempts - 1"), "available_at": after(CAP_RETRY_SECONDS)},
-            using=SYSTEM,
-        )
+        release_unstarted(job, delay=CAP_RETRY_SECONDS, using=SYSTEM)
     return False

@@ -19,7 +19,7 @@ from jobs.events import outcome_event
 from jobs.models import DeadLetter, JobAttempt
 from jobs.registry import HandlerSpec
 from jobs.states import JobStatus as S
-from jobs.transitions import CLEAR_LEASE, NOW, after, succeed, transition
+from jobs.transitions import CLEAR_LEASE, NOW, Sql, after, succeed, transition
 from jobs.worker.claim import ClaimedJob, NextClaim, claimed_or_none
 from jobs.worker.context import LeaseLost, fence
 from outbox.services import NewEvent, insert_events
@@ -68,6 +68,19 @@ def acknowledge(job: ClaimedJob, encoded_result: str, *, then: NextClaim | None 
     if not acknowledged:
         raise LeaseLost(f"Job {job.id} attempt {job.attempt} lost its lease before acknowledging")
     return claimed_or_none(rest) if then else None
+
+
+def release_unstarted(job: ClaimedJob, *, delay: float = 0.0, using: str = "system") -> bool:
+    """A claimed job whose handler never started goes back to the queue (running → queued), its attempt not
+    counted (no attempt is charged to a job that never started). False if it was no longer held."""
+    return transition(
+        job.id,
+        current=S.RUNNING,
+        target=S.QUEUED,
+        fence=job.lease_token,
+        values={**CLEAR_LEASE, "attempts": Sql("attempts - 1"), "available_at": after(delay)},
+        using=using,
+    )
 
 
 def attempt_row(job: ClaimedJob, *, worker: str, outcome: str, error: str = "", trace: str = "", using: str) -> None:

@@ -131,12 +131,17 @@ def run_pair(
                 if job is None:
                     tokens.refund()
                     break
-            if not admission.within_cap(job):
-                tokens.refund()
-                excluded.append(job.job_type)
-                continue
-            if job.more and baton is not None:
-                baton.pass_on()  # more is due: let the next free worker share this backlog
+            try:
+                if not admission.within_cap(job):
+                    tokens.refund()
+                    excluded.append(job.job_type)
+                    continue
+                if job.more and baton is not None:
+                    baton.pass_on()  # more is due: let the next free worker share this backlog
+            except BaseException:
+                # Claimed but not started (a Redis or database error, a signal): back to the queue, uncharged.
+                complete.release_unstarted(job)
+                raise
             # Without rate limits, a successful job's acknowledgement also claims the next one (one commit).
             chain = not limits and job.more and report.claimed + 1 < limit and time.monotonic() < slice_ends
             after = NextClaim(queue, tenant_id, worker, tuple(excluded)) if chain else None
