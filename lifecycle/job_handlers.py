@@ -74,3 +74,44 @@ def tenant_purge(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             using=DEFAULT_DB_ALIAS,
         )
     return {"mode": payload["mode"], **state}
+
+
+BACKFILL_JOB = "lifecycle.partition_backfill"
+
+
+@job_handler(
+    BACKFILL_JOB,
+    queue="maintenance",
+    max_attempts=10,
+    backoff_base=1,
+    backoff_cap=30,
+    timeout=12 * 3600,
+    atomic=False,  # each id range commits on its own; the checkpoint follows it
+    lifecycle_events=False,
+    schema={
+        "type": "object",
+        "required": ["table", "column"],
+        "properties": {
+            "table": {"type": "string"},
+            "column": {"type": "string"},
+            "batch": {"type": "integer", "minimum": 1, "maximum": 1000000},
+        },
+        "additionalProperties": False,
+    },
+)
+def partition_backfill(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Copies the table into its shadow in id ranges, resuming after the last checkpointed range."""
+    from lifecycle import convert
+
+    last = ctx.last_checkpoint or {}
+    try:
+        spec = convert.table(payload["table"], payload["column"])
+        return convert.backfill(
+            spec,
+            start_after=last.get("last_id"),
+            batch=int(payload.get("batch", convert.DEFAULT_BATCH)),
+            save=ctx.checkpoint,
+            copied=int(last.get("copied", 0)),
+        )
+    except convert.ConvertError as exc:
+        raise PermanentError(str(exc)) from exc
