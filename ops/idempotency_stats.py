@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.utils import timezone
 
 from api import idempotency
 from jobs import wakeups
@@ -27,6 +28,7 @@ SYSTEM = "system"
 KEY_PREFIX = "ballast:ops:idempotency:"
 LOOKBACK_MINUTES = 60  # each flush re-reads this many complete minutes
 KEY_TTL_SECONDS = 2 * 60 * 60
+RETENTION = timedelta(days=8)
 COLUMNS = {
     idempotency.EXECUTED: "executed",
     idempotency.REPLAYED: "replays",
@@ -71,8 +73,9 @@ WHERE (ops_idempotencyminute.executed, ops_idempotencyminute.replays, ops_idempo
 
 
 def flush(*, now: float | None = None) -> int:
-    """Copy the complete minutes of the last hour from Redis into ops_idempotencyminute; rows changed.
-    Safe to run twice (it sets the counts). Runs on the scheduler's leader in the minute rollup."""
+    """Copy the complete minutes of the last hour from Redis into ops_idempotencyminute (rows changed), and drop
+    minutes older than RETENTION. Safe to run twice (it sets the counts). Runs on the scheduler's leader in the
+    minute rollup."""
     current = _minute(time.time() if now is None else now)
     minutes = list(range(current - LOOKBACK_MINUTES, current))
     with wakeups.redis_connection().pipeline(transaction=False) as pipe:
@@ -88,6 +91,8 @@ def flush(*, now: float | None = None) -> int:
                 continue
             row = counts.setdefault((minute, int(tenant)), dict.fromkeys(COLUMNS.values(), 0))
             row[column] += int(value)
+    with connections[SYSTEM].cursor() as cursor:  # the trends reach back 7 days at most
+        cursor.execute("DELETE FROM ops_idempotencyminute WHERE minute < %s", [timezone.now() - RETENTION])
     if not counts:
         return 0
     keys = sorted(counts)

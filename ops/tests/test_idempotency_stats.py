@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from api import idempotency
 from ops import idempotency_stats
@@ -99,3 +101,17 @@ def test_the_current_minute_waits_for_the_scheduler_rollup_after_it_ends(
 
     assert copied_now in (0, 1)
     assert IdempotencyMinute.objects.using("system").get().executed == 1
+
+
+def test_minutes_older_than_the_retention_are_dropped_by_the_flush(tenant: Tenant) -> None:
+    old = IdempotencyMinute.objects.using("system").create(
+        minute=timezone.now() - idempotency_stats.RETENTION - timedelta(minutes=1), tenant_id=tenant.pk, executed=3
+    )
+    recent = IdempotencyMinute.objects.using("system").create(
+        minute=timezone.now() - timedelta(days=6), tenant_id=tenant.pk, executed=4
+    )
+
+    idempotency_stats.flush()
+
+    assert list(IdempotencyMinute.objects.using("system").values_list("pk", flat=True)) == [recent.pk]
+    assert old.pk != recent.pk
