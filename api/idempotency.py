@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,6 +39,24 @@ KEPT_HEADERS = ("Content-Type", "Location")
 # A view whose response shows a secret once sets this attribute to the bytes a replay may show instead.
 REPLAY_BODY_ATTRIBUTE = "idempotency_replay_body"
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+# What became of each keyed request, for statistics. A higher layer registers an observer (ops counts them);
+# an observer is called on the request path, so it must be cheap and must not raise.
+EXECUTED, REPLAYED, CONFLICT, IN_FLIGHT = "executed", "replayed", "conflict", "in_flight"
+OUTCOMES = (EXECUTED, REPLAYED, CONFLICT, IN_FLIGHT)
+Observer = Callable[[str, int], None]  # (outcome, tenant_id)
+_observers: list[Observer] = []
+
+
+def observe(observer: Observer) -> None:
+    """Call `observer(outcome, tenant_id)` for every keyed request begin() decides. Safe to call twice."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def _note(outcome: str, tenant_id: int) -> None:
+    for observer in _observers:
+        observer(outcome, tenant_id)
 
 
 class RequestInFlight(exceptions.APIException):
@@ -94,7 +113,23 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
 
 
 def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, body: bytes) -> Claim:
-    """Record the request as in flight, or raise Replay / KeyReused / RequestInFlight."""
+    """Record the request as in flight, or raise Replay / KeyReused / RequestInFlight (each outcome is observed)."""
+    try:
+        claim = _begin(tenant_id=tenant_id, token_id=token_id, key=key, method=method, path=path, body=body)
+    except Replay:
+        _note(REPLAYED, tenant_id)
+        raise
+    except KeyReused:
+        _note(CONFLICT, tenant_id)
+        raise
+    except RequestInFlight:
+        _note(IN_FLIGHT, tenant_id)
+        raise
+    _note(EXECUTED, tenant_id)
+    return claim
+
+
+def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, body: bytes) -> Claim:
     digest = fingerprint(method, path, body)
     now = timezone.now()
     lock_until = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)

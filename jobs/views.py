@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -18,8 +17,7 @@ from api.pagination import NewestFirst
 from api.permissions import MANAGER_ROLES
 from api.throttling import QueueProcessThrottle, TenantRateThrottle, TokenRateThrottle
 from api.views import TenantAPIView, credential
-from jobs import selectors, services
-from jobs.models import Job
+from jobs import operator_actions, selectors, services
 from jobs.serializers import (
     DeadLetterSerializer,
     JobCreateSerializer,
@@ -29,7 +27,7 @@ from jobs.serializers import (
     QueueProcessResult,
 )
 from jobs.services import client_key
-from jobs.states import IllegalTransition, JobStatus
+from jobs.states import JobStatus
 from jobs.worker.processing import process_due_jobs
 from tenants.audit import actor_for_user
 from tenants.models import ApiToken
@@ -104,26 +102,35 @@ class JobDetailView(TenantAPIView):
         return Response(JobDetailSerializer(job).data)
 
 
-def _job_action(request: Request, job_id: int, action: Callable[..., Job]) -> Response:
-    """Apply a state-changing service to one of the tenant's jobs; 404 if not theirs, 409 if not allowed now."""
-    job = get_object_or_404(selectors.jobs_of_current_tenant(), pk=job_id)
+def _caller(request: Request) -> operator_actions.Caller:
+    token = credential(request)
+    return operator_actions.Caller(
+        actor=actor_for_user(request.user), tenant_id=token.tenant_id, role=token.membership.role
+    )
+
+
+def _operator_action(request: Request, name: str, *, answer_with: int, **target: Any) -> Response:
+    """Run the operator action (ops.actions, through jobs.operator_actions) on one of the tenant's jobs and answer
+    with the job `answer_with`; 404 if not theirs, 409 if not allowed now."""
     try:
-        job = action(job=job, actor=actor_for_user(request.user))
-    except IllegalTransition as exc:
+        operator_actions.run(name, caller=_caller(request), **target)
+    except operator_actions.TargetNotFound as exc:
+        raise exceptions.NotFound(str(exc)) from None
+    except operator_actions.ActionRefused as exc:
         raise Conflict(str(exc)) from None
-    return Response(JobSerializer(job).data)
+    return Response(JobSerializer(get_object_or_404(selectors.jobs_of_current_tenant(), pk=answer_with)).data)
 
 
 class JobCancelView(TenantAPIView):
     @extend_schema(request=None, responses=JobSerializer, summary="Cancel a queued job; ask a running one to stop")
     def post(self, request: Request, job_id: int) -> Response:
-        return _job_action(request, job_id, services.cancel_job)
+        return _operator_action(request, operator_actions.CANCEL_JOB, answer_with=job_id, job_id=job_id)
 
 
 class JobRetryView(TenantAPIView):
     @extend_schema(request=None, responses=JobSerializer, summary="Run a failed or cancelled job again (409 otherwise)")
     def post(self, request: Request, job_id: int) -> Response:
-        return _job_action(request, job_id, services.retry_job)
+        return _operator_action(request, operator_actions.RETRY_JOB, answer_with=job_id, job_id=job_id)
 
 
 class DeadLetterListView(TenantAPIView):
@@ -143,11 +150,9 @@ class DeadLetterReplayView(TenantAPIView):
     @extend_schema(request=None, responses=JobSerializer, summary="Replay a dead letter: its job runs again")
     def post(self, request: Request, dead_letter_id: int) -> Response:
         letter = get_object_or_404(selectors.dead_letters_of_current_tenant(), pk=dead_letter_id)
-        try:
-            job = services.replay_dead_letter(dead_letter=letter, actor=actor_for_user(request.user))
-        except IllegalTransition as exc:
-            raise Conflict(str(exc)) from None
-        return Response(JobSerializer(job).data)
+        return _operator_action(
+            request, operator_actions.REPLAY_DEAD_LETTERS, answer_with=letter.job_id, dead_letter_ids=[dead_letter_id]
+        )
 
 
 class QueueProcessView(APIView):

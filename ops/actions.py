@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from jobs import services as jobs_services
 from jobs.models import DeadLetter, Job, Pause
+from jobs.operator_actions import ActionRefused, Caller, TargetNotFound
 from jobs.registry import UnknownJobType, get_handler
 from jobs.scheduler.dispatch import dispatch_pass
 from jobs.states import IllegalTransition
@@ -32,7 +33,7 @@ from ops.models import Alert, BulkOperation, OperatorAction
 from outbox import tracing
 from tenants.audit import actor_for_user, record
 from tenants.context import tenant_scope
-from tenants.models import Tenant
+from tenants.models import Role, Tenant
 from uploads.scheduling import JOB_TYPES as CLEANUP_TYPES
 from uploads.scheduling import schedule_cleanup
 
@@ -48,8 +49,7 @@ class ActionForbidden(PermissionDenied):
     """The user may not perform this action; the message says which permission is missing."""
 
 
-class ActionRefused(ValueError):
-    """The action does not apply (wrong state, unknown target); the message says why. Nothing was written."""
+__all__ = ["ActionForbidden", "ActionRefused", "Caller", "TargetNotFound"]  # beside the action classes
 
 
 @dataclass
@@ -63,7 +63,11 @@ class OperatorActionBase:
     permission: ClassVar[str]
     target_type: ClassVar[str]
 
+    # Whether an API credential may run it on its own tenant's jobs (check_caller); staff actions only otherwise.
+    tenant_callable: ClassVar[bool] = False
+
     actor: str = ""
+    confined_to: int | None = None  # the tenant an API caller may touch (None: any)
     _checked: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -81,6 +85,19 @@ class OperatorActionBase:
             if not user.has_perm(permission):
                 raise ActionForbidden(f"{user.get_username()} lacks the permission {permission} for {self.name}.")
         self.actor = actor_for_user(user)
+        self._checked = True
+
+    def check_caller(self, caller: Caller) -> None:
+        """An entry point that authenticated its caller itself (jobs.operator_actions): a shell operator, or an
+        API credential, confined to its tenant, of a role that may write, and only for tenant_callable actions."""
+        if not caller.actor:
+            raise ActionForbidden(f"{self.name}: the caller has no name to audit.")
+        if caller.tenant_id is not None:
+            if not self.tenant_callable:
+                raise ActionForbidden(f"{self.name} is for operators, not API credentials.")
+            if caller.role is None or caller.role == Role.VIEWER:
+                raise ActionForbidden(f"A {caller.role or 'roleless'} credential may not {self.name}.")
+        self.actor, self.confined_to = caller.actor, caller.tenant_id
         self._checked = True
 
     def execute(self) -> Outcome:
@@ -106,10 +123,11 @@ class OperatorActionBase:
         return trace_id
 
 
-def _job(job_id: int) -> Job:
-    job = Job.objects.unscoped().filter(pk=job_id).first()
+def _job(job_id: int, *, confined_to: int | None = None) -> Job:
+    jobs = Job.objects.unscoped().filter(pk=job_id)
+    job = (jobs if confined_to is None else jobs.filter(tenant_id=confined_to)).first()
     if job is None:
-        raise ActionRefused(f"There is no job {job_id}.")
+        raise TargetNotFound(f"There is no job {job_id}.")
     return job
 
 
@@ -132,11 +150,12 @@ def _illegal(exc: IllegalTransition, what: str) -> ActionRefused:
 class RetryJob(OperatorActionBase):
     name: ClassVar[str] = "ops.job.retry"
     permission: ClassVar[str] = OPERATE_QUEUE
+    tenant_callable: ClassVar[bool] = True
     target_type: ClassVar[str] = "job"
     job_id: int = 0
 
     def perform(self) -> Outcome:
-        job = _job(self.job_id)
+        job = _job(self.job_id, confined_to=self.confined_to)
         try:
             with tenant_scope(job.tenant_id):
                 jobs_services.retry_job(job=job, actor=self.actor)
@@ -150,11 +169,12 @@ class RetryJob(OperatorActionBase):
 class CancelJob(OperatorActionBase):
     name: ClassVar[str] = "ops.job.cancel"
     permission: ClassVar[str] = OPERATE_QUEUE
+    tenant_callable: ClassVar[bool] = True
     target_type: ClassVar[str] = "job"
     job_id: int = 0
 
     def perform(self) -> Outcome:
-        job = _job(self.job_id)
+        job = _job(self.job_id, confined_to=self.confined_to)
         try:
             with tenant_scope(job.tenant_id):
                 job = jobs_services.cancel_job(job=job, actor=self.actor)
@@ -174,7 +194,7 @@ class DiscardJob(OperatorActionBase):
     job_id: int = 0
 
     def perform(self) -> Outcome:
-        job = _job(self.job_id)
+        job = _job(self.job_id, confined_to=self.confined_to)
         with tenant_scope(job.tenant_id):
             if job.status == S.QUEUED:
                 if not transition(
@@ -207,14 +227,16 @@ class ReplayDeadLetters(OperatorActionBase):
     name: ClassVar[str] = "ops.dead_letters.replay"
     permission: ClassVar[str] = OPERATE_QUEUE
     target_type: ClassVar[str] = "dead_letter"
+    tenant_callable: ClassVar[bool] = True
     dead_letter_ids: list[int] = field(default_factory=list)
 
     def perform(self) -> Outcome:
-        letters = list(
-            DeadLetter.objects.unscoped()
-            .filter(pk__in=self.dead_letter_ids, status=DeadLetter.Status.RECORDED)
-            .order_by("tenant_id", "id")
-        )
+        known = DeadLetter.objects.unscoped().filter(pk__in=self.dead_letter_ids)
+        if self.confined_to is not None:
+            known = known.filter(tenant_id=self.confined_to)
+        letters = list(known.filter(status=DeadLetter.Status.RECORDED).order_by("tenant_id", "id"))
+        if not letters and not known.exists():
+            raise TargetNotFound(f"There is no dead letter {', '.join(map(str, self.dead_letter_ids))}.")
         if not letters:
             raise ActionRefused("None of these dead letters can be replayed (unknown or replayed already).")
         by_tenant: dict[int, list[DeadLetter]] = {}
@@ -234,6 +256,8 @@ class ReplayDeadLetters(OperatorActionBase):
                 if done:
                     self.audit(target_id=",".join(map(str, done)), tenant_id=tenant_id, count=len(done))
                 replayed += done
+        if not replayed:
+            raise ActionRefused("None of these dead letters could be replayed (their jobs moved on).")
         return Outcome(f"{len(replayed)} dead letter(s) replayed.", {"replayed": replayed})
 
 

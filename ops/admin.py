@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 
-from ops import actions, charts, rollups, selectors
+from ops import actions, charts, idempotency_stats, rollups, selectors
 from ops.models import Alert, BulkOperation, Jobs, OperatorAction, Queue, Uploads
 from tenants.admin import ReadOnlySystemAdmin
 
@@ -123,6 +123,7 @@ class QueueConsoleAdmin(ConsoleAdmin):
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         return {
             "trends": self.trends(request, tenant_id),
+            "idempotency": self.idempotency(request, tenant_id),
             "snapshot": selectors.snapshot(tenant_id=tenant_id),
             "types": selectors.type_overview(tenant_id=tenant_id),
             "hints": selectors.tenant_hints(),
@@ -144,6 +145,17 @@ class QueueConsoleAdmin(ConsoleAdmin):
             charts.line_chart("Run p95", series["run_p95"], unit="ms"),
         ]
         found["windows"] = list(rollups.WINDOWS)
+        return found
+
+    def idempotency(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        found = idempotency_stats.trends(window=request.GET.get("window", "1h"), tenant_id=tenant_id)
+        series = found["series"]
+        found["charts"] = [
+            charts.line_chart("Keyed requests / min", series["keyed"]),
+            charts.line_chart("Replays / min", series["replays"]),
+            charts.line_chart("422 conflicts / min", series["conflicts"]),
+            charts.line_chart("409 in flight / min", series["in_flight"]),
+        ]
         return found
 
     def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:

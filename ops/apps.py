@@ -5,3 +5,9 @@ class OpsConfig(AppConfig):
     name = "ops"
     verbose_name = "Ops"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ops import idempotency_stats, jobs_wiring
+
+        idempotency_stats.install()  # count each keyed API request's outcome
+        jobs_wiring.install()  # the jobs API's and commands' operator actions are ops.actions objects

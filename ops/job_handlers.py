@@ -9,12 +9,13 @@ from typing import Any
 from jobs.registry import job_handler
 from jobs.scheduler.periodic import periodic
 from jobs.worker.context import JobContext
-from ops import alerts, bulk, rollups
+from ops import alerts, bulk, idempotency_stats, rollups
 
 
 @periodic("ops.rollups", every=timedelta(minutes=1))
 def roll_up() -> None:
     rollups.roll_up()
+    idempotency_stats.flush()
 
 
 @periodic("ops.alerts", every=timedelta(minutes=1))

@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from ops import selectors
+from ops import idempotency_stats, selectors
 
 SYSTEM = "system"
 
@@ -55,6 +55,20 @@ class BallastCollector(Collector):
         for status, count in selectors.webhook_deliveries_by_status():
             deliveries.add_metric([status], count)
         yield deliveries
+        keyed = idempotency_stats.totals()
+        requests = GaugeMetricFamily(
+            "ballast_idempotency_requests_last_hour",
+            "Keyed API requests in the last hour's complete minutes, by outcome (executed, replayed, 422, 409)",
+            labels=["outcome"],
+        )
+        for outcome in ("executed", "replays", "conflicts", "in_flight"):
+            requests.add_metric([outcome], keyed[outcome])
+        yield requests
+        yield GaugeMetricFamily(
+            "ballast_idempotency_hit_rate_last_hour",
+            "Replays over keyed API requests in the last hour",
+            value=keyed["hit_rate"] or 0.0,
+        )
         durations = HistogramMetricFamily(
             "ballast_job_duration_seconds",
             "Run time of the attempts that finished in the last hour",

@@ -154,3 +154,41 @@ class BulkOperation(models.Model):
 
     def __str__(self) -> str:
         return f"bulk {self.action} of {self.count} jobs ({self.status})"
+
+
+class IdempotencyMinute(models.Model):
+    """Per minute and tenant, what became of the keyed API requests (ops.idempotency_stats): executed, replayed,
+    refused as a 422 conflict or as 409 in flight. Copied from Redis counters by the scheduler's minute rollup."""
+
+    minute = models.DateTimeField()
+    tenant_id = models.BigIntegerField()
+    executed = models.PositiveIntegerField(default=0)
+    replays = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    in_flight = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["minute", "tenant_id"], name="idempotency_minute_unique_minute_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency {self.tenant_id} {self.minute:%Y-%m-%d %H:%M}"
+
+
+class TypeBacklog(models.Model):
+    """Scheduled (future) jobs per type and tenant, as of the last minute rollup (ops.rollups): the type overview's
+    "scheduled" column, which no index by type could count on page load. Replaced whole each minute."""
+
+    job_type = models.CharField(max_length=200)
+    tenant_id = models.BigIntegerField()
+    scheduled = models.PositiveIntegerField(default=0)
+    rolled_at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ("view",)
+        constraints = [models.UniqueConstraint(fields=["job_type", "tenant_id"], name="typebacklog_unique_type_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.job_type} of tenant {self.tenant_id}: {self.scheduled} scheduled"

@@ -1,12 +1,13 @@
 """Per-minute rollups (ops_minuterollup), maintained by the scheduler's leader every minute: the attempts that
-finished in each complete minute (by the index attempt_finished) and the due backlog, per queue and tenant."""
+finished in each complete minute (by the index attempt_finished) and the due backlog, per queue and tenant; and
+the scheduled jobs per type and tenant (ops_typebacklog)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 from jobs import policy
 
@@ -41,6 +42,14 @@ ON CONFLICT (minute, queue, tenant_id) DO UPDATE SET backlog = EXCLUDED.backlog
 """
 
 
+# The type overview's scheduled column: one pass over the queued rows a minute, on the scheduler, not per page load.
+ROLL_UP_TYPE_BACKLOG = """
+INSERT INTO ops_typebacklog (job_type, tenant_id, scheduled, rolled_at)
+SELECT job_type, tenant_id, count(*), now() FROM jobs_job WHERE status = 'queued' AND available_at > now()
+GROUP BY job_type, tenant_id
+"""
+
+
 def roll_up() -> int:
     """Roll up every complete minute since the last one rolled (an hour at most); rows written."""
     with connections[SYSTEM].cursor() as cursor:
@@ -53,6 +62,10 @@ def roll_up() -> int:
         cursor.execute(ROLL_UP_ATTEMPTS, {"start": start})
         written = cursor.rowcount
         cursor.execute(ROLL_UP_BACKLOG, {"queues": list(policy.QUEUES)})
+        written += cursor.rowcount
+    with transaction.atomic(using=SYSTEM), connections[SYSTEM].cursor() as cursor:
+        cursor.execute("DELETE FROM ops_typebacklog")
+        cursor.execute(ROLL_UP_TYPE_BACKLOG)
         return written + cursor.rowcount
 
 

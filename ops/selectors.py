@@ -26,19 +26,35 @@ def _rows(statement: str, params: dict[str, Any] | None = None) -> list[dict[str
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _merged(key: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rows of several parts (UNION ALL, or two statements) merged by `key`: counts added, other values kept."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        into = merged.setdefault(row[key], {key: row[key]})
+        for name, value in row.items():
+            if name in ("due", "scheduled", "running"):
+                into[name] = into.get(name, 0) + int(value or 0)
+            elif value is not None:
+                into[name] = value
+    return merged
+
+
 def _one(statement: str, params: dict[str, Any] | None = None) -> Any:
     rows = _rows(statement, params)
     return next(iter(rows[0].values())) if rows else None
 
 
+# Live counts, each read from a partial index's own predicate: queued jobs from job_due (an index-only scan of
+# (queue, tenant_id, available_at)), running ones from job_running_lease; never a scan of the finished rows.
 QUEUE_COUNTS = """
-SELECT queue,
-    count(*) FILTER (WHERE status = 'queued' AND available_at <= now()) AS due,
-    count(*) FILTER (WHERE status = 'queued' AND available_at > now()) AS scheduled,
-    count(*) FILTER (WHERE status = 'running') AS running,
-    extract(epoch FROM now() - min(available_at) FILTER (WHERE status = 'queued' AND available_at <= now()))
-        AS oldest_due_seconds
-FROM jobs_job WHERE status IN ('queued', 'running') AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+SELECT queue, count(*) FILTER (WHERE available_at <= now()) AS due, count(*) FILTER (WHERE available_at > now())
+    AS scheduled, 0 AS running,
+    extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now())) AS oldest_due_seconds
+FROM jobs_job WHERE status = 'queued' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY queue
+UNION ALL
+SELECT queue, 0, 0, count(*), NULL
+FROM jobs_job WHERE status = 'running' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
 GROUP BY queue
 """
 
@@ -50,12 +66,21 @@ WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NU
 GROUP BY j.queue
 """
 
+# Due and running jobs by type, live (job_due and job_running_lease, then their rows); scheduled ones (the many
+# future jobs, which no index by type covers) from the scheduler's per-minute rollup, ops_typebacklog.
 TYPE_COUNTS = """
-SELECT job_type, count(*) FILTER (WHERE status = 'queued' AND available_at <= now()) AS due,
-    count(*) FILTER (WHERE status = 'queued' AND available_at > now()) AS scheduled,
-    count(*) FILTER (WHERE status = 'running') AS running
-FROM jobs_job WHERE status IN ('queued', 'running') AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+SELECT job_type, count(*) AS due, 0 AS running FROM jobs_job WHERE status = 'queued' AND available_at <= now()
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
 GROUP BY job_type
+UNION ALL
+SELECT job_type, 0, count(*) FROM jobs_job WHERE status = 'running'
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY job_type
+"""
+
+TYPE_SCHEDULED = """
+SELECT job_type, sum(scheduled) AS scheduled FROM ops_typebacklog
+WHERE (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s) GROUP BY job_type
 """
 
 TYPE_HOUR = """
@@ -148,7 +173,7 @@ def tenant_choices() -> list[tuple[int, str]]:
 
 def snapshot(*, tenant_id: int | None = None) -> Snapshot:
     params = {"tenant_id": tenant_id}
-    counts = {row["queue"]: row for row in _rows(QUEUE_COUNTS, params)}
+    counts = _merged("queue", _rows(QUEUE_COUNTS, params))
     hour = {row["queue"]: row for row in _rows(QUEUE_HOUR, params)}
     workers, redis_ok = workers_by_queue()
     paused = pauses.current()
@@ -219,7 +244,7 @@ def _ms(value: Any) -> int | None:
 
 def type_overview(*, tenant_id: int | None = None) -> list[TypeRow]:
     params = {"tenant_id": tenant_id}
-    counts = {row["job_type"]: row for row in _rows(TYPE_COUNTS, params)}
+    counts = _merged("job_type", _rows(TYPE_COUNTS, params) + _rows(TYPE_SCHEDULED, params))
     hour = {row["job_type"]: row for row in _rows(TYPE_HOUR, params)}
     paused = pauses.current()
     rows = []

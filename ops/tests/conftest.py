@@ -19,6 +19,7 @@ from jobs.worker.processing import process_due_jobs
 from ops.models import Alert
 from tenants.context import tenant_scope
 from tenants.models import Tenant
+from tenants.tests.conftest import make_token  # noqa: F401  (fixture)
 from uploads import keys
 from uploads.models import UploadIntent
 from uploads.tests.conftest import local_storage, uploads_root, web_server  # noqa: F401  (fixtures)

@@ -2,9 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import operator_actions
 from jobs.selectors import dead_letters_to_replay
-from jobs.services import replay_dead_letter
-from jobs.states import IllegalTransition
+from tenants.audit import actor_for_command
 from tenants.selectors import tenant_by_slug
 
 
@@ -29,11 +29,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"would replay dead letter {letter.pk} (job {letter.job_id}, {letter.job_type})")
             self.stdout.write(f"{len(letters)} dead letter(s); add --confirm to replay them")
             return
-        replayed = 0
-        for letter in letters:
-            try:
-                replay_dead_letter(dead_letter=letter, actor="cli")
-                replayed += 1
-            except IllegalTransition as exc:
-                self.stderr.write(f"skipped dead letter {letter.pk}: {exc}")
-        self.stdout.write(f"replayed {replayed} dead letter(s)")
+        if not letters:
+            self.stdout.write("0 dead letter(s) to replay")
+            return
+        # The console's action (ops.actions.ReplayDeadLetters): the same checks and audit rows, as this shell user.
+        caller = operator_actions.Caller(actor=actor_for_command("dlq_replay"))
+        try:
+            done = operator_actions.run(
+                operator_actions.REPLAY_DEAD_LETTERS, caller=caller, dead_letter_ids=[letter.pk for letter in letters]
+            )
+        except operator_actions.ActionRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"replayed {len(done.data['replayed'])} dead letter(s) as {caller.actor}")
