@@ -253,6 +253,8 @@ def _swap(cursor: Any, shape: TableShape, *, partitioned: bool) -> None:
             start = end
         for statement in enable_rls_sql(spec.default_name):
             cursor.execute(statement)
+    # The owner copies every tenant's rows: forced row-level security would show it none.
+    cursor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     cursor.execute(f"INSERT INTO {new} SELECT * FROM {table}")  # noqa: S608 (names from code)
     cursor.execute(f"SELECT pg_get_serial_sequence('{new}', 'id')")
     sequence = cursor.fetchone()[0]
