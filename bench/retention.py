@@ -93,20 +93,30 @@ def fill_attempts(tenant_id: int, rows: int) -> list[date]:
     return months
 
 
-def time_month(months: list[date]) -> tuple[float, float, int]:
-    """(drop ms, DELETE ms, rows) for the oldest month."""
+def time_month(months: list[date]) -> dict[str, float]:
+    """Removing the oldest month: retention's detach (all writers wait for) and drop, against DELETE and the
+    VACUUM that must follow it before the space is usable again."""
     from lifecycle.tables import by_table
 
     spec = by_table("jobs_jobattempt").spec
     (partition,) = [p for p in spec.partitions() if p.start == months[0]]
     (rows,) = sql(f"SELECT count(*) FROM {partition.name}")[0]  # noqa: S608 (a partition name)
     started = time.perf_counter()
-    spec.drop(partition)
-    drop_ms = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
+    spec.detach(partition)
+    detached = time.perf_counter()
+    spec.drop(partition)  # what is left of it: the drop of the detached table
+    dropped = time.perf_counter()
     sql("DELETE FROM bench_attempts_flat WHERE started_at < %s", [partition.end])
-    delete_ms = (time.perf_counter() - started) * 1000
-    return drop_ms, delete_ms, rows
+    deleted = time.perf_counter()
+    sql("VACUUM bench_attempts_flat", alias="owner")
+    vacuumed = time.perf_counter()
+    return {
+        "rows": rows,
+        "detach_ms": (detached - started) * 1000,
+        "drop_ms": (dropped - started) * 1000,
+        "delete_ms": (deleted - dropped) * 1000,
+        "delete_vacuum_ms": (vacuumed - dropped) * 1000,
+    }
 
 
 def time_tenant(tenant_id: int, rows: int) -> tuple[float, float]:
@@ -203,8 +213,13 @@ def main() -> int:
 
     print(f"filling {args.rows:,} attempts (partitioned and flat) ...", flush=True)
     months = fill_attempts(tenant_id, args.rows)
-    drop_ms, delete_ms, month_rows = time_month(months)
-    print(f"one month ({month_rows:,} rows): drop {drop_ms:.0f} ms, DELETE {delete_ms:.0f} ms", flush=True)
+    month = time_month(months)
+    drop_ms, delete_ms, month_rows = month["drop_ms"], month["delete_ms"], int(month["rows"])
+    print(
+        f"one month ({month_rows:,} rows): detach {month['detach_ms']:.1f} ms, detach + drop {drop_ms:.0f} ms; "
+        f"DELETE {delete_ms:.0f} ms, DELETE + VACUUM {month['delete_vacuum_ms']:.0f} ms",
+        flush=True,
+    )
     tenant_rows = args.tenant_rows
     batched_ms, single_ms = time_tenant(purged_id, tenant_rows)
     print(f"a tenant's {tenant_rows:,} rows: batched delete {batched_ms:.0f} ms, one DELETE {single_ms:.0f} ms")
@@ -224,6 +239,10 @@ def main() -> int:
         "drop_ms": round(drop_ms, 1),
         "delete_ms": round(delete_ms, 1),
         "drop_over_delete": round(drop_ms / delete_ms, 4),
+        "detach_ms": round(month["detach_ms"], 1),
+        "delete_vacuum_ms": round(month["delete_vacuum_ms"], 1),
+        "drop_over_delete_vacuum": round(drop_ms / month["delete_vacuum_ms"], 4),
+        "detach_over_delete": round(month["detach_ms"] / delete_ms, 4),
         "tenant_rows": tenant_rows,
         "tenant_batched_delete_ms": round(batched_ms, 1),
         "tenant_single_delete_ms": round(single_ms, 1),

@@ -62,6 +62,14 @@ def apply_retention(*, dry_run: bool = False, today: date | None = None) -> Rete
     report = RetentionReport(dry_run=dry_run)
     for table in TABLES:
         cutoff = table.retention_cutoff(today)
+        for partition in table.spec.detached(OWNER):  # detached by a run that died before its drop
+            if partition.end <= cutoff:
+                if not dry_run:
+                    table.spec.drop(partition, using=OWNER)
+                report.decisions.append(
+                    Decision(table.table, partition.name, str(partition.start), str(partition.end), 0,
+                             "drop" if dry_run else "dropped")
+                )  # fmt: skip
         for partition in table.spec.expired(cutoff, OWNER):
             reason = _kept_because(table, partition)
             decision = Decision(

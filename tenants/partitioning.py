@@ -162,16 +162,42 @@ class RangePartitioned:
         return [p for p in self.partitions(using) if p.end <= cutoff]
 
     def drop(self, partition: Partition, *, using: str = "owner") -> None:
-        """Detach, then drop: retention without DELETE. The detach is plain (not CONCURRENTLY) when the table has a
-        default partition, which Postgres requires; it is quick either way, under run_ddl's lock_timeout."""
-        if self.has_default:
-            run_ddl(
-                [f"ALTER TABLE {self.table} DETACH PARTITION {partition.name}", f"DROP TABLE {partition.name}"],
-                using=using,
+        """Detach, then drop, in two transactions: retention without DELETE. The parent's lock is held only for
+        the detach (milliseconds); the drop, which frees the files, locks only the detached table, which nobody
+        reads any more. The detach is plain where the table has a default partition (Postgres forbids
+        CONCURRENTLY there), concurrent otherwise. A table left detached by a crash in between is dropped by
+        the next run (`detached`)."""
+        self.detach(partition, using=using)
+        run_ddl([f"DROP TABLE IF EXISTS {partition.name}"], using=using)
+
+    def detach(self, partition: Partition, *, using: str = "owner") -> None:
+        """Detach `partition` if it is attached (its rows leave the table at once; the files stay)."""
+        if not self.has_default:
+            detach_concurrently(self.table, partition.name, using=using)
+        elif _is_partition(partition.name, using):
+            run_ddl([f"ALTER TABLE {self.table} DETACH PARTITION {partition.name}"], using=using)
+
+    def detached(self, using: str = "owner") -> list[Partition]:
+        """Tables named like this table's partitions that are no longer attached (a drop a crash interrupted)."""
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE %s "
+                "AND NOT c.relispartition",
+                [f"{self.table}_p%"],
             )
-            return
-        detach_concurrently(self.table, partition.name, using=using)
-        run_ddl([f"DROP TABLE {partition.name}"], using=using)
+            found = [self.parse(row[0]) for row in cursor.fetchall()]
+        return [p for p in found if p is not None]
+
+
+def _is_partition(name: str, using: str) -> bool:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = %s)",
+            [name],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def detach_concurrently(parent: str, name: str, *, using: str = "owner") -> None:

@@ -183,3 +183,17 @@ def test_preflight_fails_when_next_periods_partition_is_missing_and_passes_once_
     finally:
         ensure_all_partitions()
     assert _partitions_check().ok
+
+
+def test_a_partition_left_detached_by_an_interrupted_drop_is_dropped_by_the_next_run(
+    committed: None, planted: list[str]
+) -> None:
+    AUDIT.spec.ensure(ahead=0, today=date(2016, 2, 1))
+    planted.append("DROP TABLE IF EXISTS tenants_auditentry_p201602")
+    owner_sql("ALTER TABLE tenants_auditentry DETACH PARTITION tenants_auditentry_p201602")  # then the process died
+
+    assert apply_retention(dry_run=True).dropped == ["tenants_auditentry_p201602"]
+    assert apply_retention().dropped == ["tenants_auditentry_p201602"]
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("SELECT to_regclass('tenants_auditentry_p201602')")
+        assert cursor.fetchone()[0] is None
