@@ -240,24 +240,3 @@ def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, act
             actor=actor,
         )
     return int(job.pk)
-
-
-@dataclass(frozen=True)
-class PurgeProgress:
-    status: str
-    checkpoint: dict[str, Any] | None
-    error: str
-
-
-def purge_progress(job_id: int) -> PurgeProgress:
-    """The purge job's status and latest checkpoint (its progress), read across tenants."""
-    from jobs.models import Checkpoint, Job, JobAttempt
-
-    job = Job.objects.unscoped(SYSTEM).get(pk=job_id)
-    last = Checkpoint.objects.unscoped(SYSTEM).filter(job_id=job_id).order_by("-sequence").first()
-    attempt = JobAttempt.objects.unscoped(SYSTEM).filter(job_id=job_id).order_by("-attempt").first()
-    return PurgeProgress(
-        status=str(job.status),
-        checkpoint=None if last is None else last.state,
-        error="" if attempt is None else str(attempt.error or ""),
-    )

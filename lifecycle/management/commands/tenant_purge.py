@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs.states import TERMINAL
 from lifecycle import purge
+from lifecycle.progress import job_progress
 from tenants.audit import actor_for_command
 from tenants.batched_delete import DEFAULT_BATCH
 
@@ -59,7 +60,7 @@ class Command(BaseCommand):
     def _follow(self, job_id: int) -> None:
         shown = None
         while True:
-            progress = purge.purge_progress(job_id)
+            progress = job_progress(job_id)
             if progress.checkpoint != shown and progress.checkpoint is not None:
                 shown = progress.checkpoint
                 deleted = sum(int(n) for n in shown.get("deleted", {}).values())
