@@ -137,11 +137,14 @@ def test_an_active_tenant_and_a_slug_mismatch_are_refused(three: tuple[Tenant, T
     before = rows_by_table(acme.pk), rows_by_table(globex.pk)
     with pytest.raises(CommandError, match=r"acme.*is active: suspend it first"):
         run("--tenant", "acme", "--confirm-tenant", "acme", "--execute", "--inline")
+    dry = run("--tenant", "acme", "--confirm-tenant", "acme")  # its plan may be read: nothing changes
+    assert "jobs_job: 2 rows" in dry and "suspend it before --execute" in dry
     with pytest.raises(CommandError, match="does not match"):
         run("--tenant", "globex", "--confirm-tenant", "acme", "--execute", "--inline")
     with pytest.raises(CommandError, match="Unknown scope"):
         run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "jobz", "--execute", "--inline")
     assert (rows_by_table(acme.pk), rows_by_table(globex.pk)) == before
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
 
 
 def test_partition_mode_without_dedicated_partitions_says_what_to_do(three: tuple[Tenant, Tenant, Tenant]) -> None:

@@ -32,13 +32,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         scopes = [s.strip() for s in options["scope"].split(",") if s.strip()] or purge.all_scopes()
         try:
-            tenant = purge.purgeable_tenant(slug=options["tenant"], confirm_slug=options["confirm_tenant"])
+            tenant = purge.named_tenant(slug=options["tenant"], confirm_slug=options["confirm_tenant"])
             plan = purge.plan(tenant=tenant, scopes=scopes, mode=options["mode"])
+            if options["execute"]:
+                purge.refuse_active(tenant)
         except (purge.PurgeError, purge.partitions.NoDedicatedPartitions) as exc:
             raise CommandError(str(exc)) from exc
         for line in plan.lines():
             self.stdout.write(line)
         if not options["execute"]:
+            if tenant.is_active:
+                self.stdout.write(f"Tenant {tenant.slug} is active: suspend it before --execute.")
             self.stdout.write("Dry run: nothing was changed. Add --execute to purge.")
             return
         job_id = purge.start_purge(
