@@ -1,17 +1,19 @@
-"""Placeholder until H2's lifecycle/partitions.py lands (that file wins at merge): tenant purge's
-`--mode partition` needs dedicated tenant partitions (`manage.py tenant_partition`), which this tree lacks."""
+"""Partitions of one tenant's own (an isolation tier for large or noisy tenants, and a purge by DROP).
+
+Not built yet: no tenant has partitions of its own, so `tenant_purge --mode partition` refuses with a clear
+error and `--mode delete` (bounded batches) is the way. The two names below are what the purge calls."""
 
 from __future__ import annotations
 
 
 class NoDedicatedPartitions(RuntimeError):
-    """The tenant has no partitions of its own: run tenant_partition first, or purge with --mode delete."""
+    """The tenant has no partitions of its own: purge with --mode delete."""
 
 
 def tenant_partitions(tenant_id: int) -> list[str]:
     """The partitions that hold only this tenant's rows."""
     raise NoDedicatedPartitions(
-        f"Tenant {tenant_id} has no dedicated partitions; run `manage.py tenant_partition` or use --mode delete"
+        f"Tenant {tenant_id} has no partitions of its own (per-tenant partitions are not built yet); use --mode delete"
     )
 
 

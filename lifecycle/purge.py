@@ -85,16 +85,20 @@ def purge_tables(scopes: Iterable[str]) -> list[tuple[str, str]]:
     ]
 
 
-def purgeable_tenant(*, slug: str, confirm_slug: str) -> Tenant:
-    """The tenant, if it may be purged: named twice alike, and suspended. PurgeError otherwise."""
+def named_tenant(*, slug: str, confirm_slug: str) -> Tenant:
+    """The tenant named twice alike; PurgeError otherwise."""
     if slug != confirm_slug:
         raise PurgeError(f"--confirm-tenant {confirm_slug!r} does not match --tenant {slug!r}: nothing was done")
     tenant = Tenant.objects.using(SYSTEM).filter(slug=slug).first()
     if tenant is None:
         raise PurgeError(f"No tenant {slug!r}")
-    if tenant.is_active:
-        raise PurgeError(f"Tenant {slug!r} is active: suspend it first (its tokens then get 403), then purge")
     return tenant
+
+
+def refuse_active(tenant: Tenant) -> None:
+    """Only a suspended tenant may be purged (its plan may be read any time)."""
+    if tenant.is_active:
+        raise PurgeError(f"Tenant {tenant.slug!r} is active: suspend it first (its tokens then get 403), then purge")
 
 
 def storage_prefixes(tenant_id: int) -> list[str]:
@@ -231,6 +235,7 @@ def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, act
 
     from jobs.services import enqueue
 
+    refuse_active(tenant)
     purge_tables(scopes)  # refuses unknown scopes before anything is written
     with transaction.atomic(using="default"), tenant_scope(tenant.pk):
         job = enqueue(
@@ -240,24 +245,3 @@ def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, act
             actor=actor,
         )
     return int(job.pk)
-
-
-@dataclass(frozen=True)
-class PurgeProgress:
-    status: str
-    checkpoint: dict[str, Any] | None
-    error: str
-
-
-def purge_progress(job_id: int) -> PurgeProgress:
-    """The purge job's status and latest checkpoint (its progress), read across tenants."""
-    from jobs.models import Checkpoint, Job, JobAttempt
-
-    job = Job.objects.unscoped(SYSTEM).get(pk=job_id)
-    last = Checkpoint.objects.unscoped(SYSTEM).filter(job_id=job_id).order_by("-sequence").first()
-    attempt = JobAttempt.objects.unscoped(SYSTEM).filter(job_id=job_id).order_by("-attempt").first()
-    return PurgeProgress(
-        status=str(job.status),
-        checkpoint=None if last is None else last.state,
-        error="" if attempt is None else str(attempt.error or ""),
-    )

@@ -13,7 +13,8 @@ from django.db import connections
 
 from jobs.models import JobAttempt
 from jobs.tests.processes import Processes, wait_for
-from lifecycle import convert, purge
+from lifecycle import convert
+from lifecycle.progress import job_progress
 from tenants.rls import enable_rls_sql
 from tenants.tests.factories import TenantFactory
 
@@ -90,12 +91,12 @@ def test_a_million_row_table_is_converted_resumed_after_a_sigkill_verified_swapp
     first = processes.worker("maintenance", name="first")
 
     def copied_some() -> bool:
-        state = purge.purge_progress(job_id).checkpoint or {}
+        state = job_progress(job_id).checkpoint or {}
         return int(state.get("last_id", 0)) >= 5 * BATCH
 
     wait_for(copied_some, timeout=60, what="the backfill to get under way")
     processes.kill(first)
-    at_kill = purge.purge_progress(job_id).checkpoint
+    at_kill = job_progress(job_id).checkpoint
     assert at_kill is not None and at_kill["last_id"] < ROWS, "killed too late to show a resume"
 
     # Writes during the backfill reach the shadow through the sync trigger: new rows, updates, deletes.
@@ -105,10 +106,10 @@ def test_a_million_row_table_is_converted_resumed_after_a_sigkill_verified_swapp
 
     processes.scheduler()  # rescues the lost lease
     processes.worker("maintenance", name="second")
-    wait_for(lambda: purge.purge_progress(job_id).status in {"succeeded", "failed"}, timeout=90, what="resume")
+    wait_for(lambda: job_progress(job_id).status in {"succeeded", "failed"}, timeout=90, what="resume")
     outcomes = list(JobAttempt.objects.unscoped().filter(job_id=job_id).order_by("attempt").values_list("outcome"))
     assert outcomes == [("lost",), ("succeeded",)]
-    final = purge.purge_progress(job_id).checkpoint
+    final = job_progress(job_id).checkpoint
     assert final is not None and final["last_id"] >= ROWS
     assert count(spec.shadow) == count(SAMPLE) == ROWS - 1  # one row inserted, two deleted meanwhile
     assert "every id range matches" in run("--verify", "--batch", str(BATCH))

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from django.conf import settings
 
-from lifecycle.delete_gate import ALLOWED, HIGH_VOLUME_TABLES, allowed, check_source, violations
+from lifecycle.delete_gate import (
+    ALLOWED,
+    HIGH_VOLUME_TABLES,
+    KNOWN_CASCADES,
+    allowed,
+    cascades_into_high_volume,
+    check_source,
+    violations,
+)
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -86,3 +94,8 @@ def test_the_gate_covers_every_high_volume_table_of_the_issue() -> None:
         "webhooks_webhookdelivery",
         "emails_emaildelivery",
     }
+
+
+def test_every_cascade_into_a_high_volume_table_is_known_with_its_reason() -> None:
+    """A new on_delete=CASCADE into a high-volume table is an unbounded DELETE path too: list it, or batch it."""
+    assert cascades_into_high_volume() == set(KNOWN_CASCADES)

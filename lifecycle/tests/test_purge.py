@@ -19,6 +19,7 @@ from jobs.services import enqueue
 from jobs.tests.processes import Processes, wait_for
 from lifecycle import purge
 from lifecycle.job_handlers import PURGE_JOB
+from lifecycle.progress import job_progress
 from outbox.models import IdempotencyRecord
 from tenants.audit import record
 from tenants.context import tenant_scope
@@ -136,15 +137,18 @@ def test_an_active_tenant_and_a_slug_mismatch_are_refused(three: tuple[Tenant, T
     before = rows_by_table(acme.pk), rows_by_table(globex.pk)
     with pytest.raises(CommandError, match=r"acme.*is active: suspend it first"):
         run("--tenant", "acme", "--confirm-tenant", "acme", "--execute", "--inline")
+    dry = run("--tenant", "acme", "--confirm-tenant", "acme")  # its plan may be read: nothing changes
+    assert "jobs_job: 2 rows" in dry and "suspend it before --execute" in dry
     with pytest.raises(CommandError, match="does not match"):
         run("--tenant", "globex", "--confirm-tenant", "acme", "--execute", "--inline")
     with pytest.raises(CommandError, match="Unknown scope"):
         run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "jobz", "--execute", "--inline")
     assert (rows_by_table(acme.pk), rows_by_table(globex.pk)) == before
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
 
 
 def test_partition_mode_without_dedicated_partitions_says_what_to_do(three: tuple[Tenant, Tenant, Tenant]) -> None:
-    with pytest.raises(CommandError, match="no dedicated partitions"):
+    with pytest.raises(CommandError, match="no partitions of its own"):
         run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition")
 
 
@@ -225,23 +229,36 @@ def test_a_worker_killed_mid_purge_is_resumed_by_the_next_from_its_checkpoint(
     first = processes.worker("maintenance", name="first", settings=env)
 
     def progressed() -> bool:
-        state = purge.purge_progress(job_id).checkpoint or {}
+        state = job_progress(job_id).checkpoint or {}
         return int(state.get("deleted", {}).get("emails_emaildelivery", 0)) > 200
 
     wait_for(progressed, timeout=60, what="the purge to get under way")
     processes.kill(first)
-    at_kill = purge.purge_progress(job_id)
+    at_kill = job_progress(job_id)
     assert at_kill.status == "running" and "emails_emaildelivery" not in at_kill.checkpoint["done"]  # type: ignore[index]
     processes.scheduler(settings=env)  # rescues the lost lease and wakes the queue
     processes.worker("maintenance", name="second", settings=env)
-    wait_for(lambda: purge.purge_progress(job_id).status == "succeeded", timeout=60, what="the resumed purge")
+    wait_for(lambda: job_progress(job_id).status == "succeeded", timeout=60, what="the resumed purge")
 
     attempts = JobAttempt.objects.unscoped().filter(job_id=job_id).order_by("attempt")
     assert [a.outcome for a in attempts] == ["lost", "succeeded"]
     left = rows_by_table(globex.pk)
     assert left["emails_emaildelivery"] == 0 and left["jobs_job"] == 1 and left["tenants_auditentry"] == 1
     assert objects_of(globex.pk) == []
-    final = purge.purge_progress(job_id).checkpoint
+    final = job_progress(job_id).checkpoint
     assert final is not None and final["deleted"]["emails_emaildelivery"] >= 3000  # the first worker's count kept
     acme_after = rows_by_table(acme.pk)  # the scheduler's periodic work and the relay may add rows, never remove
     assert all(acme_after[table] >= count for table, count in acme_before.items())
+
+
+def test_the_scheduler_wakes_a_suspended_tenants_maintenance_queue_and_nothing_else_of_it(
+    three: tuple[Tenant, Tenant, Tenant],
+) -> None:
+    from jobs.scheduler.dispatch import due_pairs
+
+    acme, globex, _ = three
+    purge.start_purge(tenant=globex, scopes=["emails"], mode="delete", batch=10, actor="test")
+    pairs = set(due_pairs())
+    assert ("maintenance", globex.pk) in pairs  # the purge can run
+    assert ("default", globex.pk) not in pairs  # its other work waits, as before
+    assert ("default", acme.pk) in pairs

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lifecycle import convert, purge
+from lifecycle import convert
+from lifecycle.progress import job_progress
 
 
 class Command(BaseCommand):
@@ -60,7 +61,7 @@ class Command(BaseCommand):
             run_now(job_id)
         elif not options["wait"]:
             return
-        while (progress := purge.purge_progress(job_id)).status not in TERMINAL:
+        while (progress := job_progress(job_id)).status not in TERMINAL:
             time.sleep(1)
         if progress.status != "succeeded":
             raise CommandError(f"Backfill job {job_id} ended {progress.status}: {progress.error}")

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs.states import TERMINAL
 from lifecycle import purge
+from lifecycle.progress import job_progress
 from tenants.audit import actor_for_command
 from tenants.batched_delete import DEFAULT_BATCH
 
@@ -31,13 +32,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         scopes = [s.strip() for s in options["scope"].split(",") if s.strip()] or purge.all_scopes()
         try:
-            tenant = purge.purgeable_tenant(slug=options["tenant"], confirm_slug=options["confirm_tenant"])
+            tenant = purge.named_tenant(slug=options["tenant"], confirm_slug=options["confirm_tenant"])
             plan = purge.plan(tenant=tenant, scopes=scopes, mode=options["mode"])
+            if options["execute"]:
+                purge.refuse_active(tenant)
         except (purge.PurgeError, purge.partitions.NoDedicatedPartitions) as exc:
             raise CommandError(str(exc)) from exc
         for line in plan.lines():
             self.stdout.write(line)
         if not options["execute"]:
+            if tenant.is_active:
+                self.stdout.write(f"Tenant {tenant.slug} is active: suspend it before --execute.")
             self.stdout.write("Dry run: nothing was changed. Add --execute to purge.")
             return
         job_id = purge.start_purge(
@@ -59,7 +64,7 @@ class Command(BaseCommand):
     def _follow(self, job_id: int) -> None:
         shown = None
         while True:
-            progress = purge.purge_progress(job_id)
+            progress = job_progress(job_id)
             if progress.checkpoint != shown and progress.checkpoint is not None:
                 shown = progress.checkpoint
                 deleted = sum(int(n) for n in shown.get("deleted", {}).values())
