@@ -81,7 +81,8 @@ class Job(TenantOwned):
 
 
 class JobAttempt(TenantOwned):
-    """One row per attempt. Append-mostly, nothing points at it: ready to be range-partitioned on started_at."""
+    """One row per attempt. Append-mostly, nothing points at it: range-partitioned by month on started_at (real
+    primary key (id, started_at)); retention drops whole months (lifecycle)."""
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded"
@@ -120,7 +121,11 @@ class Checkpoint(TenantOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "job", "sequence"], name="checkpoint_unique_sequence"),
+            # Partitioned by month on created_at (a unique key must hold it); the lease fences checkpoints, so
+            # one job's sequences stay unique all the same.
+            models.UniqueConstraint(
+                fields=["tenant", "job", "sequence", "created_at"], name="checkpoint_unique_sequence"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from jobs.registry import job_handler
@@ -63,12 +62,7 @@ def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"subscriber": subscription.name, "event_id": payload["event_id"]}
 
 
-@periodic("outbox.partitions", every=timedelta(hours=1))
-def maintain_partitions() -> None:
-    """Partitions for this month and the next OUTBOX_PARTITIONS_AHEAD; drop those past retention."""
-    partitions.ensure_partitions(months_ahead=settings.OUTBOX_PARTITIONS_AHEAD)
-    cutoff = partitions.add_months(partitions.month_start(timezone.now().date()), -settings.OUTBOX_RETENTION_MONTHS)
-    partitions.drop_partitions_before(cutoff)
+# The outbox's partitions are kept with every other partitioned table's (lifecycle.maintenance).
 
 
 @periodic("outbox.vacuum", every=timedelta(minutes=1))

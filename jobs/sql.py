@@ -138,6 +138,7 @@ ORDER BY lease_expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 
 # Which (queue, tenant) pairs have due work: a loose index scan over job_due, one probe per pair with queued
 # jobs, so its cost follows the number of pairs, not of rows (no scan of finished or future rows).
+# A suspended tenant's work waits, except its maintenance queue (a tenant purge runs only once suspended).
 DUE_PAIRS = """
 WITH RECURSIVE pairs AS (
     (SELECT queue, tenant_id, available_at FROM jobs_job WHERE status = 'queued'
@@ -149,7 +150,7 @@ WITH RECURSIVE pairs AS (
         ORDER BY queue, tenant_id, available_at LIMIT 1) next
 )
 SELECT p.queue, p.tenant_id FROM pairs p JOIN tenants_tenant t ON t.id = p.tenant_id
-WHERE p.available_at <= now() AND t.status = 'active'
+WHERE p.available_at <= now() AND (t.status = 'active' OR p.queue = 'maintenance')
 LIMIT %(limit)s
 """
 

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 
+from lifecycle.health import check_health
 from ops import actions, charts, idempotency_stats, rollups, selectors
 from ops.models import Alert, BulkOperation, Jobs, OperatorAction, Queue, Uploads
 from tenants.admin import ReadOnlySystemAdmin
@@ -130,6 +131,7 @@ class QueueConsoleAdmin(ConsoleAdmin):
             "dead_letters": selectors.dead_letters(tenant_id=tenant_id),
             "workers": selectors.workers(),
             "alerts": selectors.alerts(),
+            "partitions": check_health(),
         }
 
     def trends(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:

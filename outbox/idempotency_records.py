@@ -3,10 +3,11 @@ invalidation and retention."""
 
 from __future__ import annotations
 
-from django.db import connections, transaction
+from django.db import transaction
 
 from outbox.models import IdempotencyRecord
 from tenants import audit
+from tenants.batched_delete import delete_in_batches
 
 SYSTEM = "system"
 
@@ -32,15 +33,6 @@ def invalidate(*, tenant_id: int, key: str, token_id: int | None = None, actor: 
 
 def delete_expired_records(*, batch: int = 1000, max_batches: int = 100) -> int:
     """Bounded deletes of expired records (the table is small: one row per key for 24 hours)."""
-    total = 0
-    for _ in range(max_batches):
-        with connections[SYSTEM].cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM outbox_idempotencyrecord WHERE id IN (SELECT id FROM outbox_idempotencyrecord "
-                "WHERE expires_at < now() LIMIT %s)",
-                [batch],
-            )
-            total += cursor.rowcount
-            if cursor.rowcount < batch:
-                break
-    return total
+    return delete_in_batches(
+        table="outbox_idempotencyrecord", where="expires_at < now()", using=SYSTEM, batch=batch, max_batches=max_batches
+    )

@@ -3,9 +3,11 @@
 import django_stubs_ext
 
 from config.settings.base import *  # noqa: F403
+from config.settings.convert import *  # noqa: F403
 from config.settings.drf import *  # noqa: F403
 from config.settings.emails import *  # noqa: F403
 from config.settings.jobs import *  # noqa: F403
+from config.settings.lifecycle import *  # noqa: F403
 from config.settings.ops import *  # noqa: F403
 from config.settings.outbox import *  # noqa: F403
 from config.settings.rq import *  # noqa: F403

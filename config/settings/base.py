@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "webhooks",
     "emails",
     "uploads",
+    "lifecycle",
     "ops",
 ]
 

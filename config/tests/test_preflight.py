@@ -14,7 +14,16 @@ from config.tests.processes import dsn, manage, prod_env
 
 pytestmark = pytest.mark.usefixtures("committed")
 
-EXPECTED = {"configuration", "postgres", "migrations", "redis", "roles", "row_level_security", "outbox_partitions"}
+EXPECTED = {
+    "configuration",
+    "postgres",
+    "migrations",
+    "redis",
+    "roles",
+    "row_level_security",
+    "outbox_partitions",
+    "partitions",
+}
 
 
 def _ci_env(**extra: str) -> dict[str, str]:

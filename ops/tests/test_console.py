@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -220,3 +221,20 @@ def test_a_bulk_retry_of_a_filter_touches_every_match_at_preview_time_in_batches
     page = client.get(JOBS, {"bulk": operation.pk}).content.decode()
     assert "Processed 3 of 3: 3 changed, 0 skipped" in page
     assert client.post(JOBS, {"action": "bulk_confirm", "bulk_id": str(operation.pk)}).status_code == 400
+
+
+def test_the_queue_console_shows_partition_health_and_each_finding(reader: User, data: ConsoleData) -> None:
+    assert "Healthy: jobs_jobattempt" in logged_in(reader).get(QUEUE).content.decode()
+
+    from lifecycle.tables import by_table
+
+    by_table("jobs_jobattempt").spec.ensure(ahead=0, today=date(2018, 6, 1))
+    try:
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("ALTER TABLE jobs_jobattempt_p201806 NO FORCE ROW LEVEL SECURITY")
+        page = logged_in(reader).get(QUEUE).content.decode()
+    finally:
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("DROP TABLE jobs_jobattempt_p201806")
+
+    assert 'data-finding="rls_not_forced"' in page and "jobs_jobattempt_p201806" in page

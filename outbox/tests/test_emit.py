@@ -16,6 +16,7 @@ from outbox.envelope import to_cloudevent
 from outbox.services import NOTIFY_CHANNEL, NewEvent, OutsideTransaction, emit, insert_from_cte_sql
 from outbox.tests.helpers import emit_in_transaction, events
 from outbox.tracing import TraceContext, trace_context
+from tenants import partitioning
 from tenants.context import tenant_scope
 from tenants.db_roles import dedicated_connection
 from tenants.models import Tenant
@@ -159,7 +160,7 @@ def test_another_layer_inserts_one_event_per_row_of_its_own_cte_without_naming_o
 def test_partition_ddl_behind_a_long_transaction_gives_up_instead_of_queueing(
     committed: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(partitions, "DDL_LOCK_TIMEOUT", "100ms")
+    monkeypatch.setattr(partitioning, "DDL_LOCK_TIMEOUT", "100ms")
     reader = dedicated_connection("system", "a-long-report")
     try:
         reader.execute("BEGIN")

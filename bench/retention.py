@@ -1,0 +1,272 @@
+"""Retention by partition against DELETE, a tenant's rows by batched delete, and what retention costs writers.
+
+    .venv/bin/python bench/retention.py [--rows 2000000] [--tenant-rows 500000] [--enqueues 400]
+
+In a database of its own (`ballast_bench_retention`, created, migrated and dropped here), with a tenant of its own:
+1. `--rows` job attempts over four old months in the partitioned `jobs_jobattempt`, and the same rows in a plain
+   copy with the same indexes (`bench_attempts_flat`). Removing the oldest month: retention's detach + drop of
+   its partition (lifecycle) against `DELETE ... WHERE started_at < <month end>` on the copy. Target (issue 11):
+   the drop takes <= 5 % of the DELETE's time.
+2. A tenant's `--tenant-rows` rows in the plain copy: the bounded batched delete that `tenant_purge --mode delete`
+   uses (tenants.batched_delete), against one DELETE of the same rows, and against the drop of item 1 (a
+   partition of the same size: what a tenant with partitions of its own would cost).
+3. Enqueue load (one job per transaction, each writing a job, an audit row and an event) while retention drops
+   an old 500k-row audit partition: the longest enqueue, against the longest one of the same load without
+   retention. Target: the stall is <= 100 ms.
+Last line: `RESULT {json}`. Refuses APP_ENV=prod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+DB_NAME = "ballast_bench_retention"
+DROP_TARGET = 0.05
+STALL_TARGET_MS = 100.0
+
+
+def setup() -> dict[str, str]:
+    if os.environ.get("APP_ENV") == "prod":
+        sys.exit("bench/retention.py refuses to run with APP_ENV=prod")
+    os.environ.setdefault("BENCH_REDIS_DSN", os.environ.get("REDIS_DSN", "redis://127.0.0.1:6379/9"))
+    from bench import scale
+
+    scale.DB_NAME = DB_NAME  # scale's set-up (settings, database recreated), this script's database
+    return scale.setup()
+
+
+def sql(statement: str, params: Any = None, *, alias: str = "system") -> list[tuple[Any, ...]]:
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def old_months(count: int) -> list[date]:
+    from tenants.partitioning import add_months, month_start
+
+    first = add_months(month_start(date.today()), -(count + 4))  # all past the 90-day job retention
+    return [add_months(first, n) for n in range(count)]
+
+
+def fill_attempts(tenant_id: int, rows: int) -> list[date]:
+    """`rows` attempts of the bench tenant over four old months, partitioned and flat."""
+    from lifecycle.tables import by_table
+    from tenants.partitioning import add_months
+
+    spec = by_table("jobs_jobattempt").spec
+    months = old_months(4)
+    spec.ensure(ahead=3, today=months[0])
+    start, end = months[0], add_months(months[-1], 1)
+    sql(
+        "INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error, "
+        "traceback, duration_ms) SELECT %s, n, 1, 'bench', "
+        "%s::timestamptz + (n %% 1000) * ((%s::timestamptz - %s::timestamptz) / 1000), NULL, 'succeeded', '', '', 1 "
+        "FROM generate_series(1, %s) n",
+        [tenant_id, start, end, start, rows],
+    )
+    sql("CREATE TABLE bench_attempts_flat (LIKE jobs_jobattempt INCLUDING DEFAULTS)", alias="owner")
+    for statement in (
+        "ALTER TABLE bench_attempts_flat ADD PRIMARY KEY (id)",
+        "CREATE INDEX ON bench_attempts_flat (finished_at)",
+        "CREATE INDEX ON bench_attempts_flat (tenant_id, job_id, attempt)",
+        "CREATE INDEX ON bench_attempts_flat (job_id)",
+        "CREATE INDEX ON bench_attempts_flat (tenant_id)",
+        "GRANT ALL ON bench_attempts_flat TO ballast_system",
+    ):
+        sql(statement, alias="owner")
+    sql("INSERT INTO bench_attempts_flat SELECT * FROM jobs_jobattempt")
+    sql("VACUUM (ANALYZE) jobs_jobattempt", alias="owner")
+    sql("VACUUM (ANALYZE) bench_attempts_flat", alias="owner")
+    return months
+
+
+def time_month(months: list[date]) -> dict[str, float]:
+    """Removing the oldest month: retention's detach (all writers wait for) and drop, against DELETE and the
+    VACUUM that must follow it before the space is usable again."""
+    from lifecycle.tables import by_table
+
+    spec = by_table("jobs_jobattempt").spec
+    (partition,) = [p for p in spec.partitions() if p.start == months[0]]
+    (rows,) = sql(f"SELECT count(*) FROM {partition.name}")[0]  # noqa: S608 (a partition name)
+    started = time.perf_counter()
+    spec.detach(partition)
+    detached = time.perf_counter()
+    spec.drop(partition)  # what is left of it: the drop of the detached table
+    dropped = time.perf_counter()
+    sql("DELETE FROM bench_attempts_flat WHERE started_at < %s", [partition.end])
+    deleted = time.perf_counter()
+    sql("VACUUM bench_attempts_flat", alias="owner")
+    vacuumed = time.perf_counter()
+    return {
+        "rows": rows,
+        "detach_ms": (detached - started) * 1000,
+        "drop_ms": (dropped - started) * 1000,
+        "delete_ms": (deleted - dropped) * 1000,
+        "delete_vacuum_ms": (vacuumed - dropped) * 1000,
+    }
+
+
+def time_tenant(tenant_id: int, rows: int) -> tuple[float, float]:
+    """(batched delete ms, one DELETE ms) of `rows` rows of the bench tenant in the flat copy."""
+    from tenants.batched_delete import delete_in_batches
+
+    fill = (
+        "INSERT INTO bench_attempts_flat (id, tenant_id, job_id, attempt, worker, started_at, outcome, error, "
+        "traceback) SELECT 10000000000 + n, %s, n, 1, 'bench', now() - interval '1 day', 'succeeded', '', '' "
+        "FROM generate_series(1, %s) n"
+    )
+    sql(fill, [tenant_id, rows])
+    sql("VACUUM (ANALYZE) bench_attempts_flat", alias="owner")
+    started = time.perf_counter()
+    deleted = delete_in_batches(
+        table="bench_attempts_flat", where="tenant_id = %s", params=[tenant_id], using="system", batch=5000
+    )
+    batched_ms = (time.perf_counter() - started) * 1000
+    assert deleted == rows, (deleted, rows)
+    sql(fill, [tenant_id, rows])
+    sql("VACUUM (ANALYZE) bench_attempts_flat", alias="owner")
+    started = time.perf_counter()
+    sql("DELETE FROM bench_attempts_flat WHERE tenant_id = %s", [tenant_id])
+    single_ms = (time.perf_counter() - started) * 1000
+    return batched_ms, single_ms
+
+
+def enqueue_load(tenant_id: int, count: int, during: Any = None) -> list[float]:
+    """Latencies (ms) of `count` single-job enqueue transactions; `during` runs in a thread meanwhile."""
+    from django.db import connections, transaction
+
+    from jobs.services import enqueue
+
+    worker = threading.Thread(target=during) if during else None
+    latencies = []
+    for index in range(count):
+        if worker is not None and index == count // 4:
+            worker.start()
+        started = time.perf_counter()
+        with transaction.atomic():
+            enqueue(tenant=tenant_id, job_type="diagnostics.echo", payload={"value": index})
+        latencies.append((time.perf_counter() - started) * 1000)
+    if worker is not None:
+        worker.join()
+    connections.close_all()
+    return latencies
+
+
+def old_audit(tenant_id: int, rows: int) -> None:
+    """`rows` audit entries in a month past the audit retention."""
+    from lifecycle.tables import by_table
+    from tenants.partitioning import add_months, month_start
+
+    spec = by_table("tenants_auditentry").spec
+    month = add_months(month_start(date.today()), -16)
+    spec.ensure(ahead=0, today=month)
+    sql(
+        "INSERT INTO tenants_auditentry (tenant_id, actor, action, target_type, target_id, trace_id, data, at) "
+        "SELECT %s, 'bench', 'bench.old', 'x', n::text, '', '{}', %s::timestamptz + (n %% 600) * interval '1 hour' "
+        "FROM generate_series(1, %s) n",
+        [tenant_id, month, rows],
+    )
+
+
+def run_retention_in_thread() -> None:
+    from django.db import connections
+
+    from lifecycle.retention import apply_retention
+
+    try:
+        RETENTION.append(apply_retention())
+    finally:
+        connections.close_all()
+
+
+RETENTION: list[Any] = []
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--tenant-rows", type=int, default=500_000)
+    parser.add_argument("--enqueues", type=int, default=400)
+    args = parser.parse_args()
+    child_env = setup()
+    from bench import scale
+
+    scale.migrate(child_env)
+    from django.db import connections
+
+    connections.close_all()
+    tenant_id = scale.create_tenants(2)
+    purged_id = tenant_id + 1  # the tenant whose rows item 2 deletes
+
+    print(f"filling {args.rows:,} attempts (partitioned and flat) ...", flush=True)
+    months = fill_attempts(tenant_id, args.rows)
+    month = time_month(months)
+    drop_ms, delete_ms, month_rows = month["drop_ms"], month["delete_ms"], int(month["rows"])
+    print(
+        f"one month ({month_rows:,} rows): detach {month['detach_ms']:.1f} ms, detach + drop {drop_ms:.0f} ms; "
+        f"DELETE {delete_ms:.0f} ms, DELETE + VACUUM {month['delete_vacuum_ms']:.0f} ms",
+        flush=True,
+    )
+    tenant_rows = args.tenant_rows
+    batched_ms, single_ms = time_tenant(purged_id, tenant_rows)
+    print(f"a tenant's {tenant_rows:,} rows: batched delete {batched_ms:.0f} ms, one DELETE {single_ms:.0f} ms")
+
+    old_audit(tenant_id, 500_000)
+    sql("VACUUM (ANALYZE) tenants_auditentry", alias="owner")
+    enqueue_load(tenant_id, 20)  # warm-up: connections, caches
+    quiet = enqueue_load(tenant_id, args.enqueues)
+    loaded = enqueue_load(tenant_id, args.enqueues, during=run_retention_in_thread)
+    dropped = RETENTION[0].dropped if RETENTION else []
+    stall = max(loaded) - statistics.median(quiet)
+    print(f"enqueue p50 {statistics.median(quiet):.1f} ms, max {max(quiet):.1f} ms without retention; "
+          f"max {max(loaded):.1f} ms while retention dropped {len(dropped)} partition(s)")  # fmt: skip
+
+    result = {
+        "month_rows": month_rows,
+        "drop_ms": round(drop_ms, 1),
+        "delete_ms": round(delete_ms, 1),
+        "drop_over_delete": round(drop_ms / delete_ms, 4),
+        "detach_ms": round(month["detach_ms"], 1),
+        "delete_vacuum_ms": round(month["delete_vacuum_ms"], 1),
+        "drop_over_delete_vacuum": round(drop_ms / month["delete_vacuum_ms"], 4),
+        "detach_over_delete": round(month["detach_ms"] / delete_ms, 4),
+        "tenant_rows": tenant_rows,
+        "tenant_batched_delete_ms": round(batched_ms, 1),
+        "tenant_single_delete_ms": round(single_ms, 1),
+        "tenant_drop_over_batched": round(drop_ms / batched_ms, 4),
+        "enqueue_p50_ms": round(statistics.median(quiet), 1),
+        "enqueue_max_quiet_ms": round(max(quiet), 1),
+        "enqueue_max_during_retention_ms": round(max(loaded), 1),
+        "stall_ms": round(stall, 1),
+        "retention_dropped": dropped,
+        "targets": {
+            "drop_le_5pct_of_delete": drop_ms / delete_ms <= DROP_TARGET,
+            "stall_le_100ms": stall <= STALL_TARGET_MS,
+        },
+    }
+    print("RESULT " + json.dumps(result))
+    from django.conf import settings
+
+    from bench.jobs_throughput import close_django_connections, drop_database
+
+    owner = dict(settings.DATABASES["owner"])
+    close_django_connections()
+    drop_database(owner, DB_NAME)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

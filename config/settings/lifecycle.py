@@ -1,0 +1,23 @@
+"""Data lifecycle (lifecycle/): partitions created ahead, retention by dropping whole partitions, health limits."""
+
+from __future__ import annotations
+
+from config.settings.env import env
+
+__all__ = [
+    "LIFECYCLE_BLOAT_DEAD_RATIO",
+    "LIFECYCLE_PARTITIONS_AHEAD",
+    "RETENTION_AUDIT_DAYS",
+    "RETENTION_JOBS_DAYS",
+]
+
+# Periods created ahead for every partitioned table (months, or days for daily tables); preflight fails when
+# the next one is missing.
+LIFECYCLE_PARTITIONS_AHEAD: int = env.int("LIFECYCLE_PARTITIONS_AHEAD", default=3)
+# Job attempts and checkpoints: a month's partition is dropped once all of it is older than this. A partition
+# holding a checkpoint of a job that has not finished is kept (its resume point).
+RETENTION_JOBS_DAYS: int = env.int("RETENTION_JOBS_DAYS", default=90)
+# Audit entries (append-only; compliance usually wants a year or more).
+RETENTION_AUDIT_DAYS: int = env.int("RETENTION_AUDIT_DAYS", default=400)
+# partition_health: a partition whose dead tuples exceed this share of its rows (and 10,000) is reported.
+LIFECYCLE_BLOAT_DEAD_RATIO: float = env.float("LIFECYCLE_BLOAT_DEAD_RATIO", default=0.2)

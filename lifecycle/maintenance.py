@@ -1,0 +1,31 @@
+"""Scheduled partition upkeep, run by the scheduler's leader (the owner's DSN): partitions ahead, retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from jobs.scheduler.periodic import periodic
+from lifecycle.retention import apply_retention
+from lifecycle.tables import TABLES
+
+
+def ensure_all_partitions() -> list[str]:
+    """This period's partition and LIFECYCLE_PARTITIONS_AHEAD more (OUTBOX_PARTITIONS_AHEAD for the outbox),
+    for every partitioned table. Safe to call twice; the names it created."""
+    created: list[str] = []
+    for table in TABLES:
+        ahead = settings.OUTBOX_PARTITIONS_AHEAD if table.table == "outbox_outboxevent" else None
+        created += table.spec.ensure(ahead=ahead if ahead is not None else settings.LIFECYCLE_PARTITIONS_AHEAD)
+    return created
+
+
+@periodic("lifecycle.partitions", every=timedelta(hours=1))
+def maintain_partitions() -> None:
+    ensure_all_partitions()
+
+
+@periodic("lifecycle.retention", every=timedelta(hours=1))
+def retention() -> None:
+    apply_retention()

@@ -1,0 +1,1 @@
+from jobs.tests.conftest import processes, redis  # noqa: F401  (fixtures)

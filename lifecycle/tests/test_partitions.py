@@ -1,0 +1,199 @@
+"""Partitioned high-volume tables: maintenance ahead, retention by DROP, and partition health's findings."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connections, transaction
+
+from config import preflight
+from jobs.services import enqueue
+from lifecycle.health import check_health
+from lifecycle.maintenance import ensure_all_partitions
+from lifecycle.retention import apply_retention
+from lifecycle.tables import TABLES, by_table
+from tenants.models import Tenant
+
+ATTEMPTS, CHECKPOINTS, AUDIT = by_table("jobs_jobattempt"), by_table("jobs_checkpoint"), by_table("tenants_auditentry")
+OLD = date(2019, 1, 15)
+
+
+def owner_sql(*statements: str, alias: str = "owner") -> None:
+    with connections[alias].cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def _partitions_check() -> preflight.Result:
+    (check,) = [check for check in preflight.registered_checks() if check.name == "partitions"]
+    return preflight.run(check)
+
+
+def partition_names(table: str) -> set[str]:
+    return set(by_table(table).spec.partition_names())
+
+
+@pytest.fixture
+def tenant(committed: None) -> Tenant:
+    return Tenant.objects.using("system").create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def planted() -> Iterator[list[str]]:
+    """Partitions and indexes a test plants; dropped afterwards (the test database outlives the test)."""
+    statements: list[str] = []
+    yield statements
+    for statement in reversed(statements):
+        owner_sql(statement)
+
+
+def test_every_partitioned_table_is_healthy_and_each_partition_has_forced_rls_and_the_parents_indexes(
+    committed: None,
+) -> None:
+    report = check_health()
+
+    assert report.healthy, report.findings
+    assert set(report.tables) == {t.table for t in TABLES}
+    assert all(count >= 2 for count in report.tables.values())  # this period and the next, at least
+
+
+def test_maintenance_creates_the_partitions_ahead_and_is_safe_to_run_twice(committed: None, settings) -> None:
+    settings.LIFECYCLE_PARTITIONS_AHEAD = 5
+    spec = AUDIT.spec
+    furthest = spec.partition_name(spec.add_periods(spec.period_start(date.today()), 5))
+    try:
+        created = ensure_all_partitions()
+        again = ensure_all_partitions()
+        assert furthest in created and again == []
+        assert furthest in partition_names("tenants_auditentry")
+    finally:
+        for table in (ATTEMPTS, CHECKPOINTS, AUDIT):
+            for offset in (4, 5):
+                name = table.spec.partition_name(table.spec.add_periods(table.spec.period_start(date.today()), offset))
+                owner_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def test_retention_drops_old_months_whole_and_keeps_a_checkpoint_of_an_unfinished_job(
+    tenant: Tenant, planted: list[str]
+) -> None:
+    for table in (ATTEMPTS, CHECKPOINTS):
+        table.spec.ensure(ahead=0, today=OLD)
+        planted.append(f"DROP TABLE IF EXISTS {table.spec.partition_name(OLD.replace(day=1))}")
+    with transaction.atomic():
+        job = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})  # queued: unfinished
+    with connections["system"].cursor() as cursor:  # BYPASSRLS: rows of any tenant, at any time
+        cursor.execute(
+            "INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, outcome, error, traceback) "
+            "VALUES (%s, %s, 1, 'w', '2019-01-10', 'lost', '', '')",
+            [tenant.pk, job.pk],
+        )
+        cursor.execute(
+            "INSERT INTO jobs_checkpoint (tenant_id, job_id, sequence, attempt, state, created_at) "
+            "VALUES (%s, %s, 1, 1, '{}', '2019-01-10')",
+            [tenant.pk, job.pk],
+        )
+    old_attempts, old_checkpoints = ATTEMPTS.spec.partition_name(date(2019, 1, 1)), "jobs_checkpoint_p201901"
+
+    preview = apply_retention(dry_run=True)
+    assert partition_names("jobs_jobattempt") >= {old_attempts}  # a dry run changes nothing
+    decisions = {d.partition: d for d in preview.decisions}
+    assert (decisions[old_attempts].action, decisions[old_attempts].rows) == ("drop", 1)
+    assert decisions[old_checkpoints].action == "keep: holds a checkpoint of an unfinished job"
+
+    done = apply_retention()
+
+    assert done.dropped == [old_attempts]
+    assert old_attempts not in partition_names("jobs_jobattempt")
+    assert old_checkpoints in partition_names("jobs_checkpoint")
+    current = ATTEMPTS.spec.partition_name(date.today().replace(day=1))
+    assert current in partition_names("jobs_jobattempt")  # the current month is never past retention
+
+
+def test_partition_health_reports_each_planted_problem(committed: None, planted: list[str]) -> None:
+    spec = ATTEMPTS.spec
+    spec.ensure(ahead=0, today=date(2018, 6, 1))
+    planted.append("DROP TABLE IF EXISTS jobs_jobattempt_p201806")
+    owner_sql("ALTER TABLE jobs_jobattempt_p201806 NO FORCE ROW LEVEL SECURITY")
+    owner_sql("CREATE INDEX planted_parent_only ON ONLY jobs_jobattempt (worker)")  # not built on any partition
+    planted.append("DROP INDEX IF EXISTS planted_parent_only")
+    Tenant.objects.using("system").create(slug="planted", name="Planted")
+    owner_sql(  # as the system role: forced RLS applies to the owner too
+        "INSERT INTO tenants_auditentry (tenant_id, actor, action, target_type, target_id, trace_id, data, at) "
+        "SELECT id, 'x', 'x', 'x', 'x', '', '{}', '1990-01-01' FROM tenants_tenant WHERE slug = 'planted'",
+        alias="system",
+    )
+    planted.append("TRUNCATE tenants_auditentry_default")
+    # Bloat: many dead tuples in one partition.
+    spec.ensure(ahead=0, today=date(2018, 7, 1))
+    planted.append("DROP TABLE IF EXISTS jobs_jobattempt_p201807")
+    owner_sql(
+        "INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, outcome, error, "
+        "traceback) SELECT t.id, g, 1, 'w', '2018-07-02', 'lost', '', '' FROM generate_series(1, 12000) g, "
+        "(SELECT id FROM tenants_tenant WHERE slug = 'planted') t",
+        "UPDATE jobs_jobattempt_p201807 SET worker = 'v'",
+        "SELECT pg_stat_force_next_flush()",
+        alias="system",
+    )
+
+    deadline = time.monotonic() + 10
+    while True:
+        kinds = {(f.kind, f.partition) for f in check_health(today=date(2031, 1, 15)).findings}
+        if ("bloat", "jobs_jobattempt_p201807") in kinds or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    assert ("rls_not_forced", "jobs_jobattempt_p201806") in kinds
+    assert ("missing_index", "jobs_jobattempt_p201806") in kinds
+    assert ("past_retention", "jobs_jobattempt_p201806") in kinds
+    assert ("rows_in_default", "tenants_auditentry_default") in kinds
+    assert ("missing_partition", "tenants_auditentry_p203101") in kinds  # as seen from 2031
+    assert ("bloat", "jobs_jobattempt_p201807") in kinds
+
+
+def test_the_commands_print_json_and_partition_health_fails_on_a_finding(committed: None, planted: list[str]) -> None:
+    out = StringIO()
+    call_command("partition_health", "--json", stdout=out)
+    assert json.loads(out.getvalue())["healthy"] is True
+    out = StringIO()
+    call_command("retention", "--dry-run", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == {"dry_run": True, "decisions": []}
+
+    AUDIT.spec.ensure(ahead=0, today=date(2017, 3, 1))
+    planted.append("DROP TABLE IF EXISTS tenants_auditentry_p201703")
+    with pytest.raises(SystemExit) as exited:
+        call_command("partition_health", stdout=StringIO())
+    assert exited.value.code == 1
+
+
+def test_preflight_fails_when_next_periods_partition_is_missing_and_passes_once_maintenance_ran(
+    committed: None,
+) -> None:
+    spec = AUDIT.spec
+    following = spec.partition_name(spec.add_periods(spec.period_start(date.today()), 1))
+    owner_sql(f"DROP TABLE {following}")
+    try:
+        failed = _partitions_check()
+        assert not failed.ok and following in failed.detail
+    finally:
+        ensure_all_partitions()
+    assert _partitions_check().ok
+
+
+def test_a_partition_left_detached_by_an_interrupted_drop_is_dropped_by_the_next_run(
+    committed: None, planted: list[str]
+) -> None:
+    AUDIT.spec.ensure(ahead=0, today=date(2016, 2, 1))
+    planted.append("DROP TABLE IF EXISTS tenants_auditentry_p201602")
+    owner_sql("ALTER TABLE tenants_auditentry DETACH PARTITION tenants_auditentry_p201602")  # then the process died
+
+    assert apply_retention(dry_run=True).dropped == ["tenants_auditentry_p201602"]
+    assert apply_retention().dropped == ["tenants_auditentry_p201602"]
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("SELECT to_regclass('tenants_auditentry_p201602')")
+        assert cursor.fetchone()[0] is None
