@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from jobs.states import JobStatus
 from tenants.models import TenantOwned
@@ -14,7 +15,11 @@ def new_trace_id() -> str:
 
 
 class Job(TenantOwned):
-    """The truth about one unit of background work. Redis only ever carries "run job X now"."""
+    """The truth about one unit of background work. Redis only ever carries "run job X now".
+
+    Range-partitioned by month on `retention_at` (real primary key (id, retention_at)); retention drops a month
+    only once every job in it has finished (lifecycle.tables). The per-tenant idempotency key cannot be a unique
+    index across partitions: enqueue serialises each key on an advisory lock and looks in every partition."""
 
     job_type = models.CharField(max_length=100)
     queue = models.CharField(max_length=50)
@@ -46,23 +51,25 @@ class Job(TenantOwned):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The partition key: when the job was enqueued. Never updated on the hot paths (a changed key moves the row
+    # to another partition); retention carries a long-unfinished job forward so that its old month can go.
+    retention_at = models.DateTimeField(db_default=Now())
 
     # Not a column: enqueue() says whether this call created the job or found it by idempotency key.
     created: bool = False
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="job_unique_idempotency_key_per_tenant",
-            ),
             # A cancel is honoured when the attempt ends: a queued job never carries a pending cancel.
             models.CheckConstraint(
                 condition=~Q(status="queued", cancel_requested=True), name="job_queued_not_cancelling"
             ),
         ]
         indexes = [
+            # Enqueue's look-up of a key (unique by jobs.services.enqueue_many's lock, not by the index).
+            models.Index(
+                fields=["tenant", "idempotency_key"], condition=Q(idempotency_key__isnull=False), name="job_tenant_key"
+            ),
             models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_created"),
             models.Index(fields=["tenant", "job_type", "created_at"], name="job_tenant_type_created"),
             # The hot paths (jobs.sql): a worker's claim of the next job of one queue and tenant, the scheduler's
@@ -113,7 +120,8 @@ class JobAttempt(TenantOwned):
 
 
 class Checkpoint(TenantOwned):
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="checkpoints")
+    # No database constraint: jobs_job is partitioned, so (id) alone is not a key a foreign key can reference.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="checkpoints", db_constraint=False)
     sequence = models.PositiveIntegerField()
     attempt = models.PositiveIntegerField()
     state = models.JSONField()
@@ -142,7 +150,7 @@ class DeadLetter(TenantOwned):
         RECORDED = "recorded"
         REPLAYED = "replayed"
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dead_letters")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dead_letters", db_constraint=False)
     job_type = models.CharField(max_length=100)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     error = models.TextField(blank=True, default="")

@@ -220,6 +220,8 @@ def enqueue_many(
         "channel": outbox.NOTIFY_CHANNEL,
     }
     with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
+        if keys:
+            cursor.execute(jobs_sql.LOCK_IDEMPOTENCY_KEYS, {"tenant_id": tenant_id, "keys": keys})
         cursor.execute(statement, params)
         created = {row[0]: row[1:6] for row in cursor.fetchall()}
         existing: dict[str, tuple[int, str]] = {}

@@ -172,8 +172,12 @@ job AS (
     SELECT %(tenant_id)s, job_type, queue, payload, payload_hash, 'queued', priority,
         GREATEST(COALESCE(run_at, now()), now()), 0, max_attempts, '', idempotency_key, trace_id,
         correlation_id, causation_id, traceparent, created_event_id, '', false, now(), now()
-    FROM input ORDER BY ord
-    ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    FROM input
+    -- A key already held, in any partition. LOCK_IDEMPOTENCY_KEYS ran first: a twin committed meanwhile is seen.
+    WHERE idempotency_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM jobs_job held
+        WHERE held.tenant_id = %(tenant_id)s AND held.idempotency_key = input.idempotency_key)
+    ORDER BY ord
     RETURNING id, job_type, queue, idempotency_key, created_event_id, available_at, priority, created_at
 ),
 created AS (
@@ -188,9 +192,41 @@ audit AS (
 SELECT ord, id, available_at <= now() AS due, priority, available_at, created_at{notify} FROM created ORDER BY ord
 """
 
+# jobs_job is partitioned, so no unique index can hold a tenant's keys across months: every enqueue of a key
+# takes this lock (its transaction's), in key order so that two enqueues never wait for each other in a
+# cycle, and ENQUEUE, a later statement with a later snapshot, sees the job of an enqueue that held it before.
+LOCK_IDEMPOTENCY_KEYS = """
+SELECT pg_advisory_xact_lock(hashtextextended('jobs.idempotency_key|' || key, %(tenant_id)s))
+FROM unnest(%(keys)s::text[]) AS key ORDER BY key
+"""
+
 # Jobs that already held the idempotency keys of a bulk enqueue (ON CONFLICT DO NOTHING returned no row).
 BY_IDEMPOTENCY_KEYS = """
 SELECT id, idempotency_key, payload_hash FROM jobs_job WHERE idempotency_key = ANY(%(keys)s)
+"""
+
+# Retention (lifecycle.tables) drops a month of jobs only once every job in it has finished. Before that, queued
+# jobs not due for a while (scheduled far ahead, or backing off) are carried forward into the current month, a
+# bounded batch per run: a new retention_at makes Postgres move the row to that partition. Running and due jobs
+# are waited for instead: a claim or an acknowledgement that meets a row moved under it fails.
+# {partition}, {start} and {end} come from the catalogue; runs on the system alias.
+CARRY_FORWARD = """
+UPDATE jobs_job SET retention_at = statement_timestamp()
+WHERE retention_at >= '{start}' AND retention_at < '{end}' AND id IN (
+    SELECT id FROM {partition} WHERE status = 'queued' AND available_at > now() + interval '10 minutes'
+    LIMIT 1000 FOR UPDATE SKIP LOCKED)
+"""
+
+# A dead letter goes with its job (a bounded batch per run; there are few).
+DEAD_LETTERS_OF_PARTITION = """
+DELETE FROM jobs_deadletter WHERE id IN (
+    SELECT d.id FROM jobs_deadletter d JOIN {partition} j ON j.id = d.job_id LIMIT 10000)
+"""
+
+UNFINISHED_IN_PARTITION = """
+SELECT 1 FROM {partition} WHERE status NOT IN ('succeeded', 'failed', 'cancelled')
+UNION ALL SELECT 1 FROM jobs_deadletter d JOIN {partition} j ON j.id = d.job_id
+LIMIT 1
 """
 
 # Scheduler leadership: a lease on one row. Taken when free or expired, renewed by its holder (same token).

@@ -49,12 +49,18 @@ def _rows(partition: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _prepare(table: HighVolumeTable, partition: Partition) -> None:
+    for statement in table.prepare:
+        with connections[READER].cursor() as cursor:
+            cursor.execute(statement.format(partition=partition.name, start=partition.start, end=partition.end))
+
+
 def _kept_because(table: HighVolumeTable, partition: Partition) -> str:
     if not table.keep_if:
         return ""
     with connections[READER].cursor() as cursor:
         cursor.execute(table.keep_if.format(partition=partition.name))
-        return "holds a checkpoint of an unfinished job" if cursor.fetchone() else ""
+        return table.keep_reason if cursor.fetchone() else ""
 
 
 def apply_retention(*, dry_run: bool = False, today: date | None = None) -> RetentionReport:
@@ -71,6 +77,8 @@ def apply_retention(*, dry_run: bool = False, today: date | None = None) -> Rete
                              "drop" if dry_run else "dropped")
                 )  # fmt: skip
         for partition in table.spec.expired(cutoff, OWNER):
+            if not dry_run:
+                _prepare(table, partition)
             reason = _kept_because(table, partition)
             decision = Decision(
                 table=table.table,

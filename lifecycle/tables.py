@@ -1,7 +1,6 @@
 """The high-volume tables that are range-partitioned by time, and how long each keeps its rows.
 
 Retention and partition_health walk this list; the DELETE gate (lifecycle.delete_gate) guards these tables.
-Finished jobs themselves (jobs_job) are not partitioned yet: see the README's Data lifecycle section.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from datetime import date
 from django.conf import settings
 from django.utils import timezone
 
+from jobs import sql as jobs_sql
 from outbox.partitions import OUTBOX
 from tenants.partitioning import RangePartitioned, add_months
 
@@ -44,6 +44,10 @@ class HighVolumeTable:
     retention_setting: str
     cutoff: Callable[[date], date]  # rows older than this day may go
     keep_if: str = ""  # SQL over {partition}: a row back means the partition must stay
+    keep_reason: str = ""  # what keep_if found, for the report
+    # SQL run (system alias) on a partition past retention before keep_if is asked, e.g. moving out what keeps
+    # it; formatted with {partition}, {start} and {end}. Never in a dry run.
+    prepare: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
@@ -62,6 +66,16 @@ TABLES: tuple[HighVolumeTable, ...] = (
         "RETENTION_JOBS_DAYS",
         _days("RETENTION_JOBS_DAYS"),
         keep_if=_CHECKPOINT_OF_UNFINISHED_JOB,
+        keep_reason="holds a checkpoint of an unfinished job",
+    ),
+    # Jobs by the month they were enqueued; a month goes once all of its jobs have finished.
+    HighVolumeTable(
+        RangePartitioned("jobs_job", "retention_at", "month"),
+        "RETENTION_JOBS_DAYS",
+        _days("RETENTION_JOBS_DAYS"),
+        keep_if=jobs_sql.UNFINISHED_IN_PARTITION,
+        keep_reason="holds unfinished jobs (or their dead letters)",
+        prepare=(jobs_sql.CARRY_FORWARD, jobs_sql.DEAD_LETTERS_OF_PARTITION),
     ),
     HighVolumeTable(
         RangePartitioned("tenants_auditentry", "at", "month"), "RETENTION_AUDIT_DAYS", _days("RETENTION_AUDIT_DAYS")

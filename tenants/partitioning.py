@@ -235,6 +235,26 @@ class TableShape:
     indexes: tuple[tuple[str, str], ...]  # (name, "col, col")
     foreign_keys: tuple[tuple[str, str, str], ...]  # (name, column, "table(column)")
     unique: tuple[tuple[str, str], ...] = ()  # (name, "col, col") — must include the partition column
+    # Take the indexes and foreign/unique keys from the catalogue instead (partial indexes, DESC columns): each
+    # is re-created from its own definition, under its own name.
+    from_catalogue: bool = False
+
+
+def _catalogue_sql(cursor: Any, table: str) -> list[str]:
+    """The statements that re-create `table`'s indexes and its foreign and unique keys, as they are now."""
+    cursor.execute(
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+        "WHERE t.relname = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "ORDER BY 1",
+        [table],
+    )
+    statements = [row[0].replace(" ON ONLY ", " ON ") for row in cursor.fetchall()]
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY conname",
+        [table],
+    )
+    return statements + [f"ALTER TABLE {table} ADD CONSTRAINT {name} {body}" for name, body in cursor.fetchall()]
 
 
 def _finish_sql(shape: TableShape, *, partitioned: bool) -> list[str]:
@@ -258,6 +278,7 @@ def _swap(cursor: Any, shape: TableShape, *, partitioned: bool) -> None:
     """Rebuild `shape`'s table as partitioned (or plain), rows included, under the same names."""
     spec = shape.spec
     table, new = spec.table, f"{spec.table}__new"
+    recreate = _catalogue_sql(cursor, table) if shape.from_catalogue else []
     suffix = f" PARTITION BY RANGE ({spec.column})" if partitioned else ""
     cursor.execute(
         f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS){suffix}"
@@ -288,7 +309,7 @@ def _swap(cursor: Any, shape: TableShape, *, partitioned: bool) -> None:
     cursor.execute(f"DROP TABLE {table}")
     cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
     cursor.execute(f"ALTER SEQUENCE {sequence} RENAME TO {table}_id_seq")
-    for statement in _finish_sql(shape, partitioned=partitioned):
+    for statement in _finish_sql(shape, partitioned=partitioned) + recreate:
         cursor.execute(statement)
 
 

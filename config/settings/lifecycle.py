@@ -14,8 +14,9 @@ __all__ = [
 # Periods created ahead for every partitioned table (months, or days for daily tables); preflight fails when
 # the next one is missing.
 LIFECYCLE_PARTITIONS_AHEAD: int = env.int("LIFECYCLE_PARTITIONS_AHEAD", default=3)
-# Job attempts and checkpoints: a month's partition is dropped once all of it is older than this. A partition
-# holding a checkpoint of a job that has not finished is kept (its resume point).
+# Jobs, attempts and checkpoints: a month's partition is dropped once all of it is older than this. A month of
+# jobs is kept while any of them is unfinished; a checkpoint partition while it holds an unfinished job's
+# checkpoint (its resume point).
 RETENTION_JOBS_DAYS: int = env.int("RETENTION_JOBS_DAYS", default=90)
 # Audit entries (append-only; compliance usually wants a year or more).
 RETENTION_AUDIT_DAYS: int = env.int("RETENTION_AUDIT_DAYS", default=400)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import date
 from io import StringIO
 
@@ -18,16 +17,11 @@ from lifecycle.health import check_health
 from lifecycle.maintenance import ensure_all_partitions
 from lifecycle.retention import apply_retention
 from lifecycle.tables import TABLES, by_table
+from lifecycle.tests.conftest import owner_sql
 from tenants.models import Tenant
 
 ATTEMPTS, CHECKPOINTS, AUDIT = by_table("jobs_jobattempt"), by_table("jobs_checkpoint"), by_table("tenants_auditentry")
 OLD = date(2019, 1, 15)
-
-
-def owner_sql(*statements: str, alias: str = "owner") -> None:
-    with connections[alias].cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
 
 
 def _partitions_check() -> preflight.Result:
@@ -37,20 +31,6 @@ def _partitions_check() -> preflight.Result:
 
 def partition_names(table: str) -> set[str]:
     return set(by_table(table).spec.partition_names())
-
-
-@pytest.fixture
-def tenant(committed: None) -> Tenant:
-    return Tenant.objects.using("system").create(slug="acme", name="Acme")
-
-
-@pytest.fixture
-def planted() -> Iterator[list[str]]:
-    """Partitions and indexes a test plants; dropped afterwards (the test database outlives the test)."""
-    statements: list[str] = []
-    yield statements
-    for statement in reversed(statements):
-        owner_sql(statement)
 
 
 def test_every_partitioned_table_is_healthy_and_each_partition_has_forced_rls_and_the_parents_indexes(
@@ -73,7 +53,7 @@ def test_maintenance_creates_the_partitions_ahead_and_is_safe_to_run_twice(commi
         assert furthest in created and again == []
         assert furthest in partition_names("tenants_auditentry")
     finally:
-        for table in (ATTEMPTS, CHECKPOINTS, AUDIT):
+        for table in TABLES:
             for offset in (4, 5):
                 name = table.spec.partition_name(table.spec.add_periods(table.spec.period_start(date.today()), offset))
                 owner_sql(f"DROP TABLE IF EXISTS {name}")
