@@ -22,9 +22,14 @@ class EmailDelivery(TenantOwned):
 
     Created by emails.services.send_email; its status, attempts and errors are written only through
     emails.transitions (committed at once on the system alias, so they survive a failed attempt).
+
+    Range-partitioned by month on created_at (real primary key (id, created_at)); retention drops whole months
+    (lifecycle), never one holding a delivery whose job is still running. A unique key must hold the partition
+    column, so the per-tenant key is kept unique by send_email (an advisory lock per (tenant, key), then a look
+    across every retained partition): unique within the retention window.
     """
 
-    # NULL, not '': the unique constraint applies only to deliveries that have a key.
+    # NULL, not '': only deliveries that have a key are looked up by it (emails.services.send_email).
     key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     message_id = models.CharField(max_length=255)
     from_email = models.CharField(max_length=500)
@@ -49,18 +54,25 @@ class EmailDelivery(TenantOwned):
 
     class Meta:
         constraints = [
+            # Message-IDs are made of a random UUID (emails.services.new_message_id), so they are unique by
+            # construction; this key (which must hold the partition column) is the database's net under that.
             models.UniqueConstraint(
-                fields=["tenant", "key"],
-                condition=Q(key__isnull=False),
-                name="emaildelivery_unique_key_per_tenant",
+                fields=["tenant", "message_id", "created_at"], name="emaildelivery_unique_message_id"
             ),
-            models.UniqueConstraint(fields=["tenant", "message_id"], name="emaildelivery_unique_message_id"),
         ]
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="emaildelivery_tenant_status"),
             models.Index(fields=["tenant", "created_at"], name="emaildelivery_tenant_created"),
             # The sweep for deliveries abandoned in `sending` (emails.maintenance).
             models.Index(fields=["job_id"], condition=Q(status="sending"), name="emaildelivery_sending"),
+            # send_email looks a key up in every partition (under its advisory lock) before it inserts.
+            models.Index(fields=["tenant", "key"], condition=Q(key__isnull=False), name="emaildelivery_key"),
+            # Retention keeps a month while a delivery in it may still be sent (lifecycle.tables).
+            models.Index(
+                fields=["job_id"],
+                condition=Q(status__in=["pending", "sending", "unknown"]),
+                name="emaildelivery_unfinished",
+            ),
         ]
         verbose_name_plural = "email deliveries"
 

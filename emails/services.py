@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import connections
 
 from emails.models import EmailDelivery
 from jobs.services import enqueue
@@ -23,7 +23,7 @@ MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit
 MAX_BODY_BYTES = 1024 * 1024
 MAX_KEY_CHARS = 255
-KEY_CONSTRAINT = "emaildelivery_unique_key_per_tenant"
+KEY_LOCK_SPACE = "ballast.emails.key"
 
 
 class EmailError(ValueError):
@@ -92,9 +92,11 @@ def _same_or_conflict(existing: EmailDelivery, digest: str) -> EmailDelivery:
     return existing
 
 
-def _is_key_conflict(exc: IntegrityError) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None) == KEY_CONSTRAINT
+def _lock_key(tenant_id: int, key: str) -> None:
+    """Serialize sends of one (tenant, key) until the caller's transaction ends (as a unique index's row lock
+    would: a second send waits for the first to commit or roll back, then finds its row or makes its own)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", [f"{KEY_LOCK_SPACE}:{key}", tenant_id])
 
 
 def send_email(
@@ -109,28 +111,30 @@ def send_email(
     """Create a delivery and enqueue its `email.send` job in the caller's transaction (pushed after commit).
 
     The same tenant and key with the same content return the existing delivery (`created` False) and enqueue
-    nothing; with other content, EmailConflict. Invalid input raises InvalidEmail. Safe under concurrency.
+    nothing; with other content, EmailConflict. A key is unique within the retention window
+    (RETENTION_EMAIL_DELIVERIES_DAYS): once its delivery's month is dropped, the key is free again. Invalid input
+    raises InvalidEmail. Safe under concurrency: a second send of one key waits for the first's transaction.
     """
     recipients = _validated(to, subject, body, key)
     digest = payload_hash(to=recipients, subject=subject, body=body)
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     with tenant_scope(tenant_id):
-        try:
-            # A savepoint: losing a race for the key must not break the caller's transaction.
-            with transaction.atomic():
-                delivery = EmailDelivery.objects.create(
-                    key=key,
-                    message_id=new_message_id(),
-                    from_email=settings.DEFAULT_FROM_EMAIL,
-                    recipients=recipients,
-                    subject=subject,
-                    body=body,
-                    payload_hash=digest,
-                )
-        except IntegrityError as exc:
-            if key is None or not _is_key_conflict(exc):
-                raise
-            return _same_or_conflict(EmailDelivery.objects.get(key=key), digest)
+        if key is not None:
+            # The table is partitioned by month, so no unique index can hold (tenant, key) alone: the lock and a
+            # look through every retained partition keep a key unique within the retention window.
+            _lock_key(tenant_id, key)
+            existing = EmailDelivery.objects.filter(key=key).order_by("created_at", "pk").first()
+            if existing is not None:
+                return _same_or_conflict(existing, digest)
+        delivery = EmailDelivery.objects.create(
+            key=key,
+            message_id=new_message_id(),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipients=recipients,
+            subject=subject,
+            body=body,
+            payload_hash=digest,
+        )
         job = enqueue(
             tenant=tenant_id,
             job_type=SEND_JOB_TYPE,

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The high-volume tables and their models. The lead reconciles this with lifecycle/tables.py (H2's registry).
+# The high-volume tables and their models: every partitioned table of lifecycle.tables.TABLES (a test checks),
+# and the two that are not partitioned yet (jobs_job, outbox_idempotencyrecord).
 HIGH_VOLUME_TABLES: dict[str, str] = {
     "jobs_job": "Job",
     "jobs_jobattempt": "JobAttempt",
@@ -43,7 +44,8 @@ KNOWN_CASCADES: dict[tuple[str, str], str] = {
     ("jobs_checkpoint", "jobs_job"): "jobs are never deleted row by row (the gate); partitions go whole",
     ("webhooks_webhookdelivery", "webhooks_webhookendpoint"): (
         "deleting an endpoint removes its deliveries in one statement: bounded by one endpoint's history, "
-        "which retention keeps short; TODO(lead): batch it when deliveries are partitioned"
+        "which retention keeps to RETENTION_WEBHOOK_DELIVERIES_DAYS (30 by default; deliveries are partitioned "
+        "by month); TODO(lead): batch it if endpoints with millions of retained deliveries appear"
     ),
 }
 

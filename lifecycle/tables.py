@@ -1,6 +1,7 @@
 """The high-volume tables that are range-partitioned by time, and how long each keeps its rows.
 
 Retention and partition_health walk this list; the DELETE gate (lifecycle.delete_gate) guards these tables.
+The keep_if queries read only partitions already past retention, and each through a partial index.
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ from tenants.partitioning import RangePartitioned, add_months
 _CHECKPOINT_OF_UNFINISHED_JOB = (
     "SELECT 1 FROM {partition} c JOIN jobs_job j ON j.id = c.job_id "
     "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1"
+)
+
+
+# A month of webhook deliveries is kept while a delivery in it is pending: its next attempt is scheduled (the
+# schedule spans about a day; Retry-After can stretch it), and dropping it would lose the delivery. Found through
+# the partial index webhookdelivery_pending.
+_PENDING_WEBHOOK_DELIVERY = "SELECT 1 FROM {partition} WHERE status = 'pending' LIMIT 1"
+
+# A month of email deliveries is kept while a delivery in it is not sent or failed and its email.send job has
+# not finished: that job will still read the row (retries, an `unknown` outcome sent again). Found through the
+# partial index emaildelivery_unfinished.
+_UNFINISHED_EMAIL_DELIVERY = (
+    "SELECT 1 FROM {partition} d JOIN jobs_job j ON j.id = d.job_id "
+    "WHERE d.status IN ('pending', 'sending', 'unknown') "
+    "AND j.status NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1"
 )
 
 
@@ -81,6 +97,20 @@ TABLES: tuple[HighVolumeTable, ...] = (
         RangePartitioned("tenants_auditentry", "at", "month"), "RETENTION_AUDIT_DAYS", _days("RETENTION_AUDIT_DAYS")
     ),
     HighVolumeTable(OUTBOX, "OUTBOX_RETENTION_MONTHS", _months("OUTBOX_RETENTION_MONTHS")),
+    HighVolumeTable(
+        RangePartitioned("webhooks_webhookdelivery", "event_created_at", "month"),
+        "RETENTION_WEBHOOK_DELIVERIES_DAYS",
+        _days("RETENTION_WEBHOOK_DELIVERIES_DAYS"),
+        keep_if=_PENDING_WEBHOOK_DELIVERY,
+        keep_reason="holds a pending webhook delivery",
+    ),
+    HighVolumeTable(
+        RangePartitioned("emails_emaildelivery", "created_at", "month"),
+        "RETENTION_EMAIL_DELIVERIES_DAYS",
+        _days("RETENTION_EMAIL_DELIVERIES_DAYS"),
+        keep_if=_UNFINISHED_EMAIL_DELIVERY,
+        keep_reason="holds an email delivery whose job has not finished",
+    ),
 )
 
 

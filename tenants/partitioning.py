@@ -309,8 +309,18 @@ def _swap(cursor: Any, shape: TableShape, *, partitioned: bool) -> None:
     cursor.execute(f"DROP TABLE {table}")
     cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
     cursor.execute(f"ALTER SEQUENCE {sequence} RENAME TO {table}_id_seq")
+    # A foreign key is validated by a query as the referenced table's owner, which that table's forced row-level
+    # security would show no rows (every row would look orphaned): lifted for this transaction only.
+    targets = {target.split("(")[0].strip() for _, _, target in shape.foreign_keys}
+    targets |= {match.group(1) for statement in recreate for match in re.finditer(r"REFERENCES (\w+)\(", statement)}
+    cursor.execute("SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relforcerowsecurity", [sorted(targets)])
+    forced = [row[0] for row in cursor.fetchall()]
+    for name in forced:
+        cursor.execute(f"ALTER TABLE {name} NO FORCE ROW LEVEL SECURITY")
     for statement in _finish_sql(shape, partitioned=partitioned) + recreate:
         cursor.execute(statement)
+    for name in forced:
+        cursor.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
 
 
 def partition_existing(shape: TableShape) -> tuple[Any, Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 from tenants.encryption import EncryptedTextField
 from tenants.models import TenantOwned
@@ -40,7 +41,13 @@ class WebhookEndpoint(TenantOwned):
 
 class WebhookDelivery(TenantOwned):
     """One event for one endpoint. `body` holds the exact bytes sent, and `webhook_id` the id signed,
-    on every attempt."""
+    on every attempt.
+
+    Range-partitioned by month on `event_created_at`, the event's own creation time (real primary key
+    (id, event_created_at)); retention drops whole months (lifecycle), never one holding a pending delivery.
+    An event id has one creation time, so (tenant, endpoint, event id, event_created_at) is unique exactly as
+    (tenant, endpoint, event id) was, and a redelivered event lands in the same partition as its delivery.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"  # the next attempt is scheduled (next_attempt_at)
@@ -51,6 +58,8 @@ class WebhookDelivery(TenantOwned):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event_id = models.CharField(max_length=200)
     event_type = models.CharField(max_length=200)
+    # The outbox event's created_at (the partition key): a redelivery of the event carries the same value.
+    event_created_at = models.DateTimeField()
     webhook_id = models.CharField(max_length=210)
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -66,12 +75,18 @@ class WebhookDelivery(TenantOwned):
 
     class Meta:
         constraints = [
-            # A redelivered event finds its delivery instead of making a second one.
+            # A redelivered event finds its delivery instead of making a second one (fan_out's ON CONFLICT). The
+            # partition key is in it, as Postgres requires; an event id has one event_created_at.
             models.UniqueConstraint(
-                fields=["tenant", "endpoint", "event_id"], name="webhookdelivery_unique_event_per_endpoint"
+                fields=["tenant", "endpoint", "event_id", "event_created_at"],
+                name="webhookdelivery_unique_event_per_endpoint",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "endpoint", "-id"], name="webhookdelivery_newest")]
+        indexes = [
+            models.Index(fields=["tenant", "endpoint", "-id"], name="webhookdelivery_newest"),
+            # Retention keeps a month while it holds a pending delivery (lifecycle.tables): found by this index.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhookdelivery_pending"),
+        ]
         verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:

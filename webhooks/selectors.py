@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -24,5 +26,10 @@ def deliveries_of_endpoint(endpoint_id: int, *, status: str | None = None) -> Qu
     return deliveries.filter(status=status) if status else deliveries
 
 
-def deliveries_of_event(event_id: str, endpoint_ids: list[int]) -> list[WebhookDelivery]:
-    return list(WebhookDelivery.objects.filter(event_id=event_id, endpoint_id__in=endpoint_ids).order_by("id"))
+def deliveries_of_event(event_id: str, event_created_at: datetime, endpoint_ids: list[int]) -> list[WebhookDelivery]:
+    """The event's deliveries; `event_created_at` (the partition key) confines the read to one partition."""
+    return list(
+        WebhookDelivery.objects.filter(
+            event_id=event_id, event_created_at=event_created_at, endpoint_id__in=endpoint_ids
+        ).order_by("id")
+    )

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -64,14 +65,20 @@ def normalise_event_id(event_id: uuid.UUID | str) -> str:
 
 
 def fan_out(
-    *, tenant_id: int, event_id: uuid.UUID | str, event_type: str, body: dict[str, Any]
+    *,
+    tenant_id: int,
+    event_id: uuid.UUID | str,
+    event_created_at: datetime,
+    event_type: str,
+    body: dict[str, Any],
 ) -> list[WebhookDelivery]:
     """One delivery per enabled endpoint of the tenant subscribed to event_type, and its first job.
 
     Runs in the caller's transaction (the outbox relay's tenant_scope; it joins the scope, and raises for
     another tenant's). Safe to call twice: a redelivered event finds its deliveries (unique per tenant,
-    endpoint and event: INSERT ... ON CONFLICT DO NOTHING) and enqueues nothing new. Returns the event's
-    deliveries, new and existing.
+    endpoint, event and the event's created_at, which one event always has the same of: INSERT ... ON CONFLICT
+    DO NOTHING) and enqueues nothing new. `event_created_at` is the partition key of the deliveries: pass the
+    event's own creation time, never the time of this call. Returns the event's deliveries, new and existing.
     """
     key = normalise_event_id(event_id)
     with tenant_scope(tenant_id):
@@ -83,14 +90,16 @@ def fan_out(
         now = timezone.now()
         with connections["default"].cursor() as cursor:
             cursor.execute(
-                "INSERT INTO webhooks_webhookdelivery (tenant_id, endpoint_id, event_id, event_type, webhook_id, "
-                "body, status, attempts, next_attempt_at, response_excerpt, last_error, created_at, updated_at) "
-                "SELECT %s, endpoint_id, %s, %s, %s, %s, %s, 0, %s, '', '', %s, %s "
+                "INSERT INTO webhooks_webhookdelivery (tenant_id, endpoint_id, event_id, event_created_at, "
+                "event_type, webhook_id, body, status, attempts, next_attempt_at, response_excerpt, last_error, "
+                "created_at, updated_at) "
+                "SELECT %s, endpoint_id, %s, %s, %s, %s, %s, %s, 0, %s, '', '', %s, %s "
                 "FROM unnest(%s::bigint[]) AS endpoint_id "
-                "ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING RETURNING id",
+                "ON CONFLICT (tenant_id, endpoint_id, event_id, event_created_at) DO NOTHING RETURNING id",
                 [
                     tenant_id,
                     key,
+                    event_created_at,
                     event_type,
                     signing.webhook_id(key),
                     text,
@@ -102,7 +111,7 @@ def fan_out(
                 ],
             )
             created = {row[0] for row in cursor.fetchall()}
-        deliveries = selectors.deliveries_of_event(key, endpoint_ids)
+        deliveries = selectors.deliveries_of_event(key, event_created_at, endpoint_ids)
         for delivery in deliveries:
             if delivery.pk in created:
                 enqueue_attempt(delivery, 1)
@@ -111,7 +120,13 @@ def fan_out(
 
 def fan_out_event(event: OutboxEvent) -> None:
     """The outbox sink of webhooks (registered in WebhooksConfig.ready): fan_out, with the event as CloudEvents."""
-    fan_out(tenant_id=event.tenant_id, event_id=event.event_id, event_type=event.event_type, body=to_cloudevent(event))
+    fan_out(
+        tenant_id=event.tenant_id,
+        event_id=event.event_id,
+        event_created_at=event.created_at,
+        event_type=event.event_type,
+        body=to_cloudevent(event),
+    )
 
 
 def _vetted_url(url: str) -> str:

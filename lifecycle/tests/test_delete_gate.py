@@ -15,6 +15,7 @@ from lifecycle.delete_gate import (
     check_source,
     violations,
 )
+from lifecycle.tables import TABLES
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -94,6 +95,10 @@ def test_the_gate_covers_every_high_volume_table_of_the_issue() -> None:
         "webhooks_webhookdelivery",
         "emails_emaildelivery",
     }
+
+
+def test_the_gate_covers_every_partitioned_table_of_the_registry() -> None:
+    assert set(HIGH_VOLUME_TABLES) >= {table.table for table in TABLES}
 
 
 def test_every_cascade_into_a_high_volume_table_is_known_with_its_reason() -> None:

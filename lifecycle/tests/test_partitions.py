@@ -19,6 +19,7 @@ from lifecycle.retention import apply_retention
 from lifecycle.tables import TABLES, by_table
 from lifecycle.tests.conftest import owner_sql
 from tenants.models import Tenant
+from webhooks.models import WebhookEndpoint
 
 ATTEMPTS, CHECKPOINTS, AUDIT = by_table("jobs_jobattempt"), by_table("jobs_checkpoint"), by_table("tenants_auditentry")
 OLD = date(2019, 1, 15)
@@ -54,6 +55,8 @@ def test_maintenance_creates_the_partitions_ahead_and_is_safe_to_run_twice(commi
         assert furthest in partition_names("tenants_auditentry")
     finally:
         for table in TABLES:
+            if table.table == "outbox_outboxevent":
+                continue  # OUTBOX_PARTITIONS_AHEAD, not this setting
             for offset in (4, 5):
                 name = table.spec.partition_name(table.spec.add_periods(table.spec.period_start(date.today()), offset))
                 owner_sql(f"DROP TABLE IF EXISTS {name}")
@@ -177,3 +180,52 @@ def test_a_partition_left_detached_by_an_interrupted_drop_is_dropped_by_the_next
     with connections["owner"].cursor() as cursor:
         cursor.execute("SELECT to_regclass('tenants_auditentry_p201602')")
         assert cursor.fetchone()[0] is None
+
+
+def test_retention_keeps_a_month_of_deliveries_while_one_is_still_live_then_drops_it(
+    tenant: Tenant, planted: list[str]
+) -> None:
+    webhooks, emails = by_table("webhooks_webhookdelivery"), by_table("emails_emaildelivery")
+    for table in (webhooks, emails):
+        table.spec.ensure(ahead=0, today=OLD)
+        planted.append(f"DROP TABLE IF EXISTS {table.spec.partition_name(OLD.replace(day=1))}")
+    old_webhooks, old_emails = "webhooks_webhookdelivery_p201901", "emails_emaildelivery_p201901"
+    endpoint = WebhookEndpoint.objects.unscoped("system").create(tenant=tenant, url="https://example.com/h", secret="s")
+    with transaction.atomic():
+        job = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})  # queued: unfinished
+    with connections["system"].cursor() as cursor:  # BYPASSRLS: rows of any tenant, at any time
+        cursor.execute(  # a delivery of a January 2019 event, its next attempt still scheduled
+            "INSERT INTO webhooks_webhookdelivery (tenant_id, endpoint_id, event_id, event_created_at, event_type, "
+            "webhook_id, body, status, attempts, next_attempt_at, response_excerpt, last_error, created_at, "
+            "updated_at) VALUES (%s, %s, 'e1', '2019-01-10', 'job.created', 'msg_e1', '{}', 'pending', 1, now(), "
+            "'', '', now(), now()) RETURNING id",
+            [tenant.pk, endpoint.pk],
+        )
+        webhook_delivery = cursor.fetchone()[0]
+        cursor.execute(  # an email of January 2019 whose job will still try it
+            "INSERT INTO emails_emaildelivery (tenant_id, message_id, from_email, recipients, subject, body, "
+            "payload_hash, status, attempts, last_error, provider_message_id, job_id, created_at, updated_at) "
+            "VALUES (%s, '<m@x>', 'a@x', '[]', '', '', 'p', 'unknown', 1, '', '', %s, '2019-01-10', now()) "
+            "RETURNING id",
+            [tenant.pk, job.pk],
+        )
+        email_delivery = cursor.fetchone()[0]
+
+    kept = {d.partition: d.action for d in apply_retention().decisions}
+
+    assert kept[old_webhooks] == "keep: holds a pending webhook delivery"
+    assert kept[old_emails] == "keep: holds an email delivery whose job has not finished"
+    assert {old_webhooks, old_emails} <= partition_names("webhooks_webhookdelivery") | partition_names(
+        "emails_emaildelivery"
+    )
+
+    # The delivery succeeds; the email is sent.
+    with connections["system"].cursor() as cursor:
+        cursor.execute("UPDATE webhooks_webhookdelivery SET status = 'succeeded' WHERE id = %s", [webhook_delivery])
+        cursor.execute("UPDATE emails_emaildelivery SET status = 'sent' WHERE id = %s", [email_delivery])
+
+    done = apply_retention()
+
+    assert sorted(done.dropped) == [old_emails, old_webhooks]
+    assert old_webhooks not in partition_names("webhooks_webhookdelivery")
+    assert old_emails not in partition_names("emails_emaildelivery")

@@ -60,8 +60,9 @@ def seed(tenant: Tenant, *, jobs: int = 2) -> None:
     )  # fmt: skip
     endpoint = WebhookEndpoint.objects.unscoped().create(tenant=tenant, url="https://example.com/h", secret="s")
     WebhookDelivery.objects.unscoped().create(
-        tenant=tenant, endpoint=endpoint, event_id="e", event_type="job.created", webhook_id="w", body="{}"
-    )
+        tenant=tenant, endpoint=endpoint, event_id="e", event_created_at=now, event_type="job.created",
+        webhook_id="w", body="{}",
+    )  # fmt: skip
     EmailDelivery.objects.unscoped().create(tenant=tenant, message_id="<m@x>", from_email="a@x", payload_hash="p")
     storage = get_storage()
     doc_key, tmp_key = keys.docs_key(tenant.pk, uuid.uuid4()), keys.tmp_key(tenant.pk, uuid.uuid4())
@@ -246,7 +247,9 @@ def test_a_worker_killed_mid_purge_is_resumed_by_the_next_from_its_checkpoint(
     assert left["emails_emaildelivery"] == 0 and left["jobs_job"] == 1 and left["tenants_auditentry"] == 1
     assert objects_of(globex.pk) == []
     final = job_progress(job_id).checkpoint
-    assert final is not None and final["deleted"]["emails_emaildelivery"] >= 3000  # the first worker's count kept
+    # The first worker's count kept: all 3,001 rows but at most the one batch (5) a kill between a batch's commit
+    # and its checkpoint leaves uncounted (the handler is atomic=False: they commit apart).
+    assert final is not None and final["deleted"]["emails_emaildelivery"] >= 3001 - 5
     acme_after = rows_by_table(acme.pk)  # the scheduler's periodic work and the relay may add rows, never remove
     assert all(acme_after[table] >= count for table, count in acme_before.items())
 

@@ -33,15 +33,28 @@ def leaves() -> dict[str, list[str]]:
 
 
 def seed() -> dict[str, Any]:
+    from django.utils import timezone
+
+    from emails.models import EmailDelivery
     from jobs.services import enqueue
     from tenants.context import tenant_scope
     from tenants.services import create_tenant
-    from webhooks.models import WebhookEndpoint
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
 
     tenant = create_tenant(slug="roundtrip")
     with tenant_scope(tenant.pk):
         endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/in", secret="whsec-roundtrip")
         enqueue(tenant=tenant.pk, job_type="diagnostics.echo", payload={"value": 1})
+        # One row in each partitioned delivery table (no job: the counts below expect one job).
+        WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            event_id="roundtrip",
+            event_created_at=timezone.now(),
+            event_type="job.created",
+            webhook_id="msg_roundtrip",
+            body="{}",
+        )
+        EmailDelivery.objects.create(key="roundtrip", message_id="<roundtrip@x>", from_email="a@x", payload_hash="p")
     return {"tenant_id": tenant.pk, "endpoint_id": endpoint.pk, "secret": "whsec-roundtrip"}
 
 
@@ -51,7 +64,14 @@ def facts() -> dict[str, Any]:
     counts = {}
     tables_now = set(connections["system"].introspection.table_names())
     with connections["system"].cursor() as cursor:  # BYPASSRLS: every tenant's rows
-        for table in ("tenants_tenant", "tenants_auditentry", "jobs_job", "outbox_outboxevent"):
+        for table in (
+            "tenants_tenant",
+            "tenants_auditentry",
+            "jobs_job",
+            "outbox_outboxevent",
+            "webhooks_webhookdelivery",
+            "emails_emaildelivery",
+        ):
             if table not in tables_now:
                 continue
             cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 (constant names)

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -119,13 +120,20 @@ def cloud_event(event_id: str, event_type: str = "job.succeeded", **data: Any) -
 
 
 def publish(
-    owner: Tenant, event_type: str = "job.succeeded", event_id: uuid.UUID | str | None = None
+    owner: Tenant,
+    event_type: str = "job.succeeded",
+    event_id: uuid.UUID | str | None = None,
+    event_created_at: datetime | None = None,
 ) -> list[WebhookDelivery]:
-    """As the outbox relay does: fan_out inside the tenant's scope, committed."""
+    """As the outbox relay does: fan_out inside the tenant's scope, committed. A new event is created now."""
     event_id = event_id or uuid.uuid4()
     with tenant_scope(owner.pk):
         return fan_out(
-            tenant_id=owner.pk, event_id=event_id, event_type=event_type, body=cloud_event(str(event_id), event_type)
+            tenant_id=owner.pk,
+            event_id=event_id,
+            event_created_at=event_created_at or timezone.now(),
+            event_type=event_type,
+            body=cloud_event(str(event_id), event_type),
         )
 
 
