@@ -44,6 +44,9 @@ class HighVolumeTable:
     retention_setting: str
     cutoff: Callable[[date], date]  # rows older than this day may go
     keep_if: str = ""  # SQL over {partition}: a row back means the partition must stay
+    # Tenants with partitions of their own get a leaf in each period of this table (lifecycle.partitions); the
+    # table's unique keys must hold tenant_id.
+    per_tenant: bool = False
 
     @property
     def table(self) -> str:
@@ -55,19 +58,30 @@ class HighVolumeTable:
 
 TABLES: tuple[HighVolumeTable, ...] = (
     HighVolumeTable(
-        RangePartitioned("jobs_jobattempt", "started_at", "month"), "RETENTION_JOBS_DAYS", _days("RETENTION_JOBS_DAYS")
+        RangePartitioned("jobs_jobattempt", "started_at", "month"),
+        "RETENTION_JOBS_DAYS",
+        _days("RETENTION_JOBS_DAYS"),
+        per_tenant=True,
     ),
     HighVolumeTable(
         RangePartitioned("jobs_checkpoint", "created_at", "month"),
         "RETENTION_JOBS_DAYS",
         _days("RETENTION_JOBS_DAYS"),
         keep_if=_CHECKPOINT_OF_UNFINISHED_JOB,
+        per_tenant=True,
     ),
     HighVolumeTable(
-        RangePartitioned("tenants_auditentry", "at", "month"), "RETENTION_AUDIT_DAYS", _days("RETENTION_AUDIT_DAYS")
+        RangePartitioned("tenants_auditentry", "at", "month"),
+        "RETENTION_AUDIT_DAYS",
+        _days("RETENTION_AUDIT_DAYS"),
+        per_tenant=True,
     ),
-    HighVolumeTable(OUTBOX, "OUTBOX_RETENTION_MONTHS", _months("OUTBOX_RETENTION_MONTHS")),
+    HighVolumeTable(OUTBOX, "OUTBOX_RETENTION_MONTHS", _months("OUTBOX_RETENTION_MONTHS"), per_tenant=True),
 )
+
+
+def per_tenant_tables() -> tuple[HighVolumeTable, ...]:
+    return tuple(table for table in TABLES if table.per_tenant)
 
 
 def by_table(name: str) -> HighVolumeTable:
