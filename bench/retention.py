@@ -13,7 +13,13 @@ In a database of its own (`ballast_bench_retention`, created, migrated and dropp
 3. Enqueue load (one job per transaction, each writing a job, an audit row and an event) while retention drops
    an old 500k-row audit partition: the longest enqueue, against the longest one of the same load without
    retention. Target: the stall is <= 100 ms.
-Last line: `RESULT {json}`. Refuses APP_ENV=prod.
+4. A tenant's `--tenant-rows` attempts in this month of the real `jobs_jobattempt`, beside `--shared-rows` of
+   another tenant, `--runs` times: the bounded batched delete `tenant_purge --mode delete` runs, against the
+   purge by partition (`tenant_purge --mode partition`: detach + drop of the tenant's own leaf, after
+   `tenant_partition` gave it one). Meanwhile `tenant_partition` is timed, with a writer inserting attempts
+   of the other tenant into the same month one per transaction: its longest insert against its median
+   (what writers of the current month wait). Median and spread (min..max) of the runs.
+`--only-tenant-partition` runs item 4 alone. Last line: `RESULT {json}`. Refuses APP_ENV=prod.
 """
 
 from __future__ import annotations
@@ -195,11 +201,108 @@ def run_retention_in_thread() -> None:
 RETENTION: list[Any] = []
 
 
+def fill_current(tenant_id: int, rows: int) -> None:
+    sql(
+        "INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, outcome, error, traceback) "
+        "SELECT %s, n, 1, 'bench', date_trunc('month', now()) + (n %% 1000) * interval '1 minute', 'succeeded', "
+        "'', '' FROM generate_series(1, %s) n",
+        [tenant_id, rows],
+    )
+    sql("VACUUM (ANALYZE) jobs_jobattempt", alias="owner")
+
+
+class Writer(threading.Thread):
+    """Inserts one attempt of `tenant_id` per transaction into this month until stopped; latencies in ms."""
+
+    def __init__(self, tenant_id: int) -> None:
+        super().__init__()
+        self.tenant_id = tenant_id
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connections, transaction
+
+        try:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                with transaction.atomic(using="system"):
+                    sql(
+                        "INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, outcome, "
+                        "error, traceback) VALUES (%s, 1, 1, 'writer', now(), 'succeeded', '', '')",
+                        [self.tenant_id],
+                    )
+                self.latencies.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.002)
+        finally:
+            connections.close_all()
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
+
+
+def time_tenant_partition(big: int, other: int, rows: int, shared: int, runs: int) -> dict[str, Any]:
+    """Item 4: per run, the batched delete of the tenant's rows, then tenant_partition (with a writer of the
+    same month), then the drop of its leaf."""
+    from lifecycle import partitions
+    from tenants.batched_delete import delete_in_batches
+    from tenants.models import Tenant
+
+    fill_current(other, shared)
+    tenant = Tenant.objects.using("system").get(pk=big)
+    batched, dedicate, dropped, stall, writer_p50 = [], [], [], [], []
+    for run in range(1, runs + 1):
+        fill_current(big, rows)
+        started = time.perf_counter()
+        deleted = delete_in_batches(
+            table="jobs_jobattempt", where="tenant_id = %s", params=[big], using="system", batch=5000
+        )
+        batched.append((time.perf_counter() - started) * 1000)
+        assert deleted == rows, (deleted, rows)
+        fill_current(big, rows)
+        writer = Writer(other)
+        writer.start()
+        time.sleep(1.0)  # the writer's quiet median first
+        started = time.perf_counter()
+        partitions.dedicate(tenant=tenant, actor="bench", execute=True)
+        dedicate.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.5)
+        writer.stop.set()
+        writer.join()
+        writer_p50.append(statistics.median(writer.latencies))
+        stall.append(max(writer.latencies) - statistics.median(writer.latencies))
+        started = time.perf_counter()
+        leaves = partitions.drop_tenant_partitions(big, tables=["jobs_jobattempt"])
+        dropped.append((time.perf_counter() - started) * 1000)
+        partitions.release(tenant=tenant, actor="bench", execute=True)  # the next run starts shared again
+        print(
+            f"run {run}: batched delete {batched[-1]:.0f} ms; tenant_partition {dedicate[-1]:.0f} ms (writer p50 "
+            f"{writer_p50[-1]:.1f} ms, longest +{stall[-1]:.0f} ms); drop of {len(leaves)} leaves "
+            f"{dropped[-1]:.0f} ms",
+            flush=True,
+        )
+    return {
+        "tenant_rows": rows,
+        "shared_rows": shared,
+        "runs": runs,
+        "batched_delete_ms": spread(batched),
+        "partition_drop_ms": spread(dropped),
+        "drop_over_batched": round(statistics.median(dropped) / statistics.median(batched), 4),
+        "tenant_partition_ms": spread(dedicate),
+        "writer_p50_ms": spread(writer_p50),
+        "writer_stall_ms": spread(stall),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--tenant-rows", type=int, default=500_000)
     parser.add_argument("--enqueues", type=int, default=400)
+    parser.add_argument("--shared-rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only-tenant-partition", action="store_true")
     args = parser.parse_args()
     child_env = setup()
     from bench import scale
@@ -208,8 +311,13 @@ def main() -> int:
     from django.db import connections
 
     connections.close_all()
-    tenant_id = scale.create_tenants(2)
+    tenant_id = scale.create_tenants(4)
     purged_id = tenant_id + 1  # the tenant whose rows item 2 deletes
+    print(f"item 4: a tenant of {args.tenant_rows:,} rows, {args.runs} runs ...", flush=True)
+    by_partition = time_tenant_partition(tenant_id + 2, tenant_id + 3, args.tenant_rows, args.shared_rows, args.runs)
+    if args.only_tenant_partition:
+        print("RESULT " + json.dumps({"tenant_partition": by_partition}))
+        return finish()
 
     print(f"filling {args.rows:,} attempts (partitioned and flat) ...", flush=True)
     months = fill_attempts(tenant_id, args.rows)
@@ -252,12 +360,17 @@ def main() -> int:
         "enqueue_max_during_retention_ms": round(max(loaded), 1),
         "stall_ms": round(stall, 1),
         "retention_dropped": dropped,
+        "tenant_partition": by_partition,
         "targets": {
             "drop_le_5pct_of_delete": drop_ms / delete_ms <= DROP_TARGET,
             "stall_le_100ms": stall <= STALL_TARGET_MS,
         },
     }
     print("RESULT " + json.dumps(result))
+    return finish()
+
+
+def finish() -> int:
     from django.conf import settings
 
     from bench.jobs_throughput import close_django_connections, drop_database

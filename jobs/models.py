@@ -89,7 +89,7 @@ class Job(TenantOwned):
 
 class JobAttempt(TenantOwned):
     """One row per attempt. Append-mostly, nothing points at it: range-partitioned by month on started_at (real
-    primary key (id, started_at)); retention drops whole months (lifecycle)."""
+    primary key (id, started_at, tenant_id)); retention drops whole months (lifecycle)."""
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded"

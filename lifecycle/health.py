@@ -3,7 +3,10 @@
 Findings, per partitioned table: a missing future partition (writes would land in the default partition, or
 fail where there is none), rows in the default partition, partitions past retention still attached, bloat
 (dead tuples against live ones), an index of the parent missing on a partition, row-level security not forced
-on a partition. Reads the catalogue and the statistics views only: cheap enough for every preflight.
+on a partition. A period partitioned by tenant (lifecycle.partitions) is checked down to its leaves: each has
+forced RLS and the parent's indexes; its DEFAULT leaf holds the tenants without leaves of their own, as meant,
+so it is no "rows in default" finding. Reads the catalogue and the statistics views only (and one EXISTS on
+the default partition): cheap enough for every preflight.
 """
 
 from __future__ import annotations
@@ -53,13 +56,14 @@ def _missing_ahead(table: HighVolumeTable, present: set[str], today: date) -> li
     ]
 
 
-def _catalogue(cursor: object, parent: str) -> list[tuple[str, bool, int, int, int]]:
-    """(partition, forced RLS, live tuples, dead tuples, size in bytes) of each partition of `parent`."""
+def _catalogue(cursor: object, parent: str) -> list[tuple[str, bool, int, int, int, int, bool]]:
+    """(partition, forced RLS, live tuples, dead tuples, size in bytes, level, partitioned) of every partition of
+    `parent` at any depth: the periods (level 1) and, in a period partitioned by tenant, its leaves (level 2)."""
     cursor.execute(  # type: ignore[attr-defined]
         "SELECT c.relname, c.relforcerowsecurity, COALESCE(s.n_live_tup, 0), COALESCE(s.n_dead_tup, 0), "
-        "pg_total_relation_size(c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "JOIN pg_class p ON p.oid = i.inhparent LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
-        "WHERE p.relname = %s ORDER BY c.relname",
+        "pg_total_relation_size(c.oid), t.level, c.relkind = 'p' FROM pg_partition_tree(%s::regclass) t "
+        "JOIN pg_class c ON c.oid = t.relid LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+        "WHERE t.level > 0 ORDER BY c.relname",
         [parent],
     )
     return list(cursor.fetchall())  # type: ignore[attr-defined]
@@ -87,11 +91,11 @@ def check_health(*, using: str = "system", today: date | None = None) -> HealthR
         for table in TABLES:
             spec = table.spec
             rows = _catalogue(cursor, spec.table)
-            report.tables[spec.table] = len(rows)
+            report.tables[spec.table] = sum(1 for row in rows if row[5] == 1)
             present = {name for name, *_ in rows}
             report.findings += _missing_ahead(table, present, today)
             cutoff = table.retention_cutoff(today)
-            for name, forced, live, dead, size in rows:
+            for name, forced, live, dead, size, _level, _partitioned in rows:
                 if not forced:
                     report.findings.append(
                         Finding(spec.table, "rls_not_forced", name, "row-level security is not forced on it")
@@ -122,9 +126,10 @@ def check_health(*, using: str = "system", today: date | None = None) -> HealthR
                             f"{dead} dead tuples against {live} live ({size // 1024} KiB): VACUUM it",
                         )
                     )
-            cursor.execute(_MISSING_INDEXES, [spec.table])
-            for partition_name, index in cursor.fetchall():
-                report.findings.append(
-                    Finding(spec.table, "missing_index", partition_name, f"lacks the parent's index {index}")
-                )
+            for parent in [spec.table] + [row[0] for row in rows if row[6]]:
+                cursor.execute(_MISSING_INDEXES, [parent])
+                for partition_name, index in cursor.fetchall():
+                    report.findings.append(
+                        Finding(spec.table, "missing_index", partition_name, f"lacks the parent's index {index}")
+                    )
     return report

@@ -46,23 +46,21 @@ def tenant_purge(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise PermanentError(f"Tenant {tenant.slug!r} is active again: purge refused")
     scopes = list(payload["scopes"])
     state: dict[str, Any] = dict(ctx.last_checkpoint or {})
-    if payload["mode"] == "partition":
-        try:
-            state["partitions"] = purge.purge_partitions(tenant_id=ctx.tenant_id)
-        except purge.partitions.NoDedicatedPartitions as exc:
-            raise PermanentError(str(exc)) from exc
-    else:
-        try:
-            state = purge.purge_step(
-                tenant_id=ctx.tenant_id,
-                scopes=scopes,
-                state=state,
-                batch=int(payload.get("batch", purge.DEFAULT_BATCH)),
-                keep_job_id=ctx.job_id,
-                save=ctx.checkpoint,
+    try:
+        if payload["mode"] == "partition":  # the tenant's own leaves go whole first
+            state = purge.purge_partitions_step(
+                tenant_id=ctx.tenant_id, scopes=scopes, state=state, keep_job_id=ctx.job_id, save=ctx.checkpoint
             )
-        except purge.PurgeError as exc:
-            raise PermanentError(str(exc)) from exc
+        state = purge.purge_step(
+            tenant_id=ctx.tenant_id,
+            scopes=scopes,
+            state=state,
+            batch=int(payload.get("batch", purge.DEFAULT_BATCH)),
+            keep_job_id=ctx.job_id,
+            save=ctx.checkpoint,
+        )
+    except purge.PurgeError as exc:
+        raise PermanentError(str(exc)) from exc
     with ctx.transaction():
         record(
             tenant_id=ctx.tenant_id,

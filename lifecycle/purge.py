@@ -4,7 +4,10 @@ The tables come from the models: every tenant-owned model (tenants.rls.tenant_ow
 scopes by app, deleted children before parents (foreign-key order), the audit log last. `--mode delete` removes
 rows in bounded batches (tenants.batched_delete: LIMIT per statement, `lock_timeout`), each batch its own
 transaction under the tenant's row-level security, so no statement can reach another tenant's rows.
-`--mode partition` drops the tenant's dedicated partitions (lifecycle.partitions).
+`--mode partition`, for a tenant with partitions of its own (lifecycle.partitions), first detaches and drops its
+leaves in the per-tenant tables in scope (the purge's own job rows are put back first), then runs the same
+bounded-batch delete over every table in scope: it finds nothing left where a leaf went, and removes the rest
+(tables without per-tenant leaves: jobs_job, documents, ...). The tenant is then no longer dedicated.
 
 What stays: the tenant row, and the purge's own record: its job (with attempts and checkpoints) and the
 `tenant.purged` audit row written after the audit scope went. A later purge with the audit scope removes them.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import connections, models
@@ -150,7 +154,7 @@ def plan(*, tenant: Tenant, scopes: list[str], mode: str) -> PurgePlan:
             cursor.execute(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", [tenant.pk])  # noqa: S608
             result.rows[table] = int(cursor.fetchone()[0])
     if mode == "partition":
-        result.partitions = partitions.tenant_partitions(tenant.pk)
+        result.partitions = partitions.tenant_partitions(tenant.pk, tables=[t for _s, t in purge_tables(scopes)])
     if "documents" in scopes:
         for info in storage_objects(tenant.pk):
             result.objects += 1
@@ -167,6 +171,17 @@ def _where(table: str, keep_job_id: int | None) -> tuple[str, list[Any]]:
     if table in {"jobs_jobattempt", "jobs_checkpoint", "jobs_deadletter"}:
         return "tenant_id = %s AND job_id <> %s", [keep_job_id]
     return "tenant_id = %s", []
+
+
+def _kept(table: str, *, keep_job_id: int | None) -> str | None:
+    """SQL for the rows of the tenant a partition drop must put back: the purge's own job record."""
+    if keep_job_id is None:
+        return None
+    if table == "jobs_job":
+        return f"id = {int(keep_job_id)}"
+    if table in {"jobs_jobattempt", "jobs_checkpoint", "jobs_deadletter"}:
+        return f"job_id = {int(keep_job_id)}"
+    return None
 
 
 def _alias_for(table: str) -> str:
@@ -225,8 +240,49 @@ def purge_step(
     return state
 
 
-def purge_partitions(*, tenant_id: int) -> list[str]:
-    return partitions.drop_tenant_partitions(tenant_id, execute=True)
+PARTITIONS = "partitions"  # the partition step's mark in the checkpoint's "done"
+
+
+def _require_owner_for_partitions() -> None:
+    if OWNER not in connections.settings:
+        raise PurgeError(
+            "--mode partition needs the owner role (it detaches and drops partitions): run the purge inline "
+            "through scripts/with-owner.sh (--execute --inline)"
+        )
+
+
+def purge_partitions_step(
+    *,
+    tenant_id: int,
+    scopes: list[str],
+    state: dict[str, Any],
+    keep_job_id: int | None = None,
+    save: Callable[[dict[str, Any]], None] = lambda state: None,
+) -> dict[str, Any]:
+    """--mode partition, before purge_step: detach and drop the tenant's leaves in the tables of `scopes`
+    (`save(state)` after each: state["partitions"] lists them), then forget the tenant as dedicated when no
+    leaf of it is left. Safe to call again from any saved state."""
+    state.setdefault("done", [])
+    state.setdefault("deleted", {})
+    state.setdefault("partitions", [])
+    if PARTITIONS in state["done"]:
+        return state
+    _require_owner_for_partitions()
+
+    def dropped(leaf: str) -> None:
+        state["partitions"].append(leaf)
+        save(state)
+
+    partitions.drop_tenant_partitions(
+        tenant_id,
+        tables=[table for _scope, table in purge_tables(scopes)],
+        keep=partial(_kept, keep_job_id=keep_job_id),
+        on_drop=dropped,
+    )
+    state["undedicated"] = partitions.forget_if_unused(tenant_id)
+    state["done"].append(PARTITIONS)
+    save(state)
+    return state
 
 
 def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, actor: str) -> int:
@@ -237,6 +293,9 @@ def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, act
 
     refuse_active(tenant)
     purge_tables(scopes)  # refuses unknown scopes before anything is written
+    if mode == "partition":
+        partitions.tenant_partitions(tenant.pk)  # NoDedicatedPartitions for a tenant without its own
+        _require_owner_for_partitions()
     with transaction.atomic(using="default"), tenant_scope(tenant.pk):
         job = enqueue(
             tenant=tenant.pk,

@@ -64,6 +64,9 @@ class HighVolumeTable:
     # SQL run (system alias) on a partition past retention before keep_if is asked, e.g. moving out what keeps
     # it; formatted with {partition}, {start} and {end}. Never in a dry run.
     prepare: tuple[str, ...] = ()
+    # Tenants with partitions of their own get a leaf in each period of this table (lifecycle.partitions); the
+    # table's unique keys must hold tenant_id.
+    per_tenant: bool = False
 
     @property
     def table(self) -> str:
@@ -75,7 +78,10 @@ class HighVolumeTable:
 
 TABLES: tuple[HighVolumeTable, ...] = (
     HighVolumeTable(
-        RangePartitioned("jobs_jobattempt", "started_at", "month"), "RETENTION_JOBS_DAYS", _days("RETENTION_JOBS_DAYS")
+        RangePartitioned("jobs_jobattempt", "started_at", "month"),
+        "RETENTION_JOBS_DAYS",
+        _days("RETENTION_JOBS_DAYS"),
+        per_tenant=True,
     ),
     HighVolumeTable(
         RangePartitioned("jobs_checkpoint", "created_at", "month"),
@@ -83,6 +89,7 @@ TABLES: tuple[HighVolumeTable, ...] = (
         _days("RETENTION_JOBS_DAYS"),
         keep_if=_CHECKPOINT_OF_UNFINISHED_JOB,
         keep_reason="holds a checkpoint of an unfinished job",
+        per_tenant=True,
     ),
     # Jobs by the month they were enqueued; a month goes once all of its jobs have finished.
     HighVolumeTable(
@@ -92,11 +99,15 @@ TABLES: tuple[HighVolumeTable, ...] = (
         keep_if=jobs_sql.UNFINISHED_IN_PARTITION,
         keep_reason="holds unfinished jobs (or their dead letters)",
         prepare=(jobs_sql.CARRY_FORWARD, jobs_sql.DEAD_LETTERS_OF_PARTITION),
+        # Not per tenant: a tenant's purge runs as one of its own jobs, which a drop of its leaf would take along.
     ),
     HighVolumeTable(
-        RangePartitioned("tenants_auditentry", "at", "month"), "RETENTION_AUDIT_DAYS", _days("RETENTION_AUDIT_DAYS")
+        RangePartitioned("tenants_auditentry", "at", "month"),
+        "RETENTION_AUDIT_DAYS",
+        _days("RETENTION_AUDIT_DAYS"),
+        per_tenant=True,
     ),
-    HighVolumeTable(OUTBOX, "OUTBOX_RETENTION_MONTHS", _months("OUTBOX_RETENTION_MONTHS")),
+    HighVolumeTable(OUTBOX, "OUTBOX_RETENTION_MONTHS", _months("OUTBOX_RETENTION_MONTHS"), per_tenant=True),
     HighVolumeTable(
         RangePartitioned("webhooks_webhookdelivery", "event_created_at", "month"),
         "RETENTION_WEBHOOK_DELIVERIES_DAYS",
@@ -112,6 +123,10 @@ TABLES: tuple[HighVolumeTable, ...] = (
         keep_reason="holds an email delivery whose job has not finished",
     ),
 )
+
+
+def per_tenant_tables() -> tuple[HighVolumeTable, ...]:
+    return tuple(table for table in TABLES if table.per_tenant)
 
 
 def by_table(name: str) -> HighVolumeTable:

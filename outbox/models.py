@@ -12,7 +12,7 @@ class OutboxEvent(TenantOwned):
     """A domain event, written in the transaction of the change it describes; relayed at least once.
 
     The table is range-partitioned by month on created_at (outbox/partitions.py); its real primary key is
-    (id, created_at). Retention drops whole partitions, never DELETEs.
+    (id, created_at, tenant_id). Retention drops whole partitions, never DELETEs.
     """
 
     class Status(models.TextChoices):

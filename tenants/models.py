@@ -97,7 +97,8 @@ class ApiToken(TenantOwned):
 
 class AuditEntry(TenantOwned):
     """Append-only: the runtime roles may INSERT and SELECT, never UPDATE or DELETE (tenants/db_roles.py).
-    Range-partitioned by month on `at` (real primary key (id, at)); retention drops whole months (lifecycle)."""
+    Range-partitioned by month on `at` (real primary key (id, at, tenant_id)); retention drops whole months
+    (lifecycle)."""
 
     actor = models.CharField(max_length=200)
     action = models.CharField(max_length=100)

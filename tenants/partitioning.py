@@ -2,10 +2,12 @@
 
 Every app's partitioned table is described by one `RangePartitioned` (apps register theirs in
 lifecycle.tables). Partitions are named `<parent>_pYYYYMM` (monthly) or `<parent>_pYYYYMMDD` (daily), plus
-`<parent>_default` where the table has a safety-net DEFAULT partition. DDL runs as the owner role, through
-`run_ddl`: a `lock_timeout` and bounded retries, so it never queues behind a long transaction with every
-writer queued behind it. Each partition gets the parent's forced row-level security, since a query naming a
-partition directly does not go through the parent's policy.
+`<parent>_default` where the table has a safety-net DEFAULT partition. A period of a table where some tenants
+have partitions of their own (lifecycle.partitions) is itself `PARTITION BY LIST (tenant_id)`: one leaf
+`<partition>_t<tenant_id>` per such tenant and a DEFAULT leaf `<partition>_tdefault` for everyone else.
+DDL runs as the owner role, through `run_ddl`: a `lock_timeout` and bounded retries, so it never queues behind
+a long transaction with every writer queued behind it. Each partition gets the parent's forced row-level
+security, since a query naming a partition directly does not go through the parent's policy.
 """
 
 from __future__ import annotations
@@ -108,14 +110,42 @@ class RangePartitioned:
         start = date(parts[0], parts[1], parts[2] if self.grain == "day" else 1)
         return Partition(name, start, self.add_periods(start, 1))
 
+    # Per-tenant leaves of a period.
+    @staticmethod
+    def leaf_name(partition: str, tenant_id: int) -> str:
+        return f"{partition}_t{int(tenant_id)}"
+
+    @staticmethod
+    def leaf_default_name(partition: str) -> str:
+        return f"{partition}_tdefault"
+
+    def leaves_sql(self, partition: str, tenants: Sequence[int], *, suffix: str = "") -> list[str]:
+        """The LIST leaves of `partition` (already PARTITION BY LIST (tenant_id)): one per tenant and a default;
+        each with the storage parameters and forced RLS. `suffix` is added to every leaf's name."""
+        statements: list[str] = []
+        leaves = [(self.leaf_name(partition, t), f"FOR VALUES IN ({int(t)})") for t in sorted(tenants)]
+        leaves.append((self.leaf_default_name(partition), "DEFAULT"))
+        for leaf, bound in leaves:
+            name = leaf + suffix
+            statements.append(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {partition}{suffix} {bound}")
+            if self.storage:
+                statements.append(f"ALTER TABLE {name} SET ({self.storage})")
+            statements += enable_rls_sql(name)
+        return statements
+
     # DDL.
-    def create_partition_sql(self, start: date) -> list[str]:
+    def create_partition_sql(self, start: date, tenants: Sequence[int] = ()) -> list[str]:
+        """The period's partition; LIST-partitioned by tenant with a leaf per tenant in `tenants`, if any."""
         name = self.partition_name(start)
         end = self.add_periods(start, 1)
+        by_tenant = " PARTITION BY LIST (tenant_id)" if tenants else ""
         statements = [
-            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {self.table} FOR VALUES FROM ('{start}') TO ('{end}')"
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {self.table} "
+            f"FOR VALUES FROM ('{start}') TO ('{end}'){by_tenant}"
         ]
-        if self.storage:
+        if tenants:
+            statements += self.leaves_sql(name, tenants)
+        elif self.storage:
             statements.append(f"ALTER TABLE {name} SET ({self.storage})")
         return statements + enable_rls_sql(name)
 
@@ -141,8 +171,11 @@ class RangePartitioned:
         return sorted((p for p in found if p is not None), key=lambda p: p.start)
 
     # Maintenance.
-    def ensure(self, *, ahead: int, using: str = "owner", today: date | None = None) -> list[str]:
-        """This period's partition and `ahead` more (and the default). Safe to call twice; the names it created."""
+    def ensure(
+        self, *, ahead: int, using: str = "owner", today: date | None = None, tenants: Sequence[int] = ()
+    ) -> list[str]:
+        """This period's partition and `ahead` more (and the default), each with a leaf per tenant in `tenants`
+        (tenants with partitions of their own). Safe to call twice; the names it created."""
         start = self.period_start(today or timezone.now().date())
         present = set(self.partition_names(using))
         created = []
@@ -153,7 +186,7 @@ class RangePartitioned:
             period = self.add_periods(start, offset)
             if self.partition_name(period) in present:
                 continue
-            run_ddl(self.create_partition_sql(period), using=using)
+            run_ddl(self.create_partition_sql(period, tenants), using=using)
             created.append(self.partition_name(period))
         return created
 
@@ -182,7 +215,7 @@ class RangePartitioned:
         with connections[using].cursor() as cursor:
             cursor.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE %s "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname LIKE %s "
                 "AND NOT c.relispartition",
                 [f"{self.table}_p%"],
             )
@@ -334,5 +367,38 @@ def partition_existing(shape: TableShape) -> tuple[Any, Any]:
     def backward(apps: Any, schema_editor: Any) -> None:
         with schema_editor.connection.cursor() as cursor:
             _swap(cursor, shape, partitioned=False)
+
+    return forward, backward
+
+
+def tenant_in_primary_key(spec: RangePartitioned) -> tuple[Any, Any]:
+    """RunPython forward and backward functions: the primary key (id, <time column>) gains tenant_id, so a
+    period can be LIST-partitioned by tenant (a partitioned table's unique keys hold every partition column).
+    The way back refuses while a period is partitioned by tenant: release those tenants first."""
+    table, column = spec.table, spec.column
+
+    def rekey(schema_editor: Any, columns: str) -> None:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD CONSTRAINT {table}_pkey PRIMARY KEY ({columns})"
+            )
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        rekey(schema_editor, f"id, {column}, tenant_id")
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s AND c.relkind = 'p'",
+                [table],
+            )
+            by_tenant = [row[0] for row in cursor.fetchall()]
+        if by_tenant:
+            raise RuntimeError(
+                f"{table}: {', '.join(by_tenant)} are partitioned by tenant; release every dedicated tenant "
+                "(manage.py tenant_partition SLUG --release --execute) before migrating back"
+            )
+        rekey(schema_editor, f"id, {column}")
 
     return forward, backward

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ from emails.models import EmailDelivery
 from jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
 from jobs.services import enqueue
 from jobs.tests.processes import Processes, wait_for
-from lifecycle import purge
+from lifecycle import partitions, purge
+from lifecycle.health import check_health
 from lifecycle.job_handlers import PURGE_JOB
+from lifecycle.models import DedicatedTenant
 from lifecycle.progress import job_progress
+from lifecycle.tables import per_tenant_tables
 from outbox.models import IdempotencyRecord
 from tenants.audit import record
 from tenants.context import tenant_scope
@@ -149,8 +153,55 @@ def test_an_active_tenant_and_a_slug_mismatch_are_refused(three: tuple[Tenant, T
 
 
 def test_partition_mode_without_dedicated_partitions_says_what_to_do(three: tuple[Tenant, Tenant, Tenant]) -> None:
-    with pytest.raises(CommandError, match="no partitions of its own"):
+    with pytest.raises(CommandError, match=r"no partitions of its own: give it some with `manage\.py tenant_partition"):
         run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition")
+    with pytest.raises(CommandError, match="no partitions of its own"):
+        run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition", "--execute", "--inline")
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
+
+
+@pytest.fixture
+def plain_periods(three: tuple[Tenant, Tenant, Tenant]) -> Iterator[None]:
+    yield
+    partitions.reshape_all(tenant_id=0, execute=True, wanted=set())  # the test database outlives the test
+
+
+def test_a_purge_by_partition_drops_the_dedicated_tenants_leaves_and_nothing_of_the_two_others(
+    three: tuple[Tenant, Tenant, Tenant], plain_periods: None
+) -> None:
+    acme, globex, initech = three
+    call_command("tenant_partition", "globex", "--execute", stdout=io.StringIO())
+    leaves = partitions.tenant_partitions(globex.pk)
+    assert len(leaves) >= 2 * len(per_tenant_tables())  # this period and the next, at least, in each table
+    others = {t.pk: (rows_by_table(t.pk), objects_of(t.pk)) for t in (acme, initech)}
+    assert all(count > 0 for count in rows_by_table(globex.pk).values())
+
+    dry = run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition")
+    assert all(f"partition {leaf}: dropped" in dry for leaf in leaves) and "Dry run" in dry
+    out = run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition", "--execute", "--inline")
+    assert "succeeded" in out and "progress:" in out
+
+    left = rows_by_table(globex.pk)
+    # What stays is the purge's own record: its job, its attempt, its checkpoints, its audit row.
+    assert left.pop("jobs_job") == 1 and left.pop("jobs_jobattempt") == 1 and left.pop("jobs_checkpoint") >= 1
+    assert left.pop("tenants_auditentry") == 1
+    assert set(left.values()) == {0}
+    assert objects_of(globex.pk) == []
+    assert all(sql_value(f"SELECT to_regclass('{leaf}')") is None for leaf in leaves)
+    assert not DedicatedTenant.objects.using(SYSTEM).exists()  # future periods get no leaf for it
+    [entry] = AuditEntry.objects.unscoped().filter(tenant=globex)
+    assert entry.action == "tenant.purged" and entry.data["mode"] == "partition"
+    assert sorted(entry.data["partitions"]) == sorted(leaves) and entry.data["undedicated"] is True
+    assert entry.data["deleted"]["jobs_job"] == 2 and entry.data["objects"] == 2  # the others, batched
+    assert entry.data["deleted"]["jobs_jobattempt"] == 0  # its leaves went whole: nothing left to delete
+    assert {t: (rows_by_table(t), objects_of(t)) for t in others} == others
+    assert check_health().healthy
+
+
+def sql_value(statement: str) -> Any:
+    with connections[SYSTEM].cursor() as cursor:
+        cursor.execute(statement)
+        return cursor.fetchone()[0]
 
 
 def test_a_purge_removes_every_row_and_object_of_the_tenant_and_nothing_of_the_two_others(

@@ -1,0 +1,15 @@
+"""The outbox's primary key gains tenant_id, so a month can be LIST-partitioned by tenant (see jobs 0006)."""
+
+from django.db import migrations
+
+from tenants.partitioning import RangePartitioned, tenant_in_primary_key
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("outbox", "0002_relay_takes_turns_across_tenants"),
+    ]
+
+    operations = [
+        migrations.RunPython(*tenant_in_primary_key(RangePartitioned("outbox_outboxevent", "created_at")))
+    ]
