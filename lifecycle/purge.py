@@ -228,13 +228,19 @@ def purge_step(
             continue
         where, extra = _where(table, keep_job_id)
         using = _alias_for(table)
+        # On the job's own connection a batch and its count commit together: a kill between them can neither lose
+        # nor repeat a count. (The owner's audit deletes commit apart: one batch may go uncounted.)
+        together = using == "default"
         while True:
             with tenant_scope(tenant_id, using=using):
                 deleted = delete_batch(table=table, where=where, params=[tenant_id, *extra], using=using, batch=batch)
-            state["deleted"][table] = state["deleted"].get(table, 0) + deleted
-            if deleted < batch:
-                state["done"].append(table)
-            save(state)
+                state["deleted"][table] = state["deleted"].get(table, 0) + deleted
+                if deleted < batch:
+                    state["done"].append(table)
+                if together:
+                    save(state)
+            if not together:
+                save(state)
             if deleted < batch:
                 break
     return state
