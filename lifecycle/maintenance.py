@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
-
 from jobs.scheduler.periodic import periodic
 from lifecycle.retention import apply_retention
 from lifecycle.tables import TABLES
 
 
 def ensure_all_partitions() -> list[str]:
-    """This period's partition and LIFECYCLE_PARTITIONS_AHEAD more (OUTBOX_PARTITIONS_AHEAD for the outbox),
-    for every partitioned table. Safe to call twice; the names it created."""
+    """This period's partition and LIFECYCLE_PARTITIONS_AHEAD more (OUTBOX_PARTITIONS_AHEAD months for the
+    outbox, IDEMPOTENCY_PARTITIONS_AHEAD days for idempotency records), for every partitioned table. Safe to
+    call twice; the names it created."""
     created: list[str] = []
     for table in TABLES:
-        ahead = settings.OUTBOX_PARTITIONS_AHEAD if table.table == "outbox_outboxevent" else None
-        created += table.spec.ensure(ahead=ahead if ahead is not None else settings.LIFECYCLE_PARTITIONS_AHEAD)
+        created += table.spec.ensure(ahead=table.ahead)
     return created
 
 

@@ -54,7 +54,7 @@ def _kept_because(table: HighVolumeTable, partition: Partition) -> str:
         return ""
     with connections[READER].cursor() as cursor:
         cursor.execute(table.keep_if.format(partition=partition.name))
-        return "holds a checkpoint of an unfinished job" if cursor.fetchone() else ""
+        return table.keep_reason if cursor.fetchone() else ""
 
 
 def apply_retention(*, dry_run: bool = False, today: date | None = None) -> RetentionReport:
