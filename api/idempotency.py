@@ -190,11 +190,16 @@ def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, b
             .order_by("-expires_at", "-id")
             .first()
         )
-        if record is None:  # an operator forgot the key since the insert found it: no record of it is left
+        if record is None or record.expires_at <= now:
+            # No live record (it expired, or an operator forgot the key, since the insert looked): the key
+            # starts afresh in today's partition, as in the fast path; never in an older day's, which
+            # retention may be dropping. Today's own expired record (a conflict) is revived in place below.
             with connections[SYSTEM].cursor() as cursor:
                 cursor.execute(INSERT_UNLESS_LIVE, insert_params)
-                (record_id, lock_token, day) = cursor.fetchone()
-            return Claim(record_id, lock_token, day)
+                row = cursor.fetchone()
+            if row is not None:
+                return Claim(row[0], row[1], row[2])
+            record = records.select_for_update().get(tenant_id=tenant_id, token_id=token_id, key=key, day=now.date())
         expired = record.expires_at <= now
         abandoned = record.status == IdempotencyRecord.Status.IN_FLIGHT and record.locked_until <= now
         if not expired and (record.method, record.path, record.fingerprint) != (method, path, digest):
@@ -205,8 +210,8 @@ def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, b
             raise Replay(_replay(record))
         if not expired and not abandoned:
             raise RequestInFlight()
-        # Expired, or its request died before finishing (nothing of it committed): the key starts afresh, in
-        # place. The record keeps its day; retention keeps a partition while it holds a live record.
+        # Expired today, or its request died before finishing (nothing of it committed): the key starts afresh,
+        # in place. The record keeps its day; retention keeps a partition while it holds a live record.
         record.method, record.path, record.fingerprint = method, path, digest
         record.status = IdempotencyRecord.Status.IN_FLIGHT
         record.lock_token = uuid.uuid4()

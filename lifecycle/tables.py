@@ -25,7 +25,7 @@ _CHECKPOINT_OF_UNFINISHED_JOB = (
     "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1"
 )
 # A day of idempotency records is kept while any record in it is live: a key taken over (its first request
-# died) or revived after expiry keeps its record, and so its day, for another TTL.
+# died) keeps its record, and so its day, for another TTL.
 _LIVE_IDEMPOTENCY_RECORD = "SELECT 1 FROM {partition} WHERE expires_at > now() LIMIT 1"
 
 

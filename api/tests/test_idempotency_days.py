@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.http import HttpResponse
 from django.utils import timezone
 
 from api import idempotency
@@ -116,6 +117,21 @@ def test_a_key_expired_yesterday_starts_afresh_in_todays_partition(
     assert _days_of("stale") == [YESTERDAY, TODAY]
     live = IdempotencyRecord.objects.unscoped().get(key="stale", expires_at__gt=AFTER_MIDNIGHT)
     assert live.day == TODAY and live.status == "completed"
+
+
+def test_a_request_that_died_before_midnight_is_taken_over_after_it_in_its_own_record(
+    tenant: Tenant, clock: Clock, yesterdays_partition: str
+) -> None:
+    clock.at = BEFORE_MIDNIGHT
+    dead = idempotency.begin(tenant_id=tenant.pk, token_id=1, key="slow", method="POST", path="/p", body=b"")
+
+    clock.at = BEFORE_MIDNIGHT + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS + 1)  # its lock ran out
+    retry = idempotency.begin(tenant_id=tenant.pk, token_id=1, key="slow", method="POST", path="/p", body=b"")
+
+    assert (retry.record_id, retry.day) == (dead.record_id, YESTERDAY) and retry.lock_token != dead.lock_token
+    assert idempotency.finish(retry, HttpResponse(b'{"n": 2}', status=201), committed_with_business=False)
+    assert not idempotency.finish(dead, HttpResponse(b'{"n": 1}', status=201), committed_with_business=False)
+    assert _days_of("slow") == [YESTERDAY]
 
 
 def _waiting_backends() -> int:
