@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -131,10 +132,11 @@ def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, bo
     return claim
 
 
-# Every decision about a key, in either path, holds this transaction-scoped advisory lock on it (the two-key
-# form: apart from the one-key locks of the jobs engine). Records of one key can sit in two day partitions, and
-# a unique key per partition cannot see across them: the lock orders first requests, and each statement after
-# it (READ COMMITTED: a fresh snapshot per statement) sees what the holder before it committed.
+# Every insert of a record, and every revival of an expired one, holds this transaction-scoped advisory lock on
+# the key (the two-key form: apart from the one-key locks of the jobs engine). Records of one key can sit in two
+# day partitions, and a unique key per partition cannot see across them: the lock orders first requests, and
+# each statement after it (READ COMMITTED: a fresh snapshot per statement) sees what the holder before it
+# committed. Decisions on a live record (replay, 422, 409, take-over) need only its row lock.
 LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtext('ballast.idempotency'), hashtext(%s))"
 # A new key's record, unless a live record of the key exists on any day (an expired one is history: the key
 # starts afresh with a new record in today's partition). Every past day is searched, not only the last TTL's:
@@ -179,27 +181,25 @@ def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, b
         row = cursor.fetchone()
     if row is not None:
         return Claim(row[0], row[1], row[2])
-    records = IdempotencyRecord.objects.unscoped(SYSTEM)
+    key_records = IdempotencyRecord.objects.unscoped(SYSTEM).filter(tenant_id=tenant_id, token_id=token_id, key=key)
     with transaction.atomic(using=SYSTEM):
-        with connections[SYSTEM].cursor() as cursor:
-            cursor.execute(LOCK_KEY, [_lock_name(tenant_id, token_id, key)])
-        # The live record if there is one (at most one is), else the latest.
-        record = (
-            records.select_for_update()
-            .filter(tenant_id=tenant_id, token_id=token_id, key=key)
-            .order_by("-expires_at", "-id")
-            .first()
-        )
-        if record is None or record.expires_at <= now:
-            # No live record (it expired, or an operator forgot the key, since the insert looked): the key
-            # starts afresh in today's partition, as in the fast path; never in an older day's, which
-            # retention may be dropping. Today's own expired record (a conflict) is revived in place below.
+        # The live record (at most one is), locked: replay, 422, 409 or take-over, as the key's only record.
+        record = key_records.select_for_update().filter(expires_at__gt=now).first()
+        if record is None:
+            # None is live (the insert met today's expired record, or the live one went since it looked): the
+            # key starts afresh under the key's lock, taken before any row lock. In today's partition, as in the
+            # fast path; else today's expired record is revived in place (never an older day's record, which
+            # retention may be dropping).
             with connections[SYSTEM].cursor() as cursor:
+                cursor.execute(LOCK_KEY, [_lock_name(tenant_id, token_id, key)])
                 cursor.execute(INSERT_UNLESS_LIVE, insert_params)
                 row = cursor.fetchone()
             if row is not None:
                 return Claim(row[0], row[1], row[2])
-            record = records.select_for_update().get(tenant_id=tenant_id, token_id=token_id, key=key, day=now.date())
+            live_or_today = Q(expires_at__gt=now) | Q(day=now.date())
+            record = key_records.select_for_update().filter(live_or_today).order_by("-expires_at").first()
+            if record is None:  # cannot happen under the lock: the insert met a live record or today's
+                raise RequestInFlight()
         expired = record.expires_at <= now
         abandoned = record.status == IdempotencyRecord.Status.IN_FLIGHT and record.locked_until <= now
         if not expired and (record.method, record.path, record.fingerprint) != (method, path, digest):
