@@ -181,7 +181,10 @@ def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, b
         row = cursor.fetchone()
     if row is not None:
         return Claim(row[0], row[1], row[2])
-    key_records = IdempotencyRecord.objects.unscoped(SYSTEM).filter(tenant_id=tenant_id, token_id=token_id, key=key)
+    # Bounded by tomorrow like the insert's search: the partitions ahead stay out of the plan.
+    key_records = IdempotencyRecord.objects.unscoped(SYSTEM).filter(
+        tenant_id=tenant_id, token_id=token_id, key=key, day__lte=now.date() + timedelta(days=1)
+    )
     with transaction.atomic(using=SYSTEM):
         # The live record (at most one is), locked: replay, 422, 409 or take-over, as the key's only record.
         record = key_records.select_for_update().filter(expires_at__gt=now).first()
