@@ -7,8 +7,8 @@ same method, path and body replays the stored response with `Idempotent-Replayed
 else; with another method, path or body it gets 422; while the first is in flight, 409 (safe to retry).
 401, 403, 429 and 5xx responses are not stored: the client may fix the cause and retry with the key.
 
-The records are outbox.models.IdempotencyRecord; an operator's invalidation and their retention are in
-outbox.idempotency_records.
+The records are outbox.models.IdempotencyRecord, in daily partitions that retention drops whole
+(lifecycle.tables); an operator's invalidation is outbox.idempotency_records.invalidate.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -79,6 +81,7 @@ class Replay(Exception):
 class Claim:
     record_id: int
     lock_token: uuid.UUID
+    day: date  # the record's partition
 
 
 def request_key(request: Request) -> str | None:
@@ -129,30 +132,77 @@ def begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, bo
     return claim
 
 
+# Every insert of a record, and every revival of an expired one, holds this transaction-scoped advisory lock on
+# the key (the two-key form: apart from the one-key locks of the jobs engine). Records of one key can sit in two
+# day partitions, and a unique key per partition cannot see across them: the lock orders first requests, and
+# each statement after it (READ COMMITTED: a fresh snapshot per statement) sees what the holder before it
+# committed. Decisions on a live record (replay, 422, 409, take-over) need only its row lock.
+LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtext('ballast.idempotency'), hashtext(%s))"
+# A new key's record, unless a live record of the key exists on any day (an expired one is history: the key
+# starts afresh with a new record in today's partition). Every past day is searched, not only the last TTL's:
+# a record taken over or revived lives on in its first day's partition (which retention keeps meanwhile). The
+# bound on `day` (tomorrow, for hosts whose clocks differ) leaves the empty partitions ahead out of the plan.
+# ON CONFLICT: today's partition already holds an expired record of the key (a TTL under a day), which the
+# slow path revives in place.
+INSERT_UNLESS_LIVE = (
+    "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
+    "lock_token, locked_until, response_headers, created_at, expires_at, day) "
+    "SELECT %s, %s, %s, %s, %s, %s, 'in_flight', %s, %s, '{}', %s, %s, %s "
+    "WHERE NOT EXISTS (SELECT 1 FROM outbox_idempotencyrecord WHERE tenant_id = %s AND token_id = %s AND key = %s "
+    "AND expires_at > %s AND day <= %s) "
+    "ON CONFLICT (tenant_id, token_id, key, day) DO NOTHING RETURNING id, lock_token, day"
+)
+
+
+def _lock_name(tenant_id: int, token_id: int, key: str) -> str:
+    return f"{tenant_id}:{token_id}:{key}"
+
+
 def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, body: bytes) -> Claim:
     digest = fingerprint(method, path, body)
     now = timezone.now()
     lock_until = now + timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
     expires = now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    # The common case, a new key, costs one round trip (autocommit: concurrent repeats see it at once).
-    # Asynchronous commit is safe here: a crash that lost this row also lost the request's uncommitted
-    # business transaction, so the key simply runs again; the business COMMIT flushes the WAL anyway.
+    insert_params: list[Any] = [
+        *(tenant_id, token_id, key, method, path, digest, uuid.uuid4(), lock_until, now, expires, now.date()),
+        *(tenant_id, token_id, key, now, now.date() + timedelta(days=1)),
+    ]
+    # The common case, a new key, costs one round trip: lock and insert in one autocommit transaction, so
+    # concurrent repeats see the record at once and the lock is held no longer than the insert. Asynchronous
+    # commit is safe here: a crash that lost this row also lost the request's uncommitted business
+    # transaction, so the key simply runs again; the business COMMIT flushes the WAL anyway.
     with connections[SYSTEM].cursor() as cursor:
         cursor.execute(
-            "SET LOCAL synchronous_commit TO off; "
-            "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
-            "lock_token, locked_until, response_headers, created_at, expires_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, 'in_flight', %s, %s, '{}', %s, %s) "
-            "ON CONFLICT (tenant_id, token_id, key) DO NOTHING RETURNING id, lock_token",
-            [tenant_id, token_id, key, method, path, digest, uuid.uuid4(), lock_until, now, expires],
+            f"SET LOCAL synchronous_commit TO off; {LOCK_KEY}; {INSERT_UNLESS_LIVE}",
+            [_lock_name(tenant_id, token_id, key), *insert_params],
         )
-        cursor.nextset()  # past the SET's empty result, to the INSERT's
+        cursor.nextset()  # past the SET's empty result
+        cursor.nextset()  # and the lock's row, to the INSERT's
         row = cursor.fetchone()
     if row is not None:
-        return Claim(row[0], row[1])
-    records = IdempotencyRecord.objects.unscoped(SYSTEM)
+        return Claim(row[0], row[1], row[2])
+    # Bounded by tomorrow like the insert's search: the partitions ahead stay out of the plan.
+    key_records = IdempotencyRecord.objects.unscoped(SYSTEM).filter(
+        tenant_id=tenant_id, token_id=token_id, key=key, day__lte=now.date() + timedelta(days=1)
+    )
     with transaction.atomic(using=SYSTEM):
-        record = records.select_for_update().get(tenant_id=tenant_id, token_id=token_id, key=key)
+        # The live record (at most one is), locked: replay, 422, 409 or take-over, as the key's only record.
+        record = key_records.select_for_update().filter(expires_at__gt=now).first()
+        if record is None:
+            # None is live (the insert met today's expired record, or the live one went since it looked): the
+            # key starts afresh under the key's lock, taken before any row lock. In today's partition, as in the
+            # fast path; else today's expired record is revived in place (never an older day's record, which
+            # retention may be dropping).
+            with connections[SYSTEM].cursor() as cursor:
+                cursor.execute(LOCK_KEY, [_lock_name(tenant_id, token_id, key)])
+                cursor.execute(INSERT_UNLESS_LIVE, insert_params)
+                row = cursor.fetchone()
+            if row is not None:
+                return Claim(row[0], row[1], row[2])
+            live_or_today = Q(expires_at__gt=now) | Q(day=now.date())
+            record = key_records.select_for_update().filter(live_or_today).order_by("-expires_at").first()
+            if record is None:  # cannot happen under the lock: the insert met a live record or today's
+                raise RequestInFlight()
         expired = record.expires_at <= now
         abandoned = record.status == IdempotencyRecord.Status.IN_FLIGHT and record.locked_until <= now
         if not expired and (record.method, record.path, record.fingerprint) != (method, path, digest):
@@ -163,14 +213,15 @@ def _begin(*, tenant_id: int, token_id: int, key: str, method: str, path: str, b
             raise Replay(_replay(record))
         if not expired and not abandoned:
             raise RequestInFlight()
-        # Expired, or its request died before finishing (nothing of it committed): the key starts afresh.
+        # Expired today, or its request died before finishing (nothing of it committed): the key starts afresh,
+        # in place. The record keeps its day; retention keeps a partition while it holds a live record.
         record.method, record.path, record.fingerprint = method, path, digest
         record.status = IdempotencyRecord.Status.IN_FLIGHT
         record.lock_token = uuid.uuid4()
         record.locked_until, record.expires_at = lock_until, expires
         record.response_status, record.response_headers, record.response_body = None, {}, None
         record.save(using=SYSTEM)
-        return Claim(record.pk, record.lock_token)
+        return Claim(record.pk, record.lock_token, record.day)
 
 
 def complete(claim: Claim, response: HttpResponse, *, using: str) -> bool:
@@ -181,8 +232,15 @@ def complete(claim: Claim, response: HttpResponse, *, using: str) -> bool:
     with connections[using].cursor() as cursor:
         cursor.execute(
             "UPDATE outbox_idempotencyrecord SET status = 'completed', response_status = %s, "
-            "response_headers = %s::jsonb, response_body = %s WHERE id = %s AND lock_token = %s",
-            [response.status_code, json.dumps(headers), _stored_body(response), claim.record_id, claim.lock_token],
+            "response_headers = %s::jsonb, response_body = %s WHERE id = %s AND day = %s AND lock_token = %s",
+            [
+                response.status_code,
+                json.dumps(headers),
+                _stored_body(response),
+                claim.record_id,
+                claim.day,
+                claim.lock_token,
+            ],
         )
         return cursor.rowcount == 1
 
@@ -196,7 +254,7 @@ def _stored_body(response: HttpResponse) -> bytes:
 def release(claim: Claim) -> None:
     """Forget an in-flight record whose response is not to be stored, so the key can be retried."""
     IdempotencyRecord.objects.unscoped(SYSTEM).filter(
-        pk=claim.record_id, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_FLIGHT
+        pk=claim.record_id, day=claim.day, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_FLIGHT
     ).delete()
 
 

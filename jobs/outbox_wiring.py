@@ -14,7 +14,6 @@ from jobs.scheduler.periodic import periodic, vacuum
 from jobs.services import enqueue
 from jobs.worker.context import JobContext, PermanentError
 from outbox import partitions
-from outbox.idempotency_records import delete_expired_records
 from outbox.models import OutboxEvent
 from outbox.relay import run_relay
 from outbox.sinks import register_sink
@@ -67,14 +66,11 @@ def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 @periodic("outbox.vacuum", every=timedelta(minutes=1))
 def vacuum_hot_tables() -> None:
-    """The month's outbox partition and the jobs table churn the most (see jobs.scheduler.periodic.vacuum)."""
-    current = partitions.partition_name(partitions.month_start(timezone.now().date()))
-    vacuum(["jobs_job", current, "outbox_idempotencyrecord"])
-
-
-@periodic("outbox.idempotency_cleanup", every=timedelta(minutes=10))
-def clean_idempotency_records() -> None:
-    delete_expired_records()
+    """The month's outbox partition, today's idempotency records and the jobs table churn the most (see
+    jobs.scheduler.periodic.vacuum). Expired idempotency records go with their day's partition (lifecycle)."""
+    today = timezone.now().date()
+    current = partitions.partition_name(partitions.month_start(today))
+    vacuum(["jobs_job", current, partitions.IDEMPOTENCY_RECORDS.partition_name(today)])
 
 
 # The relay runs beside the passes, in every scheduler process: relays are safe side by side.

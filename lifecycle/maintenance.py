@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
-
 from jobs.scheduler.periodic import periodic
 from lifecycle.partitions import dedicated_tenant_ids
 from lifecycle.retention import apply_retention
@@ -13,17 +11,14 @@ from lifecycle.tables import TABLES
 
 
 def ensure_all_partitions() -> list[str]:
-    """This period's partition and LIFECYCLE_PARTITIONS_AHEAD more (OUTBOX_PARTITIONS_AHEAD for the outbox),
-    for every partitioned table; in a per-tenant table each with a leaf per dedicated tenant (lifecycle.partitions).
-    Safe to call twice; the names it created."""
+    """This period's partition and LIFECYCLE_PARTITIONS_AHEAD more (OUTBOX_PARTITIONS_AHEAD months for the
+    outbox, IDEMPOTENCY_PARTITIONS_AHEAD days for idempotency records), for every partitioned table; in a
+    per-tenant table each with a leaf per dedicated tenant (lifecycle.partitions). Safe to call twice; the names it
+    created."""
     created: list[str] = []
     dedicated = dedicated_tenant_ids()
     for table in TABLES:
-        ahead = settings.OUTBOX_PARTITIONS_AHEAD if table.table == "outbox_outboxevent" else None
-        created += table.spec.ensure(
-            ahead=ahead if ahead is not None else settings.LIFECYCLE_PARTITIONS_AHEAD,
-            tenants=dedicated if table.per_tenant else (),
-        )
+        created += table.spec.ensure(ahead=table.ahead, tenants=dedicated if table.per_tenant else ())
     return created
 
 

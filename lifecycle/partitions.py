@@ -205,7 +205,7 @@ def refuse_keys_without_tenant(table: HighVolumeTable) -> None:
         if "tenant_id" not in definition:
             raise PartitioningRefused(
                 f"{table.table}: {definition} lacks tenant_id, so its periods cannot be partitioned by tenant: "
-                "add tenant_id to the key (a migration, as jobs 0006) before marking the table per_tenant"
+                "add tenant_id to the key (a migration, as jobs 0007) before marking the table per_tenant"
             )
 
 

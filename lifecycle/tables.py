@@ -1,20 +1,22 @@
 """The high-volume tables that are range-partitioned by time, and how long each keeps its rows.
 
 Retention and partition_health walk this list; the DELETE gate (lifecycle.delete_gate) guards these tables.
-The keep_if queries read only partitions already past retention, and each through a partial index.
+Idempotency records are partitioned by day, the rest by month. The keep_if queries read only partitions already
+past retention, and each through a partial index.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from jobs import sql as jobs_sql
-from outbox.partitions import OUTBOX
+from outbox.partitions import IDEMPOTENCY_RECORDS, OUTBOX
 from tenants.partitioning import RangePartitioned, add_months
 
 # A partition of checkpoints is kept while any job with a checkpoint in it is unfinished: it is that job's
@@ -23,6 +25,9 @@ _CHECKPOINT_OF_UNFINISHED_JOB = (
     "SELECT 1 FROM {partition} c JOIN jobs_job j ON j.id = c.job_id "
     "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1"
 )
+# A day of idempotency records is kept while any record in it is live: a key taken over (its first request
+# died) keeps its record, and so its day, for another TTL.
+_LIVE_IDEMPOTENCY_RECORD = "SELECT 1 FROM {partition} WHERE expires_at > now() LIMIT 1"
 
 
 # A month of webhook deliveries is kept while a delivery in it is pending: its next attempt is scheduled (the
@@ -47,6 +52,16 @@ def _days(name: str) -> Callable[[date], date]:
     return cutoff
 
 
+def _ttl_plus_a_day(name: str) -> Callable[[date], date]:
+    """A day partition goes once every record in it has expired: a record created on day D expires by
+    D + 1 day + TTL. A whole day more is kept as a margin (clock skew, a late in-flight request)."""
+
+    def cutoff(today: date) -> date:
+        return today - timedelta(days=math.ceil(int(getattr(settings, name)) / 24) + 1)
+
+    return cutoff
+
+
 def _months(name: str) -> Callable[[date], date]:
     def cutoff(today: date) -> date:
         return add_months(today.replace(day=1), -int(getattr(settings, name)))
@@ -67,6 +82,11 @@ class HighVolumeTable:
     # Tenants with partitions of their own get a leaf in each period of this table (lifecycle.partitions); the
     # table's unique keys must hold tenant_id.
     per_tenant: bool = False
+    ahead_setting: str = "LIFECYCLE_PARTITIONS_AHEAD"  # periods kept ready ahead
+
+    @property
+    def ahead(self) -> int:
+        return int(getattr(settings, self.ahead_setting))
 
     @property
     def table(self) -> str:
@@ -107,7 +127,13 @@ TABLES: tuple[HighVolumeTable, ...] = (
         _days("RETENTION_AUDIT_DAYS"),
         per_tenant=True,
     ),
-    HighVolumeTable(OUTBOX, "OUTBOX_RETENTION_MONTHS", _months("OUTBOX_RETENTION_MONTHS"), per_tenant=True),
+    HighVolumeTable(
+        OUTBOX,
+        "OUTBOX_RETENTION_MONTHS",
+        _months("OUTBOX_RETENTION_MONTHS"),
+        ahead_setting="OUTBOX_PARTITIONS_AHEAD",
+        per_tenant=True,
+    ),
     HighVolumeTable(
         RangePartitioned("webhooks_webhookdelivery", "event_created_at", "month"),
         "RETENTION_WEBHOOK_DELIVERIES_DAYS",
@@ -121,6 +147,14 @@ TABLES: tuple[HighVolumeTable, ...] = (
         _days("RETENTION_EMAIL_DELIVERIES_DAYS"),
         keep_if=_UNFINISHED_EMAIL_DELIVERY,
         keep_reason="holds an email delivery whose job has not finished",
+    ),
+    HighVolumeTable(
+        IDEMPOTENCY_RECORDS,
+        "IDEMPOTENCY_TTL_HOURS",
+        _ttl_plus_a_day("IDEMPOTENCY_TTL_HOURS"),
+        keep_if=_LIVE_IDEMPOTENCY_RECORD,
+        keep_reason="holds a live idempotency record",
+        ahead_setting="IDEMPOTENCY_PARTITIONS_AHEAD",
     ),
 )
 

@@ -1,5 +1,5 @@
 """The stored Idempotency-Key records (the HTTP layer that writes them is api.idempotency): an operator's
-invalidation and retention."""
+invalidation. Retention drops whole daily partitions (lifecycle.tables), never DELETEs rows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from django.db import transaction
 
 from outbox.models import IdempotencyRecord
 from tenants import audit
-from tenants.batched_delete import delete_in_batches
 
 SYSTEM = "system"
 
@@ -29,10 +28,3 @@ def invalidate(*, tenant_id: int, key: str, token_id: int | None = None, actor: 
             using=SYSTEM,
         )
     return deleted
-
-
-def delete_expired_records(*, batch: int = 1000, max_batches: int = 100) -> int:
-    """Bounded deletes of expired records (the table is small: one row per key for 24 hours)."""
-    return delete_in_batches(
-        table="outbox_idempotencyrecord", where="expires_at < now()", using=SYSTEM, batch=batch, max_batches=max_batches
-    )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from tenants.models import TenantOwned
 
@@ -53,8 +55,18 @@ class OutboxEvent(TenantOwned):
         return f"{self.event_type} {self.event_id}"
 
 
+def utc_today() -> date:
+    return timezone.now().date()
+
+
 class IdempotencyRecord(TenantOwned):
-    """One Idempotency-Key of one credential: the request's fingerprint and, once done, its response."""
+    """One Idempotency-Key of one credential: the request's fingerprint and, once done, its response.
+
+    The table is range-partitioned by `day` (the UTC day of created_at; outbox/partitions.py); its real
+    primary key is (id, day), and the database keeps a key unique per day. At most one record of a key is live
+    (expires_at in the future) across days: api.idempotency inserts under an advisory lock on the key and only
+    when none is. Retention drops whole days, never DELETEs.
+    """
 
     class Status(models.TextChoices):
         IN_FLIGHT = "in_flight"
@@ -73,10 +85,13 @@ class IdempotencyRecord(TenantOwned):
     response_body = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    day = models.DateField(default=utc_today)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "token_id", "key"], name="idempotency_unique_key_per_credential")
+            models.UniqueConstraint(
+                fields=["tenant", "token_id", "key", "day"], name="idempotency_unique_key_per_credential"
+            )
         ]
         indexes = [models.Index(fields=["expires_at"], name="idempotency_expires")]
 

@@ -1,5 +1,6 @@
-"""Monthly range partitions of the outbox (tenants.partitioning): created ahead by maintenance, dropped whole
-for retention. The outbox has no default partition: an event outside every partition is refused, loudly."""
+"""Range partitions of the outbox (monthly) and of the HTTP idempotency records (daily), through
+tenants.partitioning: created ahead by maintenance, dropped whole for retention. Neither has a default
+partition: a row outside every partition is refused, loudly, and partitions detach CONCURRENTLY."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date
 from tenants.partitioning import PartitionLockTimeout, RangePartitioned, add_months, month_start, run_ddl
 
 __all__ = [
+    "IDEMPOTENCY_RECORDS",
     "OUTBOX",
     "PartitionLockTimeout",
     "add_months",
@@ -25,6 +27,18 @@ OUTBOX = RangePartitioned(
     PARENT,
     "created_at",
     "month",
+    has_default=False,
+    storage="autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000",
+)
+
+# One partition per UTC day of `day` (the record's first use). Each record is updated once (in flight ->
+# completed), so partitions vacuum early too. No default partition: a keyed request with no partition for its
+# day fails (500) rather than writing rows that nothing would ever drop; IDEMPOTENCY_PARTITIONS_AHEAD days are
+# kept ready and preflight fails when tomorrow's is missing.
+IDEMPOTENCY_RECORDS = RangePartitioned(
+    "outbox_idempotencyrecord",
+    "day",
+    "day",
     has_default=False,
     storage="autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000",
 )

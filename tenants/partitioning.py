@@ -316,25 +316,29 @@ def _swap(cursor: Any, shape: TableShape, *, partitioned: bool) -> None:
     cursor.execute(
         f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS){suffix}"
     )
+    # The owner reads and copies every tenant's rows: forced row-level security would show it none.
+    cursor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     if partitioned:
         cursor.execute(f"SELECT min({spec.column})::date, max({spec.column})::date FROM {table}")  # noqa: S608 (names from code)
         low, high = cursor.fetchone()
         today = timezone.now().date()
         start = spec.period_start(min(low or today, today))
         last = spec.add_periods(spec.period_start(max(high or today, today)), 1)
-        cursor.execute(f"CREATE TABLE {spec.default_name} PARTITION OF {new} DEFAULT")
+        if spec.has_default:
+            cursor.execute(f"CREATE TABLE {spec.default_name} PARTITION OF {new} DEFAULT")
         while start <= last:
             end = spec.add_periods(start, 1)
             cursor.execute(
                 f"CREATE TABLE {spec.partition_name(start)} PARTITION OF {new} FOR VALUES FROM ('{start}') TO ('{end}')"
             )
+            if spec.storage:
+                cursor.execute(f"ALTER TABLE {spec.partition_name(start)} SET ({spec.storage})")
             for statement in enable_rls_sql(spec.partition_name(start)):
                 cursor.execute(statement)
             start = end
-        for statement in enable_rls_sql(spec.default_name):
-            cursor.execute(statement)
-    # The owner copies every tenant's rows: forced row-level security would show it none.
-    cursor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        if spec.has_default:
+            for statement in enable_rls_sql(spec.default_name):
+                cursor.execute(statement)
     cursor.execute(f"INSERT INTO {new} SELECT * FROM {table}")  # noqa: S608 (names from code)
     cursor.execute(f"SELECT pg_get_serial_sequence('{new}', 'id')")
     sequence = cursor.fetchone()[0]

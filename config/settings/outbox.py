@@ -6,6 +6,7 @@ from config.settings.env import env
 
 __all__ = [
     "IDEMPOTENCY_LOCK_SECONDS",
+    "IDEMPOTENCY_PARTITIONS_AHEAD",
     "IDEMPOTENCY_TTL_HOURS",
     "OUTBOX_BATCH_SIZE",
     "OUTBOX_MAX_ATTEMPTS",
@@ -22,7 +23,10 @@ OUTBOX_MAX_ATTEMPTS: int = env.int("OUTBOX_MAX_ATTEMPTS", default=20)
 OUTBOX_PARTITIONS_AHEAD: int = env.int("OUTBOX_PARTITIONS_AHEAD", default=3)
 # Whole monthly partitions older than this are dropped.
 OUTBOX_RETENTION_MONTHS: int = env.int("OUTBOX_RETENTION_MONTHS", default=3)
-# How long a stored response is replayed for an Idempotency-Key.
+# How long a stored response is replayed for an Idempotency-Key. Records live in daily partitions, each dropped
+# once it is this many hours plus a day old (and holds no live record).
 IDEMPOTENCY_TTL_HOURS: int = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
+# Daily partitions of idempotency records kept ready ahead (no default partition: a missing day refuses keys).
+IDEMPOTENCY_PARTITIONS_AHEAD: int = env.int("IDEMPOTENCY_PARTITIONS_AHEAD", default=7)
 # A request still "in flight" after this long is presumed dead: the key may be used again.
 IDEMPOTENCY_LOCK_SECONDS: int = env.int("IDEMPOTENCY_LOCK_SECONDS", default=60)

@@ -55,7 +55,27 @@ def seed() -> dict[str, Any]:
             body="{}",
         )
         EmailDelivery.objects.create(key="roundtrip", message_id="<roundtrip@x>", from_email="a@x", payload_hash="p")
+    seed_idempotency_records(tenant.pk)
     return {"tenant_id": tenant.pk, "endpoint_id": endpoint.pk, "secret": "whsec-roundtrip"}
+
+
+def seed_idempotency_records(tenant_id: int) -> None:
+    """One key in two day partitions (the migration made today's and those ahead), an expired record and a
+    live one: the way back to the plain table (one record per key) must keep the live one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    today = now.date()
+    with connections["system"].cursor() as cursor:
+        for day, expires in ((today, now - timedelta(hours=1)), (today + timedelta(days=1), now + timedelta(days=1))):
+            cursor.execute(
+                "INSERT INTO outbox_idempotencyrecord (tenant_id, token_id, key, method, path, fingerprint, status, "
+                "lock_token, locked_until, response_headers, created_at, expires_at, day) VALUES (%s, 1, 'k', "
+                "'POST', '/p', 'f', 'completed', gen_random_uuid(), now(), '{}', %s, %s, %s)",
+                [tenant_id, day, expires, day],
+            )
 
 
 def facts() -> dict[str, Any]:
@@ -76,6 +96,9 @@ def facts() -> dict[str, Any]:
                 continue
             cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 (constant names)
             counts[table] = cursor.fetchone()[0]
+        if "outbox_idempotencyrecord" in tables_now:
+            cursor.execute("SELECT count(*) FROM outbox_idempotencyrecord WHERE expires_at > now()")
+            counts["outbox_idempotencyrecord (live)"] = cursor.fetchone()[0]
     secrets = (
         [endpoint.secret for endpoint in WebhookEndpoint.objects.unscoped("system").all()]
         if "webhooks_webhookendpoint" in tables_now

@@ -86,6 +86,7 @@ def test_a_scratch_database_goes_one_step_back_and_forth_with_data_then_to_zero_
     assert seeded["counts"]["tenants_tenant"] == 1 and seeded["counts"]["jobs_job"] == 1
     assert seeded["counts"]["outbox_outboxevent"] >= 1 and seeded["counts"]["tenants_auditentry"] >= 2
     assert seeded["counts"]["webhooks_webhookdelivery"] == seeded["counts"]["emails_emaildelivery"] == 1
+    assert seeded["counts"]["outbox_idempotencyrecord (live)"] == 1  # and an expired one of the same key
     assert seeded["secrets"] == [up["seed"]["secret"]]
 
     # One step back and forward from the head, app by app, with data present: nothing is lost or garbled.

@@ -1,4 +1,4 @@
-"""The outbox's primary key gains tenant_id, so a month can be LIST-partitioned by tenant (see jobs 0006)."""
+"""The outbox's primary key gains tenant_id, so a month can be LIST-partitioned by tenant (see jobs 0007)."""
 
 from django.db import migrations
 
@@ -7,7 +7,7 @@ from tenants.partitioning import RangePartitioned, tenant_in_primary_key
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("outbox", "0002_relay_takes_turns_across_tenants"),
+        ("outbox", "0003_partition_idempotency_records"),
     ]
 
     operations = [
