@@ -211,7 +211,11 @@ def enqueue_many(
         return []
     announce = any(row["lifecycle_events"] for row in rows)
     event_cte, event_params = _job_created_cte(tenant_id, actor) if announce else ("", {})
-    statement = jobs_sql.ENQUEUE.format(event_cte=event_cte, notify=", pg_notify(%(channel)s, '')" if announce else "")
+    statement = jobs_sql.ENQUEUE.format(
+        event_cte=event_cte,
+        notify=", pg_notify(%(channel)s, '')" if announce else "",
+        key_guard=jobs_sql.KEY_GUARD if keys else "",
+    )
     params: dict[str, Any] = {
         **event_params,
         "tenant_id": tenant_id,

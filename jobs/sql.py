@@ -10,8 +10,12 @@ from __future__ import annotations
 # What a worker needs to run a claimed job (jobs.worker.claim.ClaimedJob, in this order).
 CLAIMED_COLUMNS = (
     "id, tenant_id, job_type, queue, payload, attempts, max_attempts, lease_token, trace_id, correlation_id, "
-    "traceparent, created_event_id, locked_at, cancel_requested, locked_by"
+    "traceparent, created_event_id, locked_at, cancel_requested, locked_by, retention_at"
 )
+
+# A job's partition, when the caller knows it (a claimed job's retention_at): the statement is then planned on one
+# partition of jobs_job instead of all of them. NULL: any partition.
+IN_PARTITION = "(%(retention_at)s::timestamptz IS NULL OR retention_at = %(retention_at)s)"
 
 _CLAIM_SET = (
     "status = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(), locked_by = %(worker)s, "
@@ -72,7 +76,7 @@ SUCCEED = """
 WITH done AS (
     UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, finished_at = clock_timestamp(),
         updated_at = clock_timestamp(), lease_token = NULL, lease_expires_at = NULL, last_error = ''
-    WHERE id = %(job_id)s AND status = 'running' AND lease_token = %(token)s
+    WHERE id = %(job_id)s AND status = 'running' AND lease_token = %(token)s AND {in_partition}
     RETURNING id, tenant_id, attempts, locked_at, locked_by
 ), acknowledged AS (
     INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error,
@@ -89,19 +93,19 @@ SELECT (SELECT job_id FROM acknowledged){notify}{claim_select} FROM (SELECT 1) A
 TRANSITION = "UPDATE jobs_job SET {assignments} WHERE {where}"
 
 # Lease of the running attempt pushed forward; nothing when the lease was taken back.
-EXTEND_LEASE = """
+EXTEND_LEASE = f"""
 UPDATE jobs_job SET lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
-WHERE id = %(job_id)s AND lease_token = %(token)s AND status = 'running'
+WHERE id = %(job_id)s AND lease_token = %(token)s AND status = 'running' AND {IN_PARTITION}
 RETURNING id
-"""
+"""  # noqa: S608
 
 # The attempt still holds the job: KEY SHARE blocks the reaper (FOR UPDATE SKIP LOCKED skips the row) but not
 # the heartbeat's UPDATE, for the rest of the caller's (short) transaction.
-FENCE = """
+FENCE = f"""
 SELECT cancel_requested FROM jobs_job
-WHERE id = %(job_id)s AND lease_token = %(token)s AND status = 'running'
+WHERE id = %(job_id)s AND lease_token = %(token)s AND status = 'running' AND {IN_PARTITION}
 FOR KEY SHARE
-"""
+"""  # noqa: S608
 
 INSERT_CHECKPOINT = """
 INSERT INTO jobs_checkpoint (tenant_id, job_id, sequence, attempt, state, created_at)
@@ -114,7 +118,7 @@ RETURNING sequence
 
 LAST_CHECKPOINT = "SELECT state FROM jobs_checkpoint WHERE job_id = %(job_id)s ORDER BY sequence DESC LIMIT 1"
 
-CANCEL_REQUESTED = "SELECT cancel_requested FROM jobs_job WHERE id = %(job_id)s"
+CANCEL_REQUESTED = f"SELECT cancel_requested FROM jobs_job WHERE id = %(job_id)s AND {IN_PARTITION}"  # noqa: S608
 
 REQUEST_CANCEL = """
 UPDATE jobs_job SET cancel_requested = true, updated_at = clock_timestamp()
@@ -172,11 +176,7 @@ job AS (
     SELECT %(tenant_id)s, job_type, queue, payload, payload_hash, 'queued', priority,
         GREATEST(COALESCE(run_at, now()), now()), 0, max_attempts, '', idempotency_key, trace_id,
         correlation_id, causation_id, traceparent, created_event_id, '', false, now(), now()
-    FROM input
-    -- A key already held, in any partition. LOCK_IDEMPOTENCY_KEYS ran first: a twin committed meanwhile is seen.
-    WHERE idempotency_key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM jobs_job held
-        WHERE held.tenant_id = %(tenant_id)s AND held.idempotency_key = input.idempotency_key)
+    FROM input{key_guard}
     ORDER BY ord
     RETURNING id, job_type, queue, idempotency_key, created_event_id, available_at, priority, created_at
 ),
@@ -199,6 +199,13 @@ LOCK_IDEMPOTENCY_KEYS = """
 SELECT pg_advisory_xact_lock(hashtextextended('jobs.idempotency_key|' || key, %(tenant_id)s))
 FROM unnest(%(keys)s::text[]) AS key ORDER BY key
 """
+
+# ENQUEUE's {key_guard} when keys are given: a key already held, in any partition. LOCK_IDEMPOTENCY_KEYS ran first,
+# so a twin committed meanwhile is seen. (Without keys it is left out: it would plan a look into every partition.)
+KEY_GUARD = """
+    WHERE idempotency_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM jobs_job held
+        WHERE held.tenant_id = %(tenant_id)s AND held.idempotency_key = input.idempotency_key)"""
 
 # Jobs that already held the idempotency keys of a bulk enqueue (ON CONFLICT DO NOTHING returned no row).
 BY_IDEMPOTENCY_KEYS = """

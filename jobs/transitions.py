@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.db import connections
 
 from jobs import sql
@@ -43,9 +46,11 @@ def transition(
     target: str,
     fence: uuid.UUID | None = None,
     values: dict[str, Any] | None = None,
+    retention_at: datetime | None = None,
     using: str = "default",
 ) -> bool:
-    """Move one job from `current` to `target`. False when the row was not in `current` (or the fence failed)."""
+    """Move one job from `current` to `target`. False when the row was not in `current` (or the fence failed).
+    `retention_at` (a claimed job's) plans the statement on the job's partition alone."""
     check_transition(current, target)
     assignments = ["status = %s", "updated_at = clock_timestamp()"]
     params: list[Any] = [target]
@@ -60,16 +65,40 @@ def transition(
     if fence is not None:
         where += " AND lease_token = %s"
         params.append(fence)
+    if retention_at is not None:
+        where += " AND retention_at = %s"
+        params.append(retention_at)
     with connections[using].cursor() as cursor:
         cursor.execute(sql.TRANSITION.format(assignments=", ".join(assignments), where=where), params)
         return cursor.rowcount == 1
 
 
+# A prepare threshold no statement reaches by repetition: only `prepare=True` prepares.
+EXPLICIT_PREPARES_ONLY = 2**31 - 1
+
+
+def _execute(using: str, statement: str, params: dict[str, Any]) -> Any:
+    """Run a hot statement, prepared on the server (JOBS_PREPARED_STATEMENTS): Postgres then plans it once per
+    connection, not at each run over every partition of jobs_job (Django's cursors bind parameters client-side,
+    so each run is planned anew). Returns an open cursor."""
+    connection = connections[using]
+    if not settings.JOBS_PREPARED_STATEMENTS:
+        plain = connection.cursor()
+        plain.execute(statement, params)
+        return plain
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:  # Django's default turns preparing off; this allows explicit prepares only
+        raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
+    cursor: psycopg.Cursor[Any] = psycopg.Cursor(raw)
+    cursor.execute(statement, params, prepare=True)
+    return cursor
+
+
 def claim(statement: str, params: dict[str, Any], *, using: str = "system") -> list[tuple[Any, ...]]:
     """queued → running for the rows a claim statement selects (jobs.sql.CLAIM_NEXT / CLAIM_DUE)."""
     check_transition(S.QUEUED, S.RUNNING)
-    with connections[using].cursor() as cursor:
-        cursor.execute(statement, params)
+    with _execute(using, statement, params) as cursor:
         return list(cursor.fetchall())
 
 
@@ -80,14 +109,27 @@ def succeed(
     encoded_result: str,
     event: NewEvent | None = None,
     claim_next: dict[str, Any] | None = None,
+    retention_at: datetime | None = None,
     using: str = "default",
 ) -> tuple[bool, tuple[Any, ...]]:
     """running → succeeded with its attempt row (and its event), fenced. Runs in the handler's transaction:
     its writes and this acknowledgement commit together. With `claim_next` (jobs.sql CLAIM_NEXT parameters)
     the same statement claims the next job (queued → running); its row is returned (all NULL: none)."""
     check_transition(S.RUNNING, S.SUCCEEDED)
-    params: dict[str, Any] = {"job_id": job_id, "token": token, "result": encoded_result}
-    parts = {"event_cte": "", "notify": "", "claim_cte": "", "claim_select": "", "claim_join": ""}
+    params: dict[str, Any] = {
+        "job_id": job_id,
+        "token": token,
+        "result": encoded_result,
+        "retention_at": retention_at,
+    }
+    parts = {
+        "event_cte": "",
+        "notify": "",
+        "claim_cte": "",
+        "claim_select": "",
+        "claim_join": "",
+        "in_partition": sql.IN_PARTITION,
+    }
     if event is not None:
         insert, event_params = insert_from_cte_sql(event, cte="acknowledged", expressions={}, named="ev")
         parts |= {
@@ -103,8 +145,7 @@ def succeed(
             "claim_join": sql.SUCCEED_CLAIM_JOIN,
         }
         params |= claim_next
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql.SUCCEED.format(**parts), params)
+    with _execute(using, sql.SUCCEED.format(**parts), params) as cursor:
         row = cursor.fetchone()
     assert row is not None
     skip = 2 if event is not None else 1

@@ -119,6 +119,8 @@ TABLES: tuple[HighVolumeTable, ...] = (
         keep_if=jobs_sql.UNFINISHED_IN_PARTITION,
         keep_reason="holds unfinished jobs (or their dead letters)",
         prepare=(jobs_sql.CARRY_FORWARD, jobs_sql.DEAD_LETTERS_OF_PARTITION),
+        # Every claim is planned over all of jobs_job's partitions: as few ahead as is safe.
+        ahead_setting="JOBS_PARTITIONS_AHEAD",
         # Not per tenant: a tenant's purge runs as one of its own jobs, which a drop of its leaf would take along.
     ),
     HighVolumeTable(

@@ -342,3 +342,27 @@ def test_connections_are_returned_after_a_wake_up(tenant: Tenant) -> None:
     job = _enqueue(tenant, "diagnostics.echo", {"value": 1})
     run_wakeup({"queue": job.queue, "tenant_id": tenant.pk, "baton": "b"})
     assert all(connection.connection is None for connection in connections.all())
+
+
+def _prepared_acknowledgements(alias: str) -> int:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%WITH done AS%%'")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_acknowledgement_is_prepared_on_the_server_unless_turned_off(
+    tenant: Tenant, settings, prepared: bool
+) -> None:
+    """Planned once per connection: Django's own cursors would plan it anew at every run, over every partition
+    of jobs_job."""
+    settings.JOBS_PREPARED_STATEMENTS = prepared
+    with connections["default"].cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # psycopg sees it and forgets what it had prepared on this connection
+    jobs = [_enqueue(tenant, "diagnostics.echo", {"value": n}) for n in range(2)]
+
+    outcome = _wake(jobs[0])
+
+    assert outcome["succeeded"] == 2  # the second was claimed with the first one's acknowledgement
+    assert all(job_row(job.pk).status == "succeeded" for job in jobs)
+    assert (_prepared_acknowledgements("default") >= 1) is prepared

@@ -64,6 +64,7 @@ def acknowledge(job: ClaimedJob, encoded_result: str, *, then: NextClaim | None 
         encoded_result=encoded_result,
         event=event,
         claim_next=then.params() if then else None,
+        retention_at=job.retention_at,
     )
     if not acknowledged:
         raise LeaseLost(f"Job {job.id} attempt {job.attempt} lost its lease before acknowledging")
@@ -78,6 +79,7 @@ def release_unstarted(job: ClaimedJob, *, delay: float = 0.0, using: str = "syst
         current=S.RUNNING,
         target=S.QUEUED,
         fence=job.lease_token,
+        retention_at=job.retention_at,
         values={**CLEAR_LEASE, "attempts": Sql("attempts - 1"), "available_at": after(delay)},
         using=using,
     )
@@ -107,6 +109,7 @@ def retry_later(job: ClaimedJob, error: str, spec: HandlerSpec | None, *, using:
         current=S.RUNNING,
         target=S.QUEUED,
         fence=job.lease_token,
+        retention_at=job.retention_at,
         values={**CLEAR_LEASE, "available_at": after(delay), "last_error": clean_error(error)},
         using=using,
     )
@@ -129,6 +132,7 @@ def dead_letter(
         current=S.RUNNING,
         target=S.DLQ_PENDING,
         fence=job.lease_token,
+        retention_at=job.retention_at,
         values={"last_error": error},
         using=using,
     ):
@@ -136,8 +140,15 @@ def dead_letter(
     dead = DeadLetter.objects.unscoped(using).create(
         tenant_id=job.tenant_id, job_id=job.id, job_type=job.job_type, reason=reason, error=error, attempts=job.attempt
     )
-    transition(job.id, current=S.DLQ_PENDING, target=S.DLQ_RECORDED, using=using)
-    transition(job.id, current=S.DLQ_RECORDED, target=S.FAILED, values={**CLEAR_LEASE, "finished_at": NOW}, using=using)
+    transition(job.id, current=S.DLQ_PENDING, target=S.DLQ_RECORDED, retention_at=job.retention_at, using=using)
+    transition(
+        job.id,
+        current=S.DLQ_RECORDED,
+        target=S.FAILED,
+        values={**CLEAR_LEASE, "finished_at": NOW},
+        retention_at=job.retention_at,
+        using=using,
+    )
     common = {"tenant_id": job.tenant_id, "actor": actor, "target_type": "job", "target_id": str(job.id)}
     record_many(
         [
@@ -158,6 +169,7 @@ def cancel_running(job: ClaimedJob, *, using: str) -> bool:
         current=S.RUNNING,
         target=S.CANCELLED,
         fence=job.lease_token,
+        retention_at=job.retention_at,
         values={**CLEAR_LEASE, "finished_at": NOW},
         using=using,
     )
@@ -196,7 +208,7 @@ def record_failure(
     """After the handler's transaction rolled back: how the attempt ends, in a short transaction of its own."""
     with tenant_scope(job.tenant_id):
         try:
-            cancel_requested = fence(job.id, job.lease_token) or cancelled
+            cancel_requested = fence(job.id, job.lease_token, retention_at=job.retention_at) or cancelled
         except LeaseLost:
             attempt_row(job, worker=worker, outcome=Outcome.LEASE_LOST, error=error, trace=trace, using="default")
             return str(Outcome.LEASE_LOST)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -41,11 +42,13 @@ class CheckpointError(RuntimeError):
     """ctx.checkpoint() was called where it cannot commit (inside a nested transaction.atomic())."""
 
 
-def fence(job_id: int, token: uuid.UUID, *, using: str = DEFAULT_DB_ALIAS) -> bool:
+def fence(
+    job_id: int, token: uuid.UUID, *, retention_at: datetime | None = None, using: str = DEFAULT_DB_ALIAS
+) -> bool:
     """Inside a transaction: whether this attempt still holds the job; if so the reaper cannot take it back
     before the transaction ends. Returns cancel_requested. Raises LeaseLost."""
     with connections[using].cursor() as cursor:
-        cursor.execute(sql.FENCE, {"job_id": job_id, "token": token})
+        cursor.execute(sql.FENCE, {"job_id": job_id, "token": token, "retention_at": retention_at})
         row = cursor.fetchone()
     if row is None:
         raise LeaseLost(f"Job {job_id} lost its lease")
@@ -84,6 +87,7 @@ class JobContext:
     correlation_id: str
     lease_token: uuid.UUID
     atomic: bool = True
+    retention_at: datetime | None = None  # the job's partition key (jobs.sql.IN_PARTITION)
     _last_checkpoint: Any = field(default=None, repr=False)
     _checkpoint_loaded: bool = field(default=False, repr=False)
 
@@ -102,7 +106,7 @@ class JobContext:
         """Save progress: the checkpoint and the handler's writes so far commit together, fenced by the lease
         (a resumed attempt never skips work that did not commit). Raises LeaseLost when fenced out."""
         with tenant_scope(self.tenant_id), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            fence(self.job_id, self.lease_token)
+            fence(self.job_id, self.lease_token, retention_at=self.retention_at)
             cursor.execute(
                 sql.INSERT_CHECKPOINT,
                 {
@@ -122,20 +126,20 @@ class JobContext:
         """For atomic=False handlers: a short transaction in the job's tenant that commits only while this
         attempt holds the job (LeaseLost otherwise). In an atomic handler it simply joins the handler's."""
         with tenant_scope(self.tenant_id):
-            fence(self.job_id, self.lease_token)
+            fence(self.job_id, self.lease_token, retention_at=self.retention_at)
             yield
 
     def heartbeat(self) -> None:
         """Extend the lease now (a background thread also does it while the handler runs)."""
         from jobs.worker.heartbeat import extend_lease
 
-        if not extend_lease(self.job_id, self.lease_token):
+        if not extend_lease(self.job_id, self.lease_token, retention_at=self.retention_at):
             raise LeaseLost(f"Job {self.job_id} lost its lease")
 
     @property
     def cancel_requested(self) -> bool:
         with tenant_scope(self.tenant_id), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute(sql.CANCEL_REQUESTED, {"job_id": self.job_id})
+            cursor.execute(sql.CANCEL_REQUESTED, {"job_id": self.job_id, "retention_at": self.retention_at})
             row = cursor.fetchone()
         return bool(row and row[0])
 

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connections
@@ -28,12 +29,15 @@ SYSTEM = "system"
 TICK_SECONDS = 0.05
 
 
-def extend_lease(job_id: int, token: uuid.UUID, *, release: bool = False) -> bool:
+def extend_lease(job_id: int, token: uuid.UUID, *, release: bool = False, retention_at: datetime | None = None) -> bool:
     """Push the lease forward; False when it was taken back. `release`: hand the connection back to the pool
     afterwards (the heartbeat thread holds none between beats)."""
     try:
         with connections[SYSTEM].cursor() as cursor:
-            cursor.execute(sql.EXTEND_LEASE, {"job_id": job_id, "token": token, "lease": settings.JOBS_LEASE_SECONDS})
+            cursor.execute(
+                sql.EXTEND_LEASE,
+                {"job_id": job_id, "token": token, "lease": settings.JOBS_LEASE_SECONDS, "retention_at": retention_at},
+            )
             return cursor.fetchone() is not None
     finally:
         if release:
@@ -46,6 +50,7 @@ class _Running:
     token: uuid.UUID
     started: float
     next_extend: float
+    retention_at: datetime | None = None
     lost: bool = False
 
 
@@ -75,10 +80,10 @@ class Heartbeat:
             self._baton = baton
             self._baton_refresh = time.monotonic() + settings.JOBS_WAKE_TTL_SECONDS / 3
 
-    def start_job(self, job_id: int, token: uuid.UUID) -> None:
+    def start_job(self, job_id: int, token: uuid.UUID, retention_at: datetime | None = None) -> None:
         now = time.monotonic()
         with self._lock:
-            self._running = _Running(job_id, token, now, now + settings.JOBS_LEASE_SECONDS / 3)
+            self._running = _Running(job_id, token, now, now + settings.JOBS_LEASE_SECONDS / 3, retention_at)
 
     def end_job(self) -> None:
         with self._lock:
@@ -105,7 +110,7 @@ class Heartbeat:
                 baton.pass_on()  # a long job: let another worker take the rest of this queue
             if now >= running.next_extend:
                 running.next_extend = now + settings.JOBS_LEASE_SECONDS / 3
-                if not extend_lease(running.job_id, running.token, release=True):
+                if not extend_lease(running.job_id, running.token, release=True, retention_at=running.retention_at):
                     running.lost = True  # its writes are fenced; stop extending
         if refresh_baton and baton is not None and not baton.passed:
             baton.refresh()

@@ -173,6 +173,7 @@ def _context(job: ClaimedJob, spec: HandlerSpec | None) -> JobContext:
         correlation_id=job.correlation_id,
         lease_token=job.lease_token,
         atomic=spec.atomic if spec else True,
+        retention_at=job.retention_at,
     )
 
 
@@ -192,7 +193,7 @@ def run_job_and_claim(
 ) -> tuple[str, ClaimedJob | None]:
     """One attempt of a claimed job: its outcome, and the job `then` claimed with its acknowledgement."""
     heartbeat = heartbeat or Heartbeat.shared()
-    heartbeat.start_job(job.id, job.lease_token)
+    heartbeat.start_job(job.id, job.lease_token, job.retention_at)
     spec: HandlerSpec | None = None
     try:
         spec = get_handler(job.job_type)
