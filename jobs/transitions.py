@@ -77,29 +77,28 @@ def transition(
 EXPLICIT_PREPARES_ONLY = 2**31 - 1
 
 
-def _execute(using: str, statement: str, params: dict[str, Any]) -> Any:
-    """Run a hot statement, prepared on the server (JOBS_PREPARED_STATEMENTS): Postgres then plans it once per
-    connection, not at each run over every partition of jobs_job (Django's cursors bind parameters client-side,
-    so each run is planned anew). Returns an open cursor."""
+def _rows(using: str, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """A hot statement's rows, the statement prepared on the server (JOBS_PREPARED_STATEMENTS): Postgres then
+    plans it once per connection, not at each run over every partition of jobs_job (Django's cursors bind
+    parameters client-side, so each run is planned anew). Errors are Django's, as from its own cursors."""
     connection = connections[using]
     if not settings.JOBS_PREPARED_STATEMENTS:
-        plain = connection.cursor()
-        plain.execute(statement, params)
-        return plain
+        with connection.cursor() as plain:
+            plain.execute(statement, params)
+            return list(plain.fetchall())
     connection.ensure_connection()
     raw = connection.connection
     if raw.prepare_threshold is None:  # Django's default turns preparing off; this allows explicit prepares only
         raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
-    cursor: psycopg.Cursor[Any] = psycopg.Cursor(raw)
-    cursor.execute(statement, params, prepare=True)
-    return cursor
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(statement, params, prepare=True)
+        return list(cursor.fetchall())
 
 
 def claim(statement: str, params: dict[str, Any], *, using: str = "system") -> list[tuple[Any, ...]]:
     """queued → running for the rows a claim statement selects (jobs.sql.CLAIM_NEXT / CLAIM_DUE)."""
     check_transition(S.QUEUED, S.RUNNING)
-    with _execute(using, statement, params) as cursor:
-        return list(cursor.fetchall())
+    return _rows(using, statement, params)
 
 
 def succeed(
@@ -145,8 +144,6 @@ def succeed(
             "claim_join": sql.SUCCEED_CLAIM_JOIN,
         }
         params |= claim_next
-    with _execute(using, sql.SUCCEED.format(**parts), params) as cursor:
-        row = cursor.fetchone()
-    assert row is not None
+    (row,) = _rows(using, sql.SUCCEED.format(**parts), params)
     skip = 2 if event is not None else 1
     return row[0] is not None, tuple(row[skip:])

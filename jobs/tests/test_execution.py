@@ -366,3 +366,14 @@ def test_the_acknowledgement_is_prepared_on_the_server_unless_turned_off(
     assert outcome["succeeded"] == 2  # the second was claimed with the first one's acknowledgement
     assert all(job_row(job.pk).status == "succeeded" for job in jobs)
     assert (_prepared_acknowledgements("default") >= 1) is prepared
+
+
+def test_an_error_in_a_prepared_hot_statement_is_raised_as_djangos(tenant: Tenant) -> None:
+    """Callers catch django.db errors (a statement timeout, a lost connection): the prepared path must raise
+    them too, not psycopg's own."""
+    from django.db import DataError
+
+    from jobs import transitions
+
+    with pytest.raises(DataError):
+        transitions.claim("SELECT 1 / (%(zero)s::int)", {"zero": 0})
