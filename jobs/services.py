@@ -16,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 from jsonschema import ValidationError as SchemaError
 
-from jobs import policy, wakeups
+from jobs import policy, prepared, wakeups
 from jobs import sql as jobs_sql
 from jobs.events import announces
 from jobs.models import DeadLetter, Job
@@ -226,8 +226,7 @@ def enqueue_many(
     with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
         if keys:
             cursor.execute(jobs_sql.LOCK_IDEMPOTENCY_KEYS, {"tenant_id": tenant_id, "keys": keys})
-        cursor.execute(statement, params)
-        created = {row[0]: row[1:6] for row in cursor.fetchall()}
+        created = {row[0]: row[1:6] for row in prepared.rows("default", statement, params)}
         existing: dict[str, tuple[int, str]] = {}
         if len(created) < len(rows):
             cursor.execute(jobs_sql.BY_IDEMPOTENCY_KEYS, {"keys": keys})

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from django.conf import settings
 from django.db import connections
 
 from jobs import sql
+from jobs.prepared import rows as prepared_rows
 from jobs.states import JobStatus as S
 from jobs.states import check_transition
 from outbox.services import NOTIFY_CHANNEL, NewEvent, insert_from_cte_sql
@@ -73,32 +72,10 @@ def transition(
         return cursor.rowcount == 1
 
 
-# A prepare threshold no statement reaches by repetition: only `prepare=True` prepares.
-EXPLICIT_PREPARES_ONLY = 2**31 - 1
-
-
-def _rows(using: str, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """A hot statement's rows, the statement prepared on the server (JOBS_PREPARED_STATEMENTS): Postgres then
-    plans it once per connection, not at each run over every partition of jobs_job (Django's cursors bind
-    parameters client-side, so each run is planned anew). Errors are Django's, as from its own cursors."""
-    connection = connections[using]
-    if not settings.JOBS_PREPARED_STATEMENTS:
-        with connection.cursor() as plain:
-            plain.execute(statement, params)
-            return list(plain.fetchall())
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:  # Django's default turns preparing off; this allows explicit prepares only
-        raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(statement, params, prepare=True)
-        return list(cursor.fetchall())
-
-
 def claim(statement: str, params: dict[str, Any], *, using: str = "system") -> list[tuple[Any, ...]]:
     """queued → running for the rows a claim statement selects (jobs.sql.CLAIM_NEXT / CLAIM_DUE)."""
     check_transition(S.QUEUED, S.RUNNING)
-    return _rows(using, statement, params)
+    return prepared_rows(using, statement, params)
 
 
 def succeed(
@@ -144,6 +121,6 @@ def succeed(
             "claim_join": sql.SUCCEED_CLAIM_JOIN,
         }
         params |= claim_next
-    (row,) = _rows(using, sql.SUCCEED.format(**parts), params)
+    (row,) = prepared_rows(using, sql.SUCCEED.format(**parts), params)
     skip = 2 if event is not None else 1
     return row[0] is not None, tuple(row[skip:])

@@ -28,9 +28,10 @@ JOBS_MAX_PAYLOAD_BYTES: int = env.int("JOBS_MAX_PAYLOAD_BYTES", default=256 * 10
 JOBS_MAX_RESULT_BYTES: int = env.int("JOBS_MAX_RESULT_BYTES", default=256 * 1024)
 # A worker that stops heart-beating loses its jobs to the scheduler after this long.
 JOBS_LEASE_SECONDS: float = env.float("JOBS_LEASE_SECONDS", default=30.0)
-# A worker's claim and acknowledgement run as server-side prepared statements (planned once per connection, not
-# at every run over each partition of jobs_job: 0.27 ms against 0.96 ms a run). Turn off behind a connection
-# pooler that cannot carry prepared statements (PgBouncer in transaction mode before 1.21).
+# Enqueue, a worker's claim and its acknowledgement run as server-side prepared statements (planned once per
+# connection, not at every run over each partition of jobs_job: 0.27 ms against 0.96 ms a run for the
+# acknowledgement). Turn off behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode
+# before 1.21).
 JOBS_PREPARED_STATEMENTS: bool = env.bool("JOBS_PREPARED_STATEMENTS", default=True)
 # Jobs a worker runs for one wake-up before it hands the (queue, tenant) on, and the time slice it may take.
 JOBS_BATCH_SIZE: int = env.int("JOBS_BATCH_SIZE", default=50)

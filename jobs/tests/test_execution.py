@@ -344,14 +344,14 @@ def test_connections_are_returned_after_a_wake_up(tenant: Tenant) -> None:
     assert all(connection.connection is None for connection in connections.all())
 
 
-def _prepared_acknowledgements(alias: str) -> int:
+def _prepared(alias: str, opening: str) -> int:
     with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%WITH done AS%%'")
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{opening}%"])
         return int(cursor.fetchone()[0])
 
 
 @pytest.mark.parametrize("prepared", [True, False])
-def test_the_acknowledgement_is_prepared_on_the_server_unless_turned_off(
+def test_the_enqueue_and_the_acknowledgement_are_prepared_on_the_server_unless_turned_off(
     tenant: Tenant, settings, prepared: bool
 ) -> None:
     """Planned once per connection: Django's own cursors would plan it anew at every run, over every partition
@@ -365,7 +365,8 @@ def test_the_acknowledgement_is_prepared_on_the_server_unless_turned_off(
 
     assert outcome["succeeded"] == 2  # the second was claimed with the first one's acknowledgement
     assert all(job_row(job.pk).status == "succeeded" for job in jobs)
-    assert (_prepared_acknowledgements("default") >= 1) is prepared
+    assert (_prepared("default", "WITH done AS") >= 1) is prepared  # the acknowledgement
+    assert (_prepared("default", "WITH input AS") >= 1) is prepared  # the enqueue
 
 
 def test_an_error_in_a_prepared_hot_statement_is_raised_as_djangos(tenant: Tenant) -> None:
