@@ -207,7 +207,7 @@ KEY_GUARD = """
         SELECT 1 FROM jobs_job held
         WHERE held.tenant_id = %(tenant_id)s AND held.idempotency_key = input.idempotency_key)"""
 
-# Jobs that already held the idempotency keys of a bulk enqueue (ON CONFLICT DO NOTHING returned no row).
+# Jobs that already held the idempotency keys of a bulk enqueue (the key guard let their rows through to none).
 BY_IDEMPOTENCY_KEYS = """
 SELECT id, idempotency_key, payload_hash FROM jobs_job WHERE idempotency_key = ANY(%(keys)s)
 """
