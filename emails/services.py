@@ -10,12 +10,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connections
 
 from emails.models import EmailDelivery
 from jobs.services import enqueue
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope
+from tenants.key_locks import lock_keys
 from tenants.models import Tenant
 
 SEND_JOB_TYPE = "email.send"
@@ -23,7 +23,9 @@ MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit
 MAX_BODY_BYTES = 1024 * 1024
 MAX_KEY_CHARS = 255
-KEY_LOCK_SPACE = "ballast.emails.key"
+# Sends of one key take turns (tenants.key_locks), as a unique index's row lock would make them: a second send
+# waits for the first to commit or roll back, then finds its row or makes its own.
+KEY_LOCK_SPACE = "emails.key"
 
 
 class EmailError(ValueError):
@@ -92,13 +94,6 @@ def _same_or_conflict(existing: EmailDelivery, digest: str) -> EmailDelivery:
     return existing
 
 
-def _lock_key(tenant_id: int, key: str) -> None:
-    """Serialize sends of one (tenant, key) until the caller's transaction ends (as a unique index's row lock
-    would: a second send waits for the first to commit or roll back, then finds its row or makes its own)."""
-    with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", [f"{KEY_LOCK_SPACE}:{key}", tenant_id])
-
-
 def send_email(
     *,
     tenant: Tenant | int,
@@ -122,7 +117,7 @@ def send_email(
         if key is not None:
             # The table is partitioned by month, so no unique index can hold (tenant, key) alone: the lock and a
             # look through every retained partition keep a key unique within the retention window.
-            _lock_key(tenant_id, key)
+            lock_keys(space=KEY_LOCK_SPACE, tenant_id=tenant_id, keys=[key])
             existing = EmailDelivery.objects.filter(key=key).order_by("created_at", "pk").first()
             if existing is not None:
                 return _same_or_conflict(existing, digest)

@@ -28,6 +28,7 @@ from outbox import services as outbox
 from outbox import tracing
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope
+from tenants.key_locks import lock_keys
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ MAX_ATTEMPTS_LIMIT = 100
 # Keys that clients send (Idempotency-Key) live under this prefix; the platform's own keys never do, so a
 # client cannot pre-claim an internal key such as a webhook delivery's.
 CLIENT_KEY_PREFIX = "api:"
+# Enqueues of one idempotency key take turns (tenants.key_locks): no unique index spans jobs_job's partitions.
+IDEMPOTENCY_KEY_LOCKS = "jobs.idempotency_key"
 
 
 def client_key(key: str | None) -> str | None:
@@ -225,7 +228,7 @@ def enqueue_many(
     }
     with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
         if keys:
-            cursor.execute(jobs_sql.LOCK_IDEMPOTENCY_KEYS, {"tenant_id": tenant_id, "keys": keys})
+            lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
         created = {row[0]: row[1:6] for row in prepared.rows("default", statement, params)}
         existing: dict[str, tuple[int, str]] = {}
         if len(created) < len(rows):
@@ -385,8 +388,7 @@ def enqueue_or_revive(*, tenant: Tenant | int, job_type: str, payload: Any, key:
 
     tenant_id = _tenant_id(tenant)
     with tenant_scope(tenant_id):
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", [f"{job_type}|{key}", tenant_id])
+        lock_keys(space=f"jobs.unfinished.{job_type}", tenant_id=tenant_id, keys=[key])
         job = (
             Job.objects.select_for_update()
             .filter(job_type=job_type, idempotency_key__startswith=f"{key}:", status__in=[S.QUEUED, S.RUNNING])

@@ -7,6 +7,11 @@ clock_timestamp()), never by the app server's clock.
 
 from __future__ import annotations
 
+from jobs.states import TERMINAL
+
+# A job that has finished (jobs.states.TERMINAL), as an SQL list: `status IN {FINISHED}`.
+FINISHED = "(" + ", ".join(f"'{status}'" for status in sorted(TERMINAL)) + ")"
+
 # What a worker needs to run a claimed job (jobs.worker.claim.ClaimedJob, in this order).
 CLAIMED_COLUMNS = (
     "id, tenant_id, job_type, queue, payload, attempts, max_attempts, lease_token, trace_id, correlation_id, "
@@ -192,16 +197,9 @@ audit AS (
 SELECT ord, id, available_at <= now() AS due, priority, available_at, created_at{notify} FROM created ORDER BY ord
 """
 
-# jobs_job is partitioned, so no unique index can hold a tenant's keys across months: every enqueue of a key
-# takes this lock (its transaction's), in key order so that two enqueues never wait for each other in a
-# cycle, and ENQUEUE, a later statement with a later snapshot, sees the job of an enqueue that held it before.
-LOCK_IDEMPOTENCY_KEYS = """
-SELECT pg_advisory_xact_lock(hashtextextended('jobs.idempotency_key|' || key, %(tenant_id)s))
-FROM unnest(%(keys)s::text[]) AS key ORDER BY key
-"""
-
-# ENQUEUE's {key_guard} when keys are given: a key already held, in any partition. LOCK_IDEMPOTENCY_KEYS ran first,
-# so a twin committed meanwhile is seen. (Without keys it is left out: it would plan a look into every partition.)
+# ENQUEUE's {key_guard} when keys are given: a key already held, in any partition. jobs_job is partitioned, so no
+# unique index can hold a tenant's keys across months: the enqueue locked its keys first (tenants.key_locks), so
+# a twin committed meanwhile is seen. (Without keys it is left out: it would plan a look into every partition.)
 KEY_GUARD = """
     WHERE idempotency_key IS NULL OR NOT EXISTS (
         SELECT 1 FROM jobs_job held
@@ -230,11 +228,11 @@ DELETE FROM jobs_deadletter WHERE id IN (
     SELECT d.id FROM jobs_deadletter d JOIN {partition} j ON j.id = d.job_id LIMIT 10000)
 """
 
-UNFINISHED_IN_PARTITION = """
-SELECT 1 FROM {partition} WHERE status NOT IN ('succeeded', 'failed', 'cancelled')
-UNION ALL SELECT 1 FROM jobs_deadletter d JOIN {partition} j ON j.id = d.job_id
+UNFINISHED_IN_PARTITION = f"""
+SELECT 1 FROM {{partition}} WHERE status NOT IN {FINISHED}
+UNION ALL SELECT 1 FROM jobs_deadletter d JOIN {{partition}} j ON j.id = d.job_id
 LIMIT 1
-"""
+"""  # noqa: S608
 
 # Scheduler leadership: a lease on one row. Taken when free or expired, renewed by its holder (same token).
 ACQUIRE_LEADERSHIP = """

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The high-volume tables and their models: every partitioned table of lifecycle.tables.TABLES (a test checks),
-# and the two that are not partitioned yet (jobs_job, outbox_idempotencyrecord).
+# The high-volume tables and their models: every partitioned table of lifecycle.tables.TABLES (a test checks).
 HIGH_VOLUME_TABLES: dict[str, str] = {
     "jobs_job": "Job",
     "jobs_jobattempt": "JobAttempt",

@@ -30,7 +30,15 @@ from django.db import connections, transaction
 from lifecycle.tables import HighVolumeTable, per_tenant_tables
 from tenants.audit import record
 from tenants.models import Tenant
-from tenants.partitioning import Partition, RangePartitioned, run_ddl
+from tenants.partitioning import (
+    Partition,
+    RangePartitioned,
+    child_names,
+    constraint_definitions,
+    index_definitions,
+    run_ddl,
+)
+from tenants.rls import enable_rls_sql
 
 OWNER = "owner"
 SYSTEM = "system"
@@ -75,12 +83,8 @@ def _fetch(sql: str, params: Sequence[Any] = (), *, using: str = OWNER) -> list[
 
 
 def _children(name: str) -> list[str]:
-    rows = _fetch(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s ORDER BY 1",
-        [name],
-    )
-    return [str(row[0]) for row in rows]
+    with connections[OWNER].cursor() as cursor:
+        return child_names(cursor, name)
 
 
 def leaf_tenants(period: str) -> set[int]:
@@ -141,22 +145,13 @@ def _detached_leaves(tenant_id: int, tables: Iterable[str]) -> list[str]:
 
 
 def _constraints(table: str, kinds: str) -> list[str]:
-    rows = _fetch(
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
-        "AND contype = ANY(%s) ORDER BY conname",
-        [table, list(kinds)],
-    )
-    return [str(row[0]) for row in rows]
+    with connections[OWNER].cursor() as cursor:
+        return [definition for _name, definition in constraint_definitions(cursor, table, kinds)]
 
 
 def _indexes(table: str) -> list[str]:
-    """CREATE INDEX statements of the parent's indexes that back no constraint."""
-    rows = _fetch(
-        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT EXISTS "
-        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) ORDER BY 1",
-        [table],
-    )
-    return [str(row[0]) for row in rows]
+    with connections[OWNER].cursor() as cursor:
+        return index_definitions(cursor, table)
 
 
 def _columns(table: str) -> list[str]:
@@ -229,8 +224,6 @@ def _build_sql(spec: RangePartitioned, period: str, tenants: set[int], low: str,
         for definition in _indexes(spec.table)
     ]
     statements += [f"ALTER TABLE {new} ADD {definition}" for definition in _constraints(spec.table, "f")]
-    from tenants.rls import enable_rls_sql
-
     statements += enable_rls_sql(new)
     for grantee, privileges in _extra_grants(spec.table, period).items():
         statements.append(f'GRANT {", ".join(sorted(privileges))} ON {new} TO "{grantee}"')
@@ -388,49 +381,51 @@ def _require_owner() -> None:
         raise PartitioningRefused("Partition DDL needs the owner role: run it through scripts/with-owner.sh")
 
 
+def _set_dedicated(
+    tenant: Tenant, *, dedicated: bool, actor: str, execute: bool, batch: int,
+    on_period: Callable[[PeriodMove], None] | None,
+) -> list[PeriodMove]:  # fmt: skip
+    """Record the tenant as dedicated (or not; audited when that changes), then bring every period to the shape
+    the dedicated tenants call for. Only says what would move when not `execute`. Safe to rerun."""
+    from lifecycle.models import DedicatedTenant
+
+    others = set(dedicated_tenant_ids()) - {tenant.pk}
+    wanted = others | {tenant.pk} if dedicated else others
+    if not execute:
+        return reshape_all(tenant_id=tenant.pk, execute=False, wanted=wanted, on_period=on_period)
+    _require_owner()
+    if dedicated:
+        for table in per_tenant_tables():
+            refuse_keys_without_tenant(table)
+    records = DedicatedTenant.objects.using(SYSTEM)
+    with transaction.atomic(using=SYSTEM):
+        if dedicated:
+            changed = records.get_or_create(tenant_id=tenant.pk, defaults={"actor": actor})[1]
+        else:
+            changed = bool(records.filter(tenant_id=tenant.pk).delete()[0])
+        if changed:
+            record(
+                tenant_id=tenant.pk, actor=actor, target_type="tenant", target_id=tenant.pk,
+                action="tenant.partitions_dedicated" if dedicated else "tenant.partitions_released",
+                data={"slug": tenant.slug}, using=SYSTEM,
+            )  # fmt: skip
+    return reshape_all(tenant_id=tenant.pk, execute=True, batch=batch, on_period=on_period)
+
+
 def dedicate(
     *, tenant: Tenant, actor: str, execute: bool, batch: int = COPY_BATCH,
     on_period: Callable[[PeriodMove], None] | None = None,
 ) -> list[PeriodMove]:  # fmt: skip
-    """Give the tenant a leaf of its own in every period of every per-tenant table, its rows moved there
-    (audited once, when it becomes dedicated). Only says what would move when not `execute`. Safe to rerun."""
-    from lifecycle.models import DedicatedTenant
-
-    wanted = set(dedicated_tenant_ids()) | {tenant.pk}
-    if not execute:
-        return reshape_all(tenant_id=tenant.pk, execute=False, wanted=wanted, on_period=on_period)
-    _require_owner()
-    for table in per_tenant_tables():
-        refuse_keys_without_tenant(table)
-    with transaction.atomic(using=SYSTEM):
-        _, created = DedicatedTenant.objects.using(SYSTEM).get_or_create(tenant_id=tenant.pk, defaults={"actor": actor})
-        if created:
-            record(
-                tenant_id=tenant.pk, actor=actor, action="tenant.partitions_dedicated", target_type="tenant",
-                target_id=tenant.pk, data={"slug": tenant.slug}, using=SYSTEM,
-            )  # fmt: skip
-    return reshape_all(tenant_id=tenant.pk, execute=True, batch=batch, on_period=on_period)
+    """Give the tenant a leaf of its own in every period of every per-tenant table, its rows moved there."""
+    return _set_dedicated(tenant, dedicated=True, actor=actor, execute=execute, batch=batch, on_period=on_period)
 
 
 def release(
     *, tenant: Tenant, actor: str, execute: bool, batch: int = COPY_BATCH,
     on_period: Callable[[PeriodMove], None] | None = None,
 ) -> list[PeriodMove]:  # fmt: skip
-    """The way back: the tenant's rows return to the default leaves and it gets no leaves any more (audited)."""
-    from lifecycle.models import DedicatedTenant
-
-    wanted = set(dedicated_tenant_ids()) - {tenant.pk}
-    if not execute:
-        return reshape_all(tenant_id=tenant.pk, execute=False, wanted=wanted, on_period=on_period)
-    _require_owner()
-    with transaction.atomic(using=SYSTEM):
-        deleted, _ = DedicatedTenant.objects.using(SYSTEM).filter(tenant_id=tenant.pk).delete()
-        if deleted:
-            record(
-                tenant_id=tenant.pk, actor=actor, action="tenant.partitions_released", target_type="tenant",
-                target_id=tenant.pk, data={"slug": tenant.slug}, using=SYSTEM,
-            )  # fmt: skip
-    return reshape_all(tenant_id=tenant.pk, execute=True, batch=batch, on_period=on_period)
+    """The way back: the tenant's rows return to the default leaves and it gets no leaves any more."""
+    return _set_dedicated(tenant, dedicated=False, actor=actor, execute=execute, batch=batch, on_period=on_period)
 
 
 def drop_tenant_partitions(

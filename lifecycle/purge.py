@@ -162,26 +162,29 @@ def plan(*, tenant: Tenant, scopes: list[str], mode: str) -> PurgePlan:
     return result
 
 
+# The purge's own job record (it finishes after the purge): the column naming the job in each table holding it.
+_OWN_JOB_COLUMN = {
+    "jobs_job": "id",
+    "jobs_jobattempt": "job_id",
+    "jobs_checkpoint": "job_id",
+    "jobs_deadletter": "job_id",
+}
+
+
 def _where(table: str, keep_job_id: int | None) -> tuple[str, list[Any]]:
-    """The rows of the tenant, except the purge's own job record (it finishes after the purge)."""
-    if keep_job_id is None:
+    """The rows of the tenant, except the purge's own job record."""
+    column = _OWN_JOB_COLUMN.get(table)
+    if keep_job_id is None or column is None:
         return "tenant_id = %s", []
-    if table == "jobs_job":
-        return "tenant_id = %s AND id <> %s", [keep_job_id]
-    if table in {"jobs_jobattempt", "jobs_checkpoint", "jobs_deadletter"}:
-        return "tenant_id = %s AND job_id <> %s", [keep_job_id]
-    return "tenant_id = %s", []
+    return f"tenant_id = %s AND {column} <> %s", [keep_job_id]
 
 
 def _kept(table: str, *, keep_job_id: int | None) -> str | None:
     """SQL for the rows of the tenant a partition drop must put back: the purge's own job record."""
-    if keep_job_id is None:
+    column = _OWN_JOB_COLUMN.get(table)
+    if keep_job_id is None or column is None:
         return None
-    if table == "jobs_job":
-        return f"id = {int(keep_job_id)}"
-    if table in {"jobs_jobattempt", "jobs_checkpoint", "jobs_deadletter"}:
-        return f"job_id = {int(keep_job_id)}"
-    return None
+    return f"{column} = {int(keep_job_id)}"
 
 
 def _alias_for(table: str) -> str:

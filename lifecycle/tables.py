@@ -22,8 +22,8 @@ from tenants.partitioning import RangePartitioned, add_months
 # A partition of checkpoints is kept while any job with a checkpoint in it is unfinished: it is that job's
 # resume point, however old.
 _CHECKPOINT_OF_UNFINISHED_JOB = (
-    "SELECT 1 FROM {partition} c JOIN jobs_job j ON j.id = c.job_id "
-    "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1"
+    "SELECT 1 FROM {partition} c JOIN jobs_job j ON j.id = c.job_id "  # noqa: S608 (constants)
+    f"WHERE j.status NOT IN {jobs_sql.FINISHED} LIMIT 1"
 )
 # A day of idempotency records is kept while any record in it is live: a key taken over (its first request
 # died) keeps its record, and so its day, for another TTL.
@@ -39,9 +39,9 @@ _PENDING_WEBHOOK_DELIVERY = "SELECT 1 FROM {partition} WHERE status = 'pending' 
 # not finished: that job will still read the row (retries, an `unknown` outcome sent again). Found through the
 # partial index emaildelivery_unfinished.
 _UNFINISHED_EMAIL_DELIVERY = (
-    "SELECT 1 FROM {partition} d JOIN jobs_job j ON j.id = d.job_id "
+    "SELECT 1 FROM {partition} d JOIN jobs_job j ON j.id = d.job_id "  # noqa: S608 (constants)
     "WHERE d.status IN ('pending', 'sending', 'unknown') "
-    "AND j.status NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1"
+    f"AND j.status NOT IN {jobs_sql.FINISHED} LIMIT 1"
 )
 
 

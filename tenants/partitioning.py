@@ -134,13 +134,14 @@ class RangePartitioned:
         return statements
 
     # DDL.
-    def create_partition_sql(self, start: date, tenants: Sequence[int] = ()) -> list[str]:
-        """The period's partition; LIST-partitioned by tenant with a leaf per tenant in `tenants`, if any."""
+    def create_partition_sql(self, start: date, tenants: Sequence[int] = (), *, parent: str = "") -> list[str]:
+        """The period's partition; LIST-partitioned by tenant with a leaf per tenant in `tenants`, if any.
+        `parent`: another table than this one (a migration's rebuild)."""
         name = self.partition_name(start)
         end = self.add_periods(start, 1)
         by_tenant = " PARTITION BY LIST (tenant_id)" if tenants else ""
         statements = [
-            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {self.table} "
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent or self.table} "
             f"FOR VALUES FROM ('{start}') TO ('{end}'){by_tenant}"
         ]
         if tenants:
@@ -149,21 +150,16 @@ class RangePartitioned:
             statements.append(f"ALTER TABLE {name} SET ({self.storage})")
         return statements + enable_rls_sql(name)
 
-    def create_default_sql(self) -> list[str]:
+    def create_default_sql(self, *, parent: str = "") -> list[str]:
         return [
-            f"CREATE TABLE IF NOT EXISTS {self.default_name} PARTITION OF {self.table} DEFAULT",
+            f"CREATE TABLE IF NOT EXISTS {self.default_name} PARTITION OF {parent or self.table} DEFAULT",
             *enable_rls_sql(self.default_name),
         ]
 
     # Catalogue.
     def partition_names(self, using: str = "owner") -> list[str]:
         with connections[using].cursor() as cursor:
-            cursor.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s ORDER BY c.relname",
-                [self.table],
-            )
-            return [row[0] for row in cursor.fetchall()]
+            return child_names(cursor, self.table)
 
     def partitions(self, using: str = "owner") -> list[Partition]:
         """The time partitions (not the default), oldest first."""
@@ -273,21 +269,41 @@ class TableShape:
     from_catalogue: bool = False
 
 
+def child_names(cursor: Any, parent: str) -> list[str]:
+    """The tables directly attached to `parent` (partitions, or a period's leaves), by name."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s ORDER BY c.relname",
+        [parent],
+    )
+    return [str(row[0]) for row in cursor.fetchall()]
+
+
+def index_definitions(cursor: Any, table: str) -> list[str]:
+    """CREATE INDEX statements of `table`'s indexes that back no constraint, as Postgres prints them."""
+    cursor.execute(
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) ORDER BY 1",
+        [table],
+    )
+    return [str(row[0]) for row in cursor.fetchall()]
+
+
+def constraint_definitions(cursor: Any, table: str, kinds: str) -> list[tuple[str, str]]:
+    """(name, definition) of `table`'s constraints of the `kinds` given (pg_constraint.contype letters)."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+        "AND contype = ANY(%s) ORDER BY conname",
+        [table, list(kinds)],
+    )
+    return [(str(name), str(body)) for name, body in cursor.fetchall()]
+
+
 def _catalogue_sql(cursor: Any, table: str) -> list[str]:
     """The statements that re-create `table`'s indexes and its foreign and unique keys, as they are now."""
-    cursor.execute(
-        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
-        "WHERE t.relname = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
-        "ORDER BY 1",
-        [table],
-    )
-    statements = [row[0].replace(" ON ONLY ", " ON ") for row in cursor.fetchall()]
-    cursor.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY conname",
-        [table],
-    )
-    return statements + [f"ALTER TABLE {table} ADD CONSTRAINT {name} {body}" for name, body in cursor.fetchall()]
+    statements = [definition.replace(" ON ONLY ", " ON ") for definition in index_definitions(cursor, table)]
+    keys = constraint_definitions(cursor, table, "fu")
+    return statements + [f"ALTER TABLE {table} ADD CONSTRAINT {name} {body}" for name, body in keys]
 
 
 def _finish_sql(shape: TableShape, *, partitioned: bool) -> list[str]:
@@ -324,21 +340,12 @@ def _swap(cursor: Any, shape: TableShape, *, partitioned: bool) -> None:
         today = timezone.now().date()
         start = spec.period_start(min(low or today, today))
         last = spec.add_periods(spec.period_start(max(high or today, today)), 1)
-        if spec.has_default:
-            cursor.execute(f"CREATE TABLE {spec.default_name} PARTITION OF {new} DEFAULT")
+        statements = spec.create_default_sql(parent=new) if spec.has_default else []
         while start <= last:
-            end = spec.add_periods(start, 1)
-            cursor.execute(
-                f"CREATE TABLE {spec.partition_name(start)} PARTITION OF {new} FOR VALUES FROM ('{start}') TO ('{end}')"
-            )
-            if spec.storage:
-                cursor.execute(f"ALTER TABLE {spec.partition_name(start)} SET ({spec.storage})")
-            for statement in enable_rls_sql(spec.partition_name(start)):
-                cursor.execute(statement)
-            start = end
-        if spec.has_default:
-            for statement in enable_rls_sql(spec.default_name):
-                cursor.execute(statement)
+            statements += spec.create_partition_sql(start, parent=new)
+            start = spec.add_periods(start, 1)
+        for statement in statements:
+            cursor.execute(statement)
     cursor.execute(f"INSERT INTO {new} SELECT * FROM {table}")  # noqa: S608 (names from code)
     cursor.execute(f"SELECT pg_get_serial_sequence('{new}', 'id')")
     sequence = cursor.fetchone()[0]
