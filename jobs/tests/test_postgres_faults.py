@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.db import connections, transaction
 
-from config.tests.pg_servers import PgServer, free_port, reset_connections
+from config.tests.pg_servers import PgServer, django_on, free_port, reset_connections
 from jobs.job_handlers import CHAOS_STEPS
 from jobs.services import NewJob, enqueue_many
 from jobs.tests.chaos import enqueue_mix, read_log
@@ -172,3 +172,35 @@ def test_the_web_answers_503_while_postgres_is_down_and_no_500_once_it_is_back(
         assert statuses == [200] * 20
     finally:
         fault_processes.stop_all()
+
+
+@pytest.mark.timeout(240)
+def test_after_a_failover_every_process_finds_the_promoted_replica_and_no_committed_job_is_lost(
+    private_pg: PgServer, redis: object, tmp_path: Path, settings
+) -> None:
+    replica = private_pg.replica()  # synchronous: what the primary committed, the replica has
+    processes = Processes(tmp_path, dsns=private_pg.dsns(hosts=[replica]))
+    log = tmp_path / "executions.log"
+    settings.JOBS_CHAOS_LOG = str(log)
+    tenant = TenantFactory.create(slug="acme")
+    run = enqueue_mix(tenant.pk, fast=100, medium=200, slow=0)
+    try:
+        started = _start_workers(processes, JOBS_CHAOS_LOG=str(log))
+        wait_for(lambda: _succeeded(run.job_ids) >= 20, timeout=60, what="the drain to start")
+
+        private_pg.kill()
+        replica.promote()
+        with django_on(replica):
+            before = _succeeded(run.job_ids)
+            assert before < len(run.job_ids)  # failed over mid-drain
+            wait_for(lambda: _succeeded(run.job_ids) > before, timeout=30, what="a job on the new primary")
+            print(f"\npromotion -> next completed job: {time.monotonic() - replica.restarted_at:.2f} s")
+            more = _enqueue(tenant.pk, 20)  # and new work is taken too
+            every = run.job_ids + more
+            wait_for(lambda: _succeeded(every) == len(every), timeout=90, what="every job on the new primary")
+            assert _alive(started)
+            processes.stop_all()
+            problems = _exactly_once_problems(run.job_ids, [], log)
+    finally:
+        processes.stop_all()
+    assert not problems, "; ".join(problems[:20])
