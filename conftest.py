@@ -20,6 +20,8 @@ from django.db import connections
 TEST_DB_NAME = os.environ.get("BALLAST_TEST_DB") or (
     "test_ballast_" + hashlib.sha1(str(settings.BASE_DIR).encode()).hexdigest()[:8]  # noqa: S324
 )
+# Private Postgres clusters that fault tests restart and kill (pg_servers, pg_template, private_pg).
+pytest_plugins = ["config.tests.pg_servers"]
 KEEP_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from django.db import connection, transaction
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -89,9 +90,28 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
     return page_not_found(request, exception or Http404())  # type: ignore[return-value]
 
 
-def server_error(request: HttpRequest) -> JsonResponse:
+# Seconds a client is told to wait when the database is unreachable (a restart or failover takes about that).
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: the database could not be reached (restarting, failing over). Never a 500."""
+    detail = "The database is unavailable for a moment; retry later."
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = json_problem_response(503, detail, code="database_unavailable")
+    else:
+        response = HttpResponse(detail, status=503, content_type="text/plain")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: a database that cannot be reached is a 503 (database_unavailable); anything else, 500."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return database_unavailable(request)
     if request.path.startswith("/api/"):
         return json_problem_response(500, "The server failed to handle this request; it has been logged.")
     from django.views.defaults import server_error as django_server_error
 
-    return django_server_error(request)  # type: ignore[return-value]
+    return django_server_error(request)

@@ -12,10 +12,16 @@ from jobs.states import TERMINAL
 # A job that has finished (jobs.states.TERMINAL), as an SQL list: `status IN {FINISHED}`.
 FINISHED = "(" + ", ".join(f"'{status}'" for status in sorted(TERMINAL)) + ")"
 
-# What a worker needs to run a claimed job (jobs.worker.claim.ClaimedJob, in this order).
+# What a worker needs to run a claimed job (jobs.worker.claim.ClaimedJob, in this order). Every column is cast
+# to a type without a modifier: the prepared claims (jobs.prepared) return these, and a migration that changes a
+# column's length (AlterField max_length) then leaves their result type, and so their cached plans, valid.
 CLAIMED_COLUMNS = (
-    "id, tenant_id, job_type, queue, payload, attempts, max_attempts, lease_token, trace_id, correlation_id, "
-    "traceparent, created_event_id, locked_at, cancel_requested, locked_by, retention_at"
+    "id::bigint AS id, tenant_id::bigint AS tenant_id, job_type::text AS job_type, queue::text AS queue, "
+    "payload::jsonb AS payload, attempts::int AS attempts, max_attempts::int AS max_attempts, "
+    "lease_token::uuid AS lease_token, trace_id::text AS trace_id, correlation_id::text AS correlation_id, "
+    "traceparent::text AS traceparent, created_event_id::uuid AS created_event_id, "
+    "locked_at::timestamptz AS locked_at, cancel_requested::boolean AS cancel_requested, "
+    "locked_by::text AS locked_by, retention_at::timestamptz AS retention_at"
 )
 
 # A job's partition, when the caller knows it (a claimed job's retention_at): the statement is then planned on one
@@ -77,6 +83,7 @@ RETURNING {CLAIMED_COLUMNS}
 # Success, fenced by the lease, with the attempt row in the same statement (one round trip). {event_cte} adds
 # the job.succeeded event (outbox.services.events_from_cte over `acknowledged`) and {notify} the relay's
 # wake-up; {claim_cte}, {claim_select} and {claim_join} claim the next job in the same commit. Each may be empty.
+# Prepared (jobs.prepared), inside the handler's transaction: its result columns are cast, as CLAIMED_COLUMNS are.
 SUCCEED = """
 WITH done AS (
     UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, finished_at = clock_timestamp(),
@@ -91,7 +98,7 @@ WITH done AS (
     FROM done
     RETURNING job_id
 ){event_cte}{claim_cte}
-SELECT (SELECT job_id FROM acknowledged){notify}{claim_select} FROM (SELECT 1) AS one{claim_join}
+SELECT (SELECT job_id FROM acknowledged)::bigint{notify}{claim_select} FROM (SELECT 1) AS one{claim_join}
 """
 
 # A generic, checked move (jobs.transitions.transition builds the SET list).
@@ -166,7 +173,8 @@ LIMIT %(limit)s
 RUNNING_OF_TYPE = "SELECT count(*) FROM jobs_job WHERE job_type = %(job_type)s AND status = 'running'"
 
 # The bulk of enqueue: jobs, their audit rows and (optionally) their job.created events in one statement.
-# {event_cte} is outbox's insert-from-CTE fragment, or empty.
+# {event_cte} is outbox's insert-from-CTE fragment, or empty. Prepared (jobs.prepared): its result columns are cast,
+# as CLAIMED_COLUMNS are.
 ENQUEUE = """
 WITH input AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
@@ -194,7 +202,9 @@ audit AS (
     INSERT INTO tenants_auditentry (tenant_id, actor, action, target_type, target_id, trace_id, data, at)
     SELECT %(tenant_id)s, %(actor)s, 'job.enqueued', 'job', id::text, trace_id, audit_data, now() FROM created
 ){event_cte}
-SELECT ord, id, available_at <= now() AS due, priority, available_at, created_at{notify} FROM created ORDER BY ord
+SELECT ord::int, id::bigint, available_at <= now() AS due, priority::int, available_at::timestamptz,
+    created_at::timestamptz{notify}
+FROM created ORDER BY ord
 """
 
 # ENQUEUE's {key_guard} when keys are given: a key already held, in any partition. jobs_job is partitioned, so no

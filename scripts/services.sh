@@ -120,35 +120,14 @@ command -v psql >/dev/null || need_packages psql postgresql-client
 
 for i in $(seq 1 30); do psql_super -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
 
-psql_super -d postgres <<SQL
-DO \$\$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$OWNER_ROLE') THEN
-    CREATE ROLE $OWNER_ROLE LOGIN PASSWORD '$OWNER_ROLE' CREATEDB;
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_ROLE') THEN
-    CREATE ROLE $APP_ROLE LOGIN PASSWORD '$APP_ROLE';
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$SYSTEM_ROLE') THEN
-    CREATE ROLE $SYSTEM_ROLE LOGIN PASSWORD '$SYSTEM_ROLE';
-  END IF;
-END
-\$\$;
--- Re-assert the attributes every run, so a hand-edited role is put right.
-ALTER ROLE $OWNER_ROLE NOSUPERUSER CREATEDB NOCREATEROLE NOBYPASSRLS;
-ALTER ROLE $APP_ROLE NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-ALTER ROLE $SYSTEM_ROLE NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
-SQL
+# The roles and the schema rights live in scripts/sql/ (the private test clusters use them too).
+psql_super -d postgres < "$ROOT/scripts/sql/roles.sql"
 
 if [ -z "$(psql_super -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" ]; then
   log "creating database $DB_NAME"
   psql_super -d postgres -c "CREATE DATABASE $DB_NAME OWNER $OWNER_ROLE"
 fi
-psql_super -d "$DB_NAME" <<SQL
-ALTER SCHEMA public OWNER TO $OWNER_ROLE;
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO $APP_ROLE, $SYSTEM_ROLE;
-SQL
+psql_super -d "$DB_NAME" < "$ROOT/scripts/sql/schema.sql"
 
 # ------------------------------------------------------------------- Redis
 REDIS_PORT=""

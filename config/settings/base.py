@@ -97,13 +97,22 @@ TEMPLATES = [
 def _database(var: str, default: str) -> dict[str, Any]:
     config: dict[str, Any] = env.db_url(var, default=local_default(default))
     config["ENGINE"] = "django.db.backends.postgresql"
-    # psycopg 3's pool; a connection goes back to the pool after each request or job.
+    # psycopg 3's pool; a connection goes back to the pool after each request or job. With health checks on,
+    # Django gives the pool `check=ConnectionPool.check_connection`: every connection taken from the pool is
+    # probed first (one empty query), and one that died with a Postgres restart or failover is replaced before
+    # it serves a request or a job. max_lifetime recycles connections (e.g. onto a new primary).
     config["CONN_MAX_AGE"] = 0
+    config["CONN_HEALTH_CHECKS"] = True
+    # The DSN's query options stay (libpq's, e.g. target_session_attrs=read-write with several hosts: django-environ
+    # gives HOST and PORT as comma lists, which psycopg hands to libpq).
     config["OPTIONS"] = {
+        **config.get("OPTIONS", {}),
         "pool": {
             "min_size": env.int("POSTGRES_POOL_MIN", default=1),
             "max_size": env.int("POSTGRES_POOL_MAX", default=10),
-            "timeout": 10,
+            # How long a process waits for a connection (e.g. while Postgres restarts) before the error.
+            "timeout": env.float("POSTGRES_POOL_TIMEOUT", default=10.0),
+            "max_lifetime": env.float("POSTGRES_POOL_MAX_LIFETIME", default=1800.0),
         },
     }
     return config

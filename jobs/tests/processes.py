@@ -1,4 +1,5 @@
-"""Real worker and scheduler processes for tests, pointed at the test database and Redis. Always stopped."""
+"""Real worker and scheduler processes for tests, pointed at the test database (or at the DSNs given, e.g. a
+private cluster of config.tests.pg_servers) and Redis. Always stopped."""
 
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ def _dsn(alias: str) -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def process_env(**extra: str) -> dict[str, str]:
+def process_env(*, dsns: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """A process's environment: the test database's DSNs unless `dsns` names others (POSTGRES_*_DSN)."""
     env = {
         **os.environ,
         "APP_ENV": "ci",
         "POSTGRES_DSN": _dsn("default"),
         "POSTGRES_SYSTEM_DSN": _dsn("system"),
         "POSTGRES_OWNER_DSN": _dsn("owner"),
+        **(dsns or {}),
         "REDIS_DSN": settings.REDIS_DSN,
         "PYTHONUNBUFFERED": "1",
         **FAST_SETTINGS,
@@ -41,10 +44,12 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 class Processes:
-    """Starts manage.py processes and guarantees they are gone at the end (SIGTERM, then SIGKILL)."""
+    """Starts manage.py processes and guarantees they are gone at the end (SIGTERM, then SIGKILL).
+    `dsns`: the POSTGRES_*_DSN of every process started (default: the test database's)."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, *, dsns: dict[str, str] | None = None) -> None:
         self.log_dir = log_dir
+        self.dsns = dsns
         self.running: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
@@ -54,7 +59,7 @@ class Processes:
         process = subprocess.Popen(
             [sys.executable, "manage.py", *args],
             cwd=settings.BASE_DIR,
-            env=process_env(**env),
+            env=process_env(dsns=self.dsns, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

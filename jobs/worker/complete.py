@@ -8,10 +8,12 @@ write is fenced by the lease; each writes the attempt row and the job's outbox e
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 from jobs import sql
 from jobs.backoff import full_jitter
@@ -26,7 +28,12 @@ from outbox.services import NewEvent, insert_events
 from tenants.audit import SYSTEM_ACTOR, record_many
 from tenants.context import tenant_scope
 
+logger = logging.getLogger(__name__)
+
 MAX_ERROR_CHARS = 4000
+# Pauses before a failed write of an attempt's end is retried on a new connection (a restart takes ~0.5 s; the
+# pool also waits up to POSTGRES_POOL_TIMEOUT for a connection).
+RECORD_RETRY_PAUSES = (0.2, 1.0)
 Outcome = JobAttempt.Outcome
 
 
@@ -205,7 +212,34 @@ def record_failure(
     permanent: bool = False,
     cancelled: bool = False,
 ) -> str:
-    """After the handler's transaction rolled back: how the attempt ends, in a short transaction of its own."""
+    """After the handler's transaction rolled back: how the attempt ends, in a short transaction of its own.
+    A write that fails on the connection (Postgres restarted or failed over meanwhile) is retried on a fresh one,
+    after a short pause (RECORD_RETRY_PAUSES); the lease fences a write that did commit."""
+    for pause in (*RECORD_RETRY_PAUSES, None):
+        try:
+            return _record_failure(
+                job, spec=spec, worker=worker, error=error, trace=trace, permanent=permanent, cancelled=cancelled
+            )
+        except (OperationalError, InterfaceError):
+            connection = connections[DEFAULT_DB_ALIAS]
+            if pause is None or connection.in_atomic_block:
+                raise
+            logger.warning("writing how job %s ended failed; retrying on a new connection", job.id, exc_info=True)
+            connection.close()
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record_failure(
+    job: ClaimedJob,
+    *,
+    spec: HandlerSpec | None,
+    worker: str,
+    error: str,
+    trace: str,
+    permanent: bool,
+    cancelled: bool,
+) -> str:
     with tenant_scope(job.tenant_id):
         try:
             cancel_requested = fence(job.id, job.lease_token, retention_at=job.retention_at) or cancelled

@@ -82,74 +82,101 @@ def run_wakeup(message: dict[str, Any]) -> dict[str, int]:
 def run_pair(
     queue: str, tenant_id: int, *, baton: Baton | None = None, worker: str | None = None, limit: int | None = None
 ) -> RunReport:
-    """Claim and run due jobs of one queue and tenant, one at a time."""
+    """Claim and run due jobs of one queue and tenant, one at a time.
+
+    Whatever fails (a database restarted under it, Redis, a signal), the wake-up is given back: the baton's key
+    is dropped, so the scheduler's dispatch wakes the pair again, and the heartbeat stops holding it."""
     worker = worker or worker_identity()
     limit = limit or settings.JOBS_BATCH_SIZE
     report = RunReport()
     heartbeat = Heartbeat.shared()
     heartbeat.hold_baton(baton)
+    try:
+        _work_pair(queue, tenant_id, baton, worker=worker, limit=limit, report=report, heartbeat=heartbeat)
+    except BaseException:
+        if baton is not None:
+            _give_back(baton)
+        raise
+    finally:
+        heartbeat.hold_baton(None)
+    return report
+
+
+def _give_back(baton: Baton) -> None:
+    """After a failure: drop the key unless the baton was passed on (then its message carries it)."""
+    try:
+        baton.release()
+    except Exception:  # Redis down too: the key expires by itself, nobody refreshes it any more
+        logger.warning("could not give back the wake-up of %s/%s", baton.queue, baton.tenant_id, exc_info=True)
+
+
+def _work_pair(
+    queue: str,
+    tenant_id: int,
+    baton: Baton | None,
+    *,
+    worker: str,
+    limit: int,
+    report: RunReport,
+    heartbeat: Heartbeat,
+) -> None:
     slice_ends = time.monotonic() + settings.JOBS_SLICE_SECONDS
     paused = pauses.current()
     if queue in paused.queues:
         # A paused queue is not claimed; the scheduler wakes it again once it is resumed.
         if baton is not None:
             baton.release()
-        heartbeat.hold_baton(None)
-        return report
+        return
     excluded: list[str] = paused.excluded_types()
     limits = policy.rate_limits(queue, tenant_id)
     following: ClaimedJob | None = None  # claimed by the previous job's acknowledgement
-    try:
-        while True:
-            if following is None and (report.claimed >= limit or time.monotonic() > slice_ends):
-                _hand_on(baton, queue, tenant_id)
+    while True:
+        if following is None and (report.claimed >= limit or time.monotonic() > slice_ends):
+            _hand_on(baton, queue, tenant_id)
+            break
+        tokens = admission.RateTokens(limits)
+        job: ClaimedJob | None
+        if following is not None:
+            job, following = following, None
+        else:
+            wait = tokens.take()
+            if wait:
+                if baton is not None:
+                    baton.hold_for(wait)
                 break
-            tokens = admission.RateTokens(limits)
-            job: ClaimedJob | None
-            if following is not None:
-                job, following = following, None
-            else:
-                wait = tokens.take()
-                if wait:
-                    if baton is not None:
-                        baton.hold_for(wait)
-                    break
-                job = claim_next(queue=queue, tenant_id=tenant_id, worker=worker, excluded_types=excluded)
+            job = claim_next(queue=queue, tenant_id=tenant_id, worker=worker, excluded_types=excluded)
+        if job is None:
+            tokens.refund()  # nothing was claimed with it
+            if baton is None:
+                break
+            if _may_linger(baton) and baton.await_nudge(settings.JOBS_LINGER_SECONDS):
+                continue  # a commit nudged this holder: claim again, without a message per job
+            # Nothing due: drop the baton, then look once more, for a commit that saw the key still set.
+            baton.release()
+            baton = None
+            heartbeat.hold_baton(None)
+            if tokens.take():
+                break  # rate limit full: the scheduler wakes the pair again
+            job = claim_next(queue=queue, tenant_id=tenant_id, worker=worker, excluded_types=excluded)
             if job is None:
-                tokens.refund()  # nothing was claimed with it
-                if baton is None:
-                    break
-                if _may_linger(baton) and baton.await_nudge(settings.JOBS_LINGER_SECONDS):
-                    continue  # a commit nudged this holder: claim again, without a message per job
-                # Nothing due: drop the baton, then look once more, for a commit that saw the key still set.
-                baton.release()
-                baton = None
-                heartbeat.hold_baton(None)
-                if tokens.take():
-                    break  # rate limit full: the scheduler wakes the pair again
-                job = claim_next(queue=queue, tenant_id=tenant_id, worker=worker, excluded_types=excluded)
-                if job is None:
-                    tokens.refund()
-                    break
-            try:
-                if not admission.within_cap(job):
-                    tokens.refund()
-                    excluded.append(job.job_type)
-                    continue
-                if job.more and baton is not None:
-                    baton.pass_on()  # more is due: let the next free worker share this backlog
-            except BaseException:
-                # Claimed but not started (a Redis or database error, a signal): back to the queue, uncharged.
-                complete.release_unstarted(job)
-                raise
-            # Without rate limits, a successful job's acknowledgement also claims the next one (one commit).
-            chain = not limits and job.more and report.claimed + 1 < limit and time.monotonic() < slice_ends
-            after = NextClaim(queue, tenant_id, worker, tuple(excluded)) if chain else None
-            outcome, following = run_job_and_claim(job, worker=worker, heartbeat=heartbeat, then=after)
-            report.add(outcome)
-    finally:
-        heartbeat.hold_baton(None)
-    return report
+                tokens.refund()
+                break
+        try:
+            if not admission.within_cap(job):
+                tokens.refund()
+                excluded.append(job.job_type)
+                continue
+            if job.more and baton is not None:
+                baton.pass_on()  # more is due: let the next free worker share this backlog
+        except BaseException:
+            # Claimed but not started (a Redis or database error, a signal): back to the queue, uncharged.
+            complete.release_unstarted(job)
+            raise
+        # Without rate limits, a successful job's acknowledgement also claims the next one (one commit).
+        chain = not limits and job.more and report.claimed + 1 < limit and time.monotonic() < slice_ends
+        after = NextClaim(queue, tenant_id, worker, tuple(excluded)) if chain else None
+        outcome, following = run_job_and_claim(job, worker=worker, heartbeat=heartbeat, then=after)
+        report.add(outcome)
 
 
 def _may_linger(baton: Baton) -> bool:
