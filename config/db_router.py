@@ -16,7 +16,7 @@ SYSTEM_ALIAS = "system"
 # Apps and models whose tables only the system role may touch. Tenants are not tenant-owned rows: the app
 # role gets what it needs of its tenant from the credential (read through the system alias at authentication).
 SYSTEM_APPS = frozenset({"auth", "admin", "sessions", "contenttypes"})
-SYSTEM_MODELS = frozenset({"tenants.tenant"})
+SYSTEM_MODELS = frozenset({"tenants.tenant", "jobs.workerpresence"})
 
 
 def _system_only(model: type[Any]) -> bool:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -197,3 +198,17 @@ class Pause(models.Model):
 
     def __str__(self) -> str:
         return f"paused {self.kind} {self.name}"
+
+
+class WorkerPresence(models.Model):
+    """A live worker process and what it can run, refreshed by its heartbeat every JOBS_PRESENCE_SECONDS
+    (jobs.worker.presence). A row not seen for three periods is a worker that is gone."""
+
+    identity = models.CharField(max_length=200, primary_key=True)
+    queues = ArrayField(models.CharField(max_length=100))
+    job_types = ArrayField(models.CharField(max_length=200))
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"worker {self.identity} seen {self.seen_at}"

@@ -123,6 +123,11 @@ def get_handler(job_type: str) -> HandlerSpec:
     return spec
 
 
+def is_registered(job_type: str) -> bool:
+    """Known to this process, enabled or not: a type it has never heard of comes from newer code."""
+    return job_type in _registry
+
+
 def public_handler(job_type: str) -> HandlerSpec:
     """The handler of a type clients may enqueue; UnknownJobType for any other, naming only public types."""
     spec = _registry.get(job_type)

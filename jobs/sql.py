@@ -259,3 +259,26 @@ RETURNING elected_at
 """
 
 RELEASE_LEADERSHIP = "UPDATE jobs_schedulerleader SET expires_at = clock_timestamp() WHERE token = %(token)s"
+
+# Worker presence (jobs.worker.presence): what each live worker listens on and can run.
+PUBLISH_PRESENCE = """
+INSERT INTO jobs_workerpresence (identity, queues, job_types, started_at, seen_at)
+VALUES (%(identity)s, %(queues)s, %(job_types)s, clock_timestamp(), clock_timestamp())
+ON CONFLICT (identity) DO UPDATE SET
+    queues = EXCLUDED.queues, job_types = EXCLUDED.job_types, seen_at = EXCLUDED.seen_at
+"""
+WITHDRAW_PRESENCE = "DELETE FROM jobs_workerpresence WHERE identity = %(identity)s"
+# Rows of workers gone for an hour; the live ones are those seen within three periods.
+FORGET_GONE_WORKERS = "DELETE FROM jobs_workerpresence WHERE seen_at < clock_timestamp() - interval '1 hour'"
+LIVE_WORKER_TYPES = """
+SELECT DISTINCT unnest(job_types) FROM jobs_workerpresence
+WHERE seen_at > clock_timestamp() - make_interval(secs => %(live_seconds)s)
+"""
+# Queued job types that no live worker knows, with jobs older than the grace period (a web deployed before the
+# workers, or a type removed while jobs of it wait). Runs once a minute on the leader (ops.alerts).
+UNKNOWN_QUEUED_TYPES = """
+SELECT job_type, count(*), min(created_at) FROM jobs_job
+WHERE status = 'queued' AND created_at < clock_timestamp() - make_interval(secs => %(grace)s)
+  AND job_type <> ALL(%(known)s)
+GROUP BY job_type ORDER BY job_type
+"""

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.worker import presence
 from ops import selectors
 from ops.models import Alert, OperatorAction
 from outbox import services as outbox
@@ -117,6 +118,16 @@ def conditions() -> list[Condition]:
                     f"in {settings.OPS_ALERT_FAILURE_WINDOW_MINUTES} min",
                 )
             )
+    for unknown in presence.unknown_queued_types():
+        found.append(
+            Condition(
+                "unknown_type",
+                unknown.job_type,
+                f"Job type {unknown.job_type}: {unknown.queued} queued jobs, the oldest "
+                f"{int(unknown.oldest_seconds)} s old, and no live worker knows the type "
+                "(deploy the workers, or discard the jobs)",
+            )
+        )
     recent = selectors.dead_letters_since(minutes=10)
     if recent >= settings.OPS_ALERT_DEAD_LETTERS_PER_10_MIN:
         found.append(Condition("dead_letters", "all", f"{recent} jobs dead-lettered in the last 10 minutes"))

@@ -18,8 +18,11 @@ __all__ = [
     "JOBS_MAX_RESULT_BYTES",
     "JOBS_PASS_DEADLINE_SECONDS",
     "JOBS_PREPARED_STATEMENTS",
+    "JOBS_PRESENCE_SECONDS",
     "JOBS_SCHEDULER_INTERVAL_MS",
     "JOBS_SLICE_SECONDS",
+    "JOBS_UNKNOWN_TYPE_DELAY_SECONDS",
+    "JOBS_UNKNOWN_TYPE_GRACE_SECONDS",
     "JOBS_WAKE_TTL_SECONDS",
     "QUEUE_PROCESS_SECRET",
 ]
@@ -46,6 +49,13 @@ JOBS_WAKE_TTL_SECONDS: float = env.float("JOBS_WAKE_TTL_SECONDS", default=JOBS_L
 JOBS_SCHEDULER_INTERVAL_MS: int = env.int("JOBS_SCHEDULER_INTERVAL_MS", default=500)
 # A scheduler pass that takes longer than this gives up leadership (a stalled leader must not keep it).
 JOBS_PASS_DEADLINE_SECONDS: float = env.float("JOBS_PASS_DEADLINE_SECONDS", default=JOBS_LEASE_SECONDS)
+# A claimed job of a type this worker does not know (a web deployed before the workers) goes back to the queue,
+# uncharged, for this long; a newer worker takes it. Workers publish the types they know every
+# JOBS_PRESENCE_SECONDS (jobs_workerpresence); a queued type that no live worker knows for
+# JOBS_UNKNOWN_TYPE_GRACE_SECONDS raises the `unknown_type` alert.
+JOBS_UNKNOWN_TYPE_DELAY_SECONDS: float = env.float("JOBS_UNKNOWN_TYPE_DELAY_SECONDS", default=10.0)
+JOBS_UNKNOWN_TYPE_GRACE_SECONDS: float = env.float("JOBS_UNKNOWN_TYPE_GRACE_SECONDS", default=300.0)
+JOBS_PRESENCE_SECONDS: float = env.float("JOBS_PRESENCE_SECONDS", default=10.0)
 JOBS_DIAGNOSTICS: bool = env.bool("JOBS_DIAGNOSTICS", default=not IS_PROD)
 # bench/chaos.py only: the file diagnostics.chaos appends its execution log to. Empty: the type is disabled.
 JOBS_CHAOS_LOG: str = env.str("JOBS_CHAOS_LOG", default="")

@@ -5,7 +5,8 @@
   handler runs, so a heartbeat never waits on another job's handler;
 - the wake-up baton's key in Redis;
 - a job running longer than JOBS_HANDOFF_SECONDS gets its baton passed on, so that other workers take the
-  rest of its queue instead of waiting behind it.
+  rest of its queue instead of waiting behind it;
+- the worker's presence (jobs.worker.presence), every JOBS_PRESENCE_SECONDS, once the worker has set it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.db import connections
 
 from jobs import sql
 from jobs.wakeups import Baton
+from jobs.worker.presence import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class Heartbeat:
         self._running: _Running | None = None
         self._baton: Baton | None = None
         self._baton_refresh = 0.0
+        self._presence: Presence | None = None
+        self._next_presence = 0.0
         self._thread = threading.Thread(target=self._run, name="ballast-heartbeat", daemon=True)
         self._thread.start()
 
@@ -79,6 +83,12 @@ class Heartbeat:
         with self._lock:
             self._baton = baton
             self._baton_refresh = time.monotonic() + settings.JOBS_WAKE_TTL_SECONDS / 3
+
+    def announce(self, presence: Presence | None) -> None:
+        """Publish `presence` from now on (None: stop publishing)."""
+        with self._lock:
+            self._presence = presence
+            self._next_presence = 0.0
 
     def start_job(self, job_id: int, token: uuid.UUID, retention_at: datetime | None = None) -> None:
         now = time.monotonic()
@@ -98,8 +108,20 @@ class Heartbeat:
                 logger.exception("heartbeat failed")
                 connections[SYSTEM].close()
 
+    def _publish_presence(self, now: float) -> None:
+        with self._lock:
+            presence = self._presence if now >= self._next_presence else None
+            if presence is not None:
+                self._next_presence = now + settings.JOBS_PRESENCE_SECONDS
+        if presence is not None:
+            try:
+                presence.publish()
+            finally:
+                connections[SYSTEM].close()
+
     def _tick(self) -> None:
         now = time.monotonic()
+        self._publish_presence(now)
         with self._lock:
             running, baton = self._running, self._baton
             refresh_baton = baton is not None and now >= self._baton_refresh

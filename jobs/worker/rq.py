@@ -7,11 +7,18 @@ refused without being loaded, so Redis access does not mean code execution on th
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import connections
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
+
+from jobs.worker.heartbeat import Heartbeat
+from jobs.worker.presence import Presence
+from jobs.worker.run import worker_identity
+
+logger = logging.getLogger(__name__)
 
 
 class BallastWorker(SimpleWorker):
@@ -25,4 +32,16 @@ class BallastWorker(SimpleWorker):
         for alias in ("default", "system"):
             connections[alias].ensure_connection()
             connections[alias].close()  # back to the pool, which keeps it open
-        return bool(super().work(*args, **kwargs))
+        # Publish the job types this process can run, from its heartbeat, while it works (jobs.worker.presence).
+        presence = Presence(worker_identity(), tuple(self.queue_names()))
+        heartbeat = Heartbeat.shared()
+        heartbeat.announce(presence)
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            heartbeat.announce(None)
+            try:
+                presence.withdraw()
+            except Exception:  # the row ages out by itself (jobs.worker.presence.live_seconds)
+                logger.warning("could not withdraw this worker's presence", exc_info=True)
+            connections.close_all()

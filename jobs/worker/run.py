@@ -21,7 +21,7 @@ from django.db import connections
 
 from jobs import pauses, policy
 from jobs.events import job_trace
-from jobs.registry import HandlerSpec, UnknownJobType, get_handler
+from jobs.registry import HandlerSpec, UnknownJobType, get_handler, is_registered
 from jobs.wakeups import Baton, messages_waiting, wake
 from jobs.worker import admission, complete
 from jobs.worker.claim import ClaimedJob, NextClaim, claim_next
@@ -34,6 +34,8 @@ from tenants.context import tenant_scope
 logger = logging.getLogger(__name__)
 
 Outcome = complete.Outcome
+# A job of a type this process has never heard of went back to the queue, uncharged (no attempt row).
+DEFERRED = "deferred"
 
 
 def worker_identity() -> str:
@@ -60,6 +62,7 @@ class RunReport:
             "failed": self.count("dead_letter"),
             "cancelled": self.count("cancelled"),
             "lease_lost": self.count("lease_lost"),
+            "deferred": self.count(DEFERRED),
         }
 
 
@@ -177,6 +180,9 @@ def _work_pair(
         after = NextClaim(queue, tenant_id, worker, tuple(excluded)) if chain else None
         outcome, following = run_job_and_claim(job, worker=worker, heartbeat=heartbeat, then=after)
         report.add(outcome)
+        if outcome == DEFERRED:
+            tokens.refund()
+            excluded.append(job.job_type)
 
 
 def _may_linger(baton: Baton) -> bool:
@@ -219,6 +225,17 @@ def run_job_and_claim(
     job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None, then: NextClaim | None = None
 ) -> tuple[str, ClaimedJob | None]:
     """One attempt of a claimed job: its outcome, and the job `then` claimed with its acknowledgement."""
+    if not is_registered(job.job_type):
+        # Newer code enqueued it (a web deployed before this worker): it waits, uncharged, for a worker that
+        # knows the type, never to the dead letters. ops.alerts flags a type no live worker knows.
+        logger.warning(
+            "job %s is of type %r, unknown to this worker: back to the queue for %g s",
+            job.id,
+            job.job_type,
+            settings.JOBS_UNKNOWN_TYPE_DELAY_SECONDS,
+        )
+        complete.release_unstarted(job, delay=settings.JOBS_UNKNOWN_TYPE_DELAY_SECONDS)
+        return DEFERRED, None
     heartbeat = heartbeat or Heartbeat.shared()
     heartbeat.start_job(job.id, job.lease_token, job.retention_at)
     spec: HandlerSpec | None = None
