@@ -204,3 +204,26 @@ def test_after_a_failover_every_process_finds_the_promoted_replica_and_no_commit
     finally:
         processes.stop_all()
     assert not problems, "; ".join(problems[:20])
+
+
+def test_a_job_whose_connection_dies_between_its_claim_and_its_start_goes_back_uncharged(
+    private_pg: PgServer, redis: object
+) -> None:
+    from jobs.models import Job, JobAttempt
+    from jobs.worker.claim import claim_next
+    from jobs.worker.run import RELEASED, run_job_and_claim
+
+    tenant = TenantFactory.create(slug="acme")
+    (job_id,) = _enqueue(tenant.pk, 1)
+    claimed = claim_next(queue="default", tenant_id=tenant.pk, worker="test:1")
+    assert claimed is not None and claimed.id == job_id
+    connections["default"].ensure_connection()  # the worker's connection, held from its claim to the start
+    # What a Postgres restart does to that connection, and to every other of the app role.
+    private_pg.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'ballast_app'")
+
+    outcome, _ = run_job_and_claim(claimed, worker="test:1")
+
+    assert outcome == RELEASED
+    job = Job.objects.unscoped().get(pk=job_id)
+    assert (job.status, job.attempts) == ("queued", 0)  # no attempt charged to a job that never started
+    assert not JobAttempt.objects.unscoped().filter(job_id=job_id).exists()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
@@ -29,6 +30,7 @@ from tenants.audit import SYSTEM_ACTOR, record_many
 from tenants.context import tenant_scope
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ERROR_CHARS = 4000
 # Pauses before a failed write of an attempt's end is retried on a new connection (a restart takes ~0.5 s; the
@@ -215,16 +217,32 @@ def record_failure(
     """After the handler's transaction rolled back: how the attempt ends, in a short transaction of its own.
     A write that fails on the connection (Postgres restarted or failed over meanwhile) is retried on a fresh one,
     after a short pause (RECORD_RETRY_PAUSES); the lease fences a write that did commit."""
+    return _on_fresh_connections(
+        DEFAULT_DB_ALIAS,
+        f"writing how job {job.id} ended",
+        lambda: _record_failure(
+            job, spec=spec, worker=worker, error=error, trace=trace, permanent=permanent, cancelled=cancelled
+        ),
+    )
+
+
+def release_unstarted_retrying(job: ClaimedJob) -> bool:
+    """release_unstarted, retried on fresh connections like record_failure: a job whose handler never began
+    because the database went away between its claim and its start goes back uncharged once it returns."""
+    return _on_fresh_connections("system", f"giving back job {job.id}", lambda: release_unstarted(job))
+
+
+def _on_fresh_connections(alias: str, what: str, write: Callable[[], T]) -> T:
+    """Run `write`; a connection error (Postgres restarted or failed over meanwhile) is retried on a new connection
+    after each of RECORD_RETRY_PAUSES. Never inside an open transaction, whose work is lost with the connection."""
     for pause in (*RECORD_RETRY_PAUSES, None):
         try:
-            return _record_failure(
-                job, spec=spec, worker=worker, error=error, trace=trace, permanent=permanent, cancelled=cancelled
-            )
+            return write()
         except (OperationalError, InterfaceError):
-            connection = connections[DEFAULT_DB_ALIAS]
+            connection = connections[alias]
             if pause is None or connection.in_atomic_block:
                 raise
-            logger.warning("writing how job %s ended failed; retrying on a new connection", job.id, exc_info=True)
+            logger.warning("%s failed; retrying on a new connection", what, exc_info=True)
             connection.close()
             time.sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -88,6 +88,7 @@ class JobContext:
     lease_token: uuid.UUID
     atomic: bool = True
     retention_at: datetime | None = None  # the job's partition key (jobs.sql.IN_PARTITION)
+    started: bool = False  # the handler's first line has run (jobs.worker.run)
     _last_checkpoint: Any = field(default=None, repr=False)
     _checkpoint_loaded: bool = field(default=False, repr=False)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 from jobs import pauses, policy
 from jobs.events import job_trace
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 Outcome = complete.Outcome
 # A job of a type this process has never heard of went back to the queue, uncharged (no attempt row).
 DEFERRED = "deferred"
+# The database went away between a job's claim and its handler's start: back to the queue, uncharged.
+RELEASED = "released"
 
 
 def worker_identity() -> str:
@@ -212,6 +214,7 @@ def _context(job: ClaimedJob, spec: HandlerSpec | None) -> JobContext:
 
 def _call(spec: HandlerSpec, job: ClaimedJob, ctx: JobContext) -> str:
     with deadline(spec.timeout), trace_context(job_trace(job)):
+        ctx.started = True
         result = spec.func(ctx, job.payload)
     return complete.encode_result(result)
 
@@ -239,6 +242,7 @@ def run_job_and_claim(
     heartbeat = heartbeat or Heartbeat.shared()
     heartbeat.start_job(job.id, job.lease_token, job.retention_at)
     spec: HandlerSpec | None = None
+    ctx: JobContext | None = None
     try:
         spec = get_handler(job.job_type)
         ctx = _context(job, spec)
@@ -257,19 +261,29 @@ def run_job_and_claim(
         return str(Outcome.LEASE_LOST), None
     except JobCancelled as exc:
         return complete.record_failure(job, spec=spec, worker=worker, error=str(exc), cancelled=True), None
+    except (OperationalError, InterfaceError) as exc:
+        if ctx is None or ctx.started:
+            return _failed(job, spec, exc, worker=worker), None
+        # The database went away between the claim and the handler's first line (its transaction could not
+        # begin): no attempt is charged to a job that never started.
+        complete.release_unstarted_retrying(job)
+        return RELEASED, None
     except Exception as exc:
-        permanent = isinstance(exc, PermanentError | UnknownJobType | complete.ResultTooLarge)
-        outcome = complete.record_failure(
-            job,
-            spec=spec,
-            worker=worker,
-            error=f"{type(exc).__name__}: {exc}",
-            trace=traceback.format_exc(),
-            permanent=permanent,
-        )
-        return outcome, None
+        return _failed(job, spec, exc, worker=worker), None
     finally:
         heartbeat.end_job()
+
+
+def _failed(job: ClaimedJob, spec: HandlerSpec | None, exc: Exception, *, worker: str) -> str:
+    """The attempt failed with `exc` (being handled): how it ends, a retry or a dead letter."""
+    return complete.record_failure(
+        job,
+        spec=spec,
+        worker=worker,
+        error=f"{type(exc).__name__}: {exc}",
+        trace=traceback.format_exc(),
+        permanent=isinstance(exc, PermanentError | UnknownJobType | complete.ResultTooLarge),
+    )
 
 
 def run_now(job_id: int) -> RunReport:
