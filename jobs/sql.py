@@ -249,3 +249,6 @@ RETURNING elected_at
 """
 
 RELEASE_LEADERSHIP = "UPDATE jobs_schedulerleader SET expires_at = clock_timestamp() WHERE token = %(token)s"
+
+# The leader's fence: its lease is in force now (checked inside the transaction whose writes it guards).
+LEADER_FENCE = "SELECT 1 FROM jobs_schedulerleader WHERE token = %(token)s AND expires_at > clock_timestamp()"
