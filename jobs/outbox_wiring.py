@@ -9,8 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from jobs.registry import job_handler
-from jobs.scheduler.loop import scheduler_service
 from jobs.scheduler.periodic import periodic, vacuum
+from jobs.scheduler.services import scheduler_service
 from jobs.services import enqueue
 from jobs.worker.context import JobContext, PermanentError
 from outbox import partitions
@@ -64,7 +64,7 @@ def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 # The outbox's partitions are kept with every other partitioned table's (lifecycle.maintenance).
 
 
-@periodic("outbox.vacuum", every=timedelta(minutes=1))
+@periodic("outbox.vacuum", every=timedelta(minutes=1), requires_owner=True)
 def vacuum_hot_tables() -> None:
     """The month's outbox partition, today's idempotency records and the jobs table churn the most (see
     jobs.scheduler.periodic.vacuum). Expired idempotency records go with their day's partition (lifecycle)."""
@@ -73,5 +73,5 @@ def vacuum_hot_tables() -> None:
     vacuum(["jobs_job", current, partitions.IDEMPOTENCY_RECORDS.partition_name(today)])
 
 
-# The relay runs beside the passes, in every scheduler process: relays are safe side by side.
+# The relay is a service of every scheduler process (it runs until stopped): relays are safe side by side.
 scheduler_service("outbox-relay")(run_relay)

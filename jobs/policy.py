@@ -18,6 +18,9 @@ class QueuePolicy:
     max_attempts: int
     backoff_base: float
     backoff_cap: float
+    # "workers": rqworker processes take its wake-ups from RQ. "scheduler": the scheduler's leader polls it
+    # (jobs.scheduler.owner_worker); no wake-up is ever sent for it.
+    served_by: str = "workers"
 
 
 QUEUES: dict[str, QueuePolicy] = {
@@ -26,8 +29,14 @@ QUEUES: dict[str, QueuePolicy] = {
     "email": QueuePolicy("email", default_priority=0, max_attempts=8, backoff_base=10, backoff_cap=3600),
     # Deliveries wait on other people's servers (up to WEBHOOK_TIMEOUT_SECONDS): kept apart from other work.
     "webhooks": QueuePolicy("webhooks", default_priority=0, max_attempts=3, backoff_base=5, backoff_cap=300),
+    # Periodic maintenance that needs the owner's DSN (VACUUM, partition DDL), run by the scheduler's leader.
+    "maintenance-owner": QueuePolicy(
+        "maintenance-owner", default_priority=10, max_attempts=3, backoff_base=5, backoff_cap=300, served_by="scheduler"
+    ),
 }
-QUEUE_ORDER = tuple(QUEUES)
+# The RQ queues, in the order workers listen to them.
+QUEUE_ORDER = tuple(name for name, queue in QUEUES.items() if queue.served_by == "workers")
+SCHEDULER_QUEUES = tuple(name for name, queue in QUEUES.items() if queue.served_by == "scheduler")
 
 
 def concurrency_cap(job_type: str, declared: int | None) -> int | None:

@@ -137,5 +137,9 @@ def public_handler(job_type: str) -> HandlerSpec:
     return spec
 
 
+def types_on_queues(queues: tuple[str, ...]) -> list[str]:
+    return sorted(t for t, s in _registry.items() if s.queue in queues)
+
+
 def registered_types() -> list[str]:
     return sorted(t for t, s in _registry.items() if s.enabled())

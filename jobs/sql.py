@@ -282,3 +282,5 @@ WHERE status = 'queued' AND created_at < clock_timestamp() - make_interval(secs 
   AND job_type <> ALL(%(known)s)
 GROUP BY job_type ORDER BY job_type
 """
+# The leader's fence: its lease is in force now (checked inside the transaction whose writes it guards).
+LEADER_FENCE = "SELECT 1 FROM jobs_schedulerleader WHERE token = %(token)s AND expires_at > clock_timestamp()"

@@ -112,8 +112,11 @@ def _push_messages(datas: list[tuple[str, Any]]) -> None:
 def wake(pairs: Iterable[tuple[str, int]], *, at_front: bool = False) -> int:
     """Give each pair a baton unless it has one. Returns the number of messages pushed.
 
-    Never call inside a transaction that has not committed: a worker could look for rows it cannot see yet."""
-    wanted = list(dict.fromkeys(pairs))
+    Never call inside a transaction that has not committed: a worker could look for rows it cannot see yet.
+    Pairs of a queue that no RQ worker serves (jobs.policy.SCHEDULER_QUEUES) are left out."""
+    from jobs.policy import QUEUE_ORDER
+
+    wanted = [pair for pair in dict.fromkeys(pairs) if pair[0] in QUEUE_ORDER]
     if not wanted:
         return 0
     redis = redis_connection()

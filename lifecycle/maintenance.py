@@ -1,4 +1,5 @@
-"""Scheduled partition upkeep, run by the scheduler's leader (the owner's DSN): partitions ahead, retention."""
+"""Scheduled partition upkeep, as periodic jobs the scheduler's leader runs (the owner's DSN): partitions ahead,
+retention."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ def ensure_all_partitions() -> list[str]:
     return created
 
 
-@periodic("lifecycle.partitions", every=timedelta(hours=1))
+@periodic("lifecycle.partitions", every=timedelta(hours=1), requires_owner=True)
 def maintain_partitions() -> None:
     ensure_all_partitions()
 
 
-@periodic("lifecycle.retention", every=timedelta(hours=1))
+@periodic("lifecycle.retention", every=timedelta(hours=1), requires_owner=True)
 def retention() -> None:
     apply_retention()

@@ -1,5 +1,5 @@
-"""The ops app's periodic work on the scheduler's leader (per-minute rollups, the alert rules) and its job type
-(bulk actions)."""
+"""The ops app's periodic work (per-minute rollups, the alert rules: jobs on the maintenance queue, one per slot)
+and its job type (bulk actions)."""
 
 from __future__ import annotations
 

@@ -176,6 +176,9 @@ def snapshot(*, tenant_id: int | None = None) -> Snapshot:
     counts = _merged("queue", _rows(QUEUE_COUNTS, params))
     hour = {row["queue"]: row for row in _rows(QUEUE_HOUR, params)}
     workers, redis_ok = workers_by_queue()
+    leader = _rows("SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1")
+    for name in policy.SCHEDULER_QUEUES:  # served by the scheduler's leader, not by RQ workers
+        workers[name] = int(bool(leader and leader[0]["live"]))
     paused = pauses.current()
     queues = []
     for name in policy.QUEUES:
@@ -194,7 +197,6 @@ def snapshot(*, tenant_id: int | None = None) -> Snapshot:
                 paused=name in paused.queues,
             )
         )
-    leader = _rows("SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1")
     lag = _one(
         "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox_outboxevent WHERE status = 'pending' "
         "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",

@@ -6,6 +6,7 @@ from config.settings.env import env
 
 __all__ = ["LIFECYCLE_MAINTENANCE_TENANT"]
 
-# The slug of an operators' tenant: the backfill job of partition_convert is filed under it (every job has a
-# tenant); it copies rows of every tenant through the system role.
+# The slug of the operators' tenant that platform jobs are filed under (every job has a tenant): the periodic
+# maintenance jobs (the scheduler creates the tenant on first use) and partition_convert's backfill job, which
+# copies rows of every tenant through the system role.
 LIFECYCLE_MAINTENANCE_TENANT: str = env.str("LIFECYCLE_MAINTENANCE_TENANT", default="ops")

@@ -12,14 +12,19 @@ __all__ = [
     "JOBS_CONCURRENCY",
     "JOBS_DIAGNOSTICS",
     "JOBS_HANDOFF_SECONDS",
+    "JOBS_LEADER_RENEW_DEADLINE_SECONDS",
+    "JOBS_LEADER_RENEW_SECONDS",
     "JOBS_LEASE_SECONDS",
     "JOBS_LINGER_SECONDS",
+    "JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS",
     "JOBS_MAX_PAYLOAD_BYTES",
     "JOBS_MAX_RESULT_BYTES",
+    "JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS",
     "JOBS_PASS_DEADLINE_SECONDS",
     "JOBS_PREPARED_STATEMENTS",
     "JOBS_PRESENCE_SECONDS",
     "JOBS_SCHEDULER_INTERVAL_MS",
+    "JOBS_SERVICE_BACKOFF_CAP_SECONDS",
     "JOBS_SLICE_SECONDS",
     "JOBS_UNKNOWN_TYPE_DELAY_SECONDS",
     "JOBS_UNKNOWN_TYPE_GRACE_SECONDS",
@@ -46,9 +51,21 @@ JOBS_HANDOFF_SECONDS: float = env.float("JOBS_HANDOFF_SECONDS", default=0.2)
 JOBS_LINGER_SECONDS: float = env.float("JOBS_LINGER_SECONDS", default=0.25)
 # A wake-up whose holder stops refreshing it (a dead worker) lapses after this; the scheduler then wakes again.
 JOBS_WAKE_TTL_SECONDS: float = env.float("JOBS_WAKE_TTL_SECONDS", default=JOBS_LEASE_SECONDS)
+# The scheduler (docs/scheduler.md). Its leader renews the leadership lease (JOBS_LEASE_SECONDS) on a ticker of
+# its own, and stops leading when no renewal has succeeded for JOBS_LEADER_RENEW_DEADLINE_SECONDS (below the lease,
+# so it has stepped down before another scheduler can take the lease).
+JOBS_LEADER_RENEW_SECONDS: float = env.float("JOBS_LEADER_RENEW_SECONDS", default=JOBS_LEASE_SECONDS / 3)
+JOBS_LEADER_RENEW_DEADLINE_SECONDS: float = env.float(
+    "JOBS_LEADER_RENEW_DEADLINE_SECONDS", default=JOBS_LEASE_SECONDS * 2 / 3
+)
+# Rescue and dispatch: each a service of the leader run at this interval, its statements bounded by the deadline.
 JOBS_SCHEDULER_INTERVAL_MS: int = env.int("JOBS_SCHEDULER_INTERVAL_MS", default=500)
-# A scheduler pass that takes longer than this gives up leadership (a stalled leader must not keep it).
-JOBS_PASS_DEADLINE_SECONDS: float = env.float("JOBS_PASS_DEADLINE_SECONDS", default=JOBS_LEASE_SECONDS)
+JOBS_PASS_DEADLINE_SECONDS: float = env.float("JOBS_PASS_DEADLINE_SECONDS", default=10.0)
+# How often the leader looks for periodic tasks whose new slot needs its job, and polls maintenance-owner jobs.
+JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS: float = env.float("JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS", default=1.0)
+JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS: float = env.float("JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS", default=1.0)
+# A scheduler service whose iteration fails runs again after a back-off doubling up to this.
+JOBS_SERVICE_BACKOFF_CAP_SECONDS: float = env.float("JOBS_SERVICE_BACKOFF_CAP_SECONDS", default=30.0)
 # A claimed job of a type this worker does not know (a web deployed before the workers) goes back to the queue,
 # uncharged, for this long; a newer worker takes it. Workers publish the types they know every
 # JOBS_PRESENCE_SECONDS (jobs_workerpresence); a queued type that no live worker knows for

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db import connections
 
 from jobs import pauses, sql, wakeups
+from jobs.policy import QUEUE_ORDER
 
 SYSTEM = "system"
 MAX_PAIRS = 10_000
@@ -30,7 +31,10 @@ def due_pairs(*, limit: int = MAX_PAIRS) -> list[tuple[str, int]]:
         return [(queue, tenant_id) for queue, tenant_id in cursor.fetchall()]
 
 
-def dispatch_pass() -> DispatchReport:
+def dispatch_pass(*, pairs: list[tuple[str, int]] | None = None) -> DispatchReport:
+    """Wake the due pairs (read now unless given) of the queues workers serve, unless paused."""
     paused = pauses.current().queues
-    pairs = [pair for pair in due_pairs() if pair[0] not in paused]
+    pairs = [
+        pair for pair in (due_pairs() if pairs is None else pairs) if pair[0] not in paused and pair[0] in QUEUE_ORDER
+    ]
     return DispatchReport(due_pairs=len(pairs), woken=wakeups.wake(pairs))

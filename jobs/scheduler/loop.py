@@ -1,96 +1,110 @@
-"""The scheduler process: each pass renews leadership, then the leader rescues expired leases, wakes queues
-with due work and runs due periodic tasks. Services that apps register (the outbox relay) run beside the
-passes in threads of every scheduler process.
+"""The scheduler process: a leadership ticker and supervised services (jobs.scheduler.services).
 
-Liveness: leadership is a lease (jobs.scheduler.leader), Redis clients have socket timeouts, and a pass that
-overruns JOBS_PASS_DEADLINE_SECONDS gives leadership up, so a stalled leader cannot keep the others waiting.
+Services of the leader, each in its own thread with its own interval and deadline:
+- rescue: takes back jobs whose lease expired (every JOBS_SCHEDULER_INTERVAL_MS, JOBS_PASS_DEADLINE_SECONDS);
+- dispatch: wakes (queue, tenant) pairs with due work and no wake-up (same interval and deadline);
+- maintenance-enqueuer: enqueues one job per periodic task and slot (JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS);
+- owner-maintenance: runs the periodic jobs that need the owner's DSN (JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS).
+Services apps register with `scheduler_service` (the outbox relay) run in every scheduler process.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
-from jobs.scheduler import dispatch, periodic
+from jobs import sql
+from jobs.scheduler import dispatch, owner_worker, periodic
 from jobs.scheduler.leader import Leadership
 from jobs.scheduler.rescue import rescue_expired_leases
+from jobs.scheduler.services import ServiceSpec, registered_services, run_services, scheduler_service
+
+__all__ = ["run_pass", "run_scheduler", "scheduler_service"]
 
 logger = logging.getLogger(__name__)
 
-Service = Callable[[threading.Event], None]
-_services: dict[str, Service] = {}
-
-
-def scheduler_service(name: str) -> Callable[[Service], Service]:
-    """Register `func(stop)` to run in a thread of every scheduler process until `stop` is set."""
-
-    def register(func: Service) -> Service:
-        _services[name] = func
-        return func
-
-    return register
+SYSTEM = "system"
 
 
 def run_pass() -> dict[str, Any]:
+    """One rescue and one dispatch, here and now (operators, benchmarks)."""
     rescued = rescue_expired_leases()
     report = dispatch.dispatch_pass()
     return {"rescued": rescued.total, "due_pairs": report.due_pairs, "woken": report.woken}
 
 
-def _start_services(stop: threading.Event) -> list[threading.Thread]:
-    threads = []
-    for name, func in _services.items():
-        thread = threading.Thread(target=func, args=(stop,), name=f"ballast-{name}", daemon=True)
-        thread.start()
-        threads.append(thread)
-    return threads
+def still_leading(leadership: Leadership) -> bool:
+    """The fence of the leader's writes: this process's lease is in force in the database, now."""
+    with connections[SYSTEM].cursor() as cursor:
+        cursor.execute(sql.LEADER_FENCE, {"token": leadership.token})
+        return cursor.fetchone() is not None
 
 
-def run_scheduler(stop: threading.Event, *, interval: float | None = None) -> None:
-    interval = interval if interval is not None else settings.JOBS_SCHEDULER_INTERVAL_MS / 1000
+def _bounded(seconds: float) -> None:
+    """Bound the statements of the transaction in progress (SET LOCAL: pooled connections keep no setting)."""
+    with connections[SYSTEM].cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(max(1, int(seconds * 1000)))])
+
+
+def leader_services(leadership: Leadership) -> list[ServiceSpec]:
+    interval = settings.JOBS_SCHEDULER_INTERVAL_MS / 1000
+    deadline = float(settings.JOBS_PASS_DEADLINE_SECONDS)
+    owner_work = threading.Event()
+    enqueuers: dict[int, periodic.Enqueuer] = {}
+
+    def rescue(stop: threading.Event) -> None:
+        with transaction.atomic(using=SYSTEM):
+            _bounded(deadline)
+            if not still_leading(leadership):
+                return
+            report = rescue_expired_leases()
+        if report.total:
+            logger.info("rescue: %s", report)
+
+    def wake_due(stop: threading.Event) -> None:
+        with transaction.atomic(using=SYSTEM):
+            _bounded(deadline)
+            pairs = dispatch.due_pairs()
+        report = dispatch.dispatch_pass(pairs=pairs)
+        if report.woken:
+            logger.info("dispatch: %s", {"due_pairs": report.due_pairs, "woken": report.woken})
+
+    def enqueue_maintenance(stop: threading.Event) -> None:
+        term = leadership.current_term()
+        if term is None:
+            return
+        # A new term starts from what the database holds: the current slots' keys, not a memory.
+        enqueuer = enqueuers.setdefault(term.number, periodic.Enqueuer(enqueued={}, owner_work=owner_work))
+        for number in [n for n in enqueuers if n != term.number]:
+            del enqueuers[number]
+        enqueuer.run_once()
+
+    def run_owner_jobs(stop: threading.Event) -> None:
+        ran = owner_worker.run_owner_jobs(stop, woken=owner_work)
+        if ran:
+            logger.info("owner maintenance: ran %d job(s)", ran)
+        # Until the next poll, or at once when the enqueuer adds an owner job.
+        owner_work.wait(float(settings.JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS))
+
+    return [
+        ServiceSpec("rescue", rescue, every=interval, deadline=deadline, leader_only=True),
+        ServiceSpec("dispatch", wake_due, every=interval, deadline=deadline, leader_only=True),
+        ServiceSpec(
+            "maintenance-enqueuer",
+            enqueue_maintenance,
+            every=float(settings.JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS),
+            deadline=deadline,
+            leader_only=True,
+        ),
+        ServiceSpec("owner-maintenance", run_owner_jobs, every=0.0, leader_only=True),
+    ]
+
+
+def run_scheduler(stop: threading.Event) -> None:
+    """Until `stop`: elect, supervise the leader's services and the registered ones, then release the lease."""
     leadership = Leadership()
-    leading = False
-    threads = _start_services(stop)
-    try:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                if not leadership.acquire():
-                    if leading:
-                        logger.warning("no longer the scheduler leader")
-                    leading = False
-                    stop.wait(min(1.0, settings.JOBS_LEASE_SECONDS / 3))
-                    continue
-                if not leading:
-                    logger.info("became the scheduler leader (%s)", leadership.identity)
-                    leading = True
-                summary = run_pass()
-                elapsed = time.monotonic() - started
-                if elapsed > settings.JOBS_PASS_DEADLINE_SECONDS:
-                    logger.warning("scheduler pass took %.1f s, over its deadline: stepping down", elapsed)
-                    leadership.release()
-                    leading = False
-                    continue
-                if summary["rescued"] or summary["woken"]:
-                    logger.info("scheduler pass: %s", summary)
-                ran = periodic.run_due()
-                if ran:
-                    logger.info("scheduler maintenance: %s", ran)
-            except Exception:
-                logger.exception("scheduler pass failed")
-            finally:
-                connections.close_all()
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
-    finally:
-        try:
-            leadership.release()
-        except Exception:
-            logger.exception("could not release leadership")
-        for thread in threads:
-            thread.join(timeout=10)
+    run_services(stop, leadership, leader_services(leadership) + registered_services())

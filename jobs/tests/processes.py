@@ -81,9 +81,18 @@ class Processes:
         return self.start(*args, name=name, **(settings or {}), **env)
 
     def scheduler(
-        self, name: str = "scheduler", settings: dict[str, str] | None = None, **env: str
+        self,
+        name: str = "scheduler",
+        settings: dict[str, str] | None = None,
+        imports: tuple[str, ...] = (),
+        **env: str,
     ) -> subprocess.Popen[bytes]:
-        return self.start("jobs_scheduler", name=name, **(settings or {}), **env)
+        """A jobs_scheduler; `imports`: test modules it loads first (e.g. periodic tasks of tests only)."""
+        if not imports:
+            return self.start("jobs_scheduler", name=name, **(settings or {}), **env)
+        code = "".join(f"import {module}; " for module in imports)
+        code += "from django.core.management import call_command; call_command('jobs_scheduler')"
+        return self.start("shell", "-c", code, name=name, **(settings or {}), **env)
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"

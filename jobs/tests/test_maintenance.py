@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from jobs.models import Job
 from jobs.scheduler import periodic as maintenance
+from jobs.worker.processing import process_due_jobs
 
 
 @pytest.fixture
@@ -12,26 +15,59 @@ def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(maintenance, "_tasks", {})
 
 
+def _enqueuer() -> maintenance.Enqueuer:
+    return maintenance.Enqueuer(enqueued={}, owner_work=threading.Event())
+
+
+def test_a_slot_starts_at_a_multiple_of_its_period_and_is_keyed_by_task_and_start() -> None:
+    task = maintenance.PeriodicTask(name="tests.hourly", every=timedelta(hours=1), func=lambda: None)
+    slot = task.slot_start(datetime(2026, 3, 4, 5, 59, 59, tzinfo=UTC))
+
+    assert slot == datetime(2026, 3, 4, 5, tzinfo=UTC)
+    assert task.key(slot) == "periodic:tests.hourly:2026-03-04T05:00:00+00:00"
+    assert task.job_type == "periodic.tests.hourly" and task.queue == "maintenance"
+
+
 @pytest.mark.usefixtures("clean_registry")
-def test_a_registered_task_runs_when_due_and_a_failing_one_does_not_stop_the_others() -> None:
+def test_each_task_gets_one_job_per_slot_whoever_enqueues_it_and_runs_it_as_a_job(committed: None) -> None:
     calls: list[str] = []
 
     @maintenance.periodic("tests.every_minute", every=timedelta(minutes=1))
     def every_minute() -> None:
         calls.append("minute")
 
-    @maintenance.periodic("tests.broken", every=timedelta(seconds=10))
+    @maintenance.periodic("tests.broken", every=timedelta(minutes=1))
     def broken() -> None:
         raise RuntimeError("disk full")
 
-    first = maintenance.run_due(now=1000.0)
-    too_soon = maintenance.run_due(now=1030.0)
-    later = maintenance.run_due(now=1061.0)
+    first = _enqueuer().run_once()
+    again = _enqueuer().run_once()  # a new leader, or a second scheduler, in the same slot
+    process_due_jobs(max_jobs=10, budget_ms=10_000)
 
-    assert first == ["tests.every_minute", "tests.broken"]
-    assert too_soon == ["tests.broken"]
-    assert later == ["tests.every_minute", "tests.broken"]
-    assert calls == ["minute", "minute"]
+    jobs = {job.job_type: job for job in Job.objects.unscoped().filter(job_type__startswith="periodic.tests.")}
+    assert len(first) == 2 and again == []
+    assert set(jobs) == {"periodic.tests.every_minute", "periodic.tests.broken"}
+    assert jobs["periodic.tests.every_minute"].status == "succeeded" and calls == ["minute"]
+    # A failing task is a failed attempt of its job: retried with backoff, its error on the row.
+    assert jobs["periodic.tests.broken"].status == "queued" and jobs["periodic.tests.broken"].attempts == 1
+    assert "disk full" in jobs["periodic.tests.broken"].last_error
+    assert jobs["periodic.tests.broken"].queue == "maintenance"
+    assert jobs["periodic.tests.every_minute"].tenant.slug == "ops"  # the platform tenant, created on first use
+
+
+@pytest.mark.usefixtures("clean_registry")
+def test_owner_tasks_go_to_the_queue_only_the_scheduler_serves(committed: None) -> None:
+    @maintenance.periodic("tests.owner_only", every=timedelta(minutes=1), requires_owner=True)
+    def owner_only() -> None:
+        raise AssertionError("a worker ran an owner task")
+
+    enqueuer = _enqueuer()
+    enqueuer.run_once()
+    report = process_due_jobs(max_jobs=10, budget_ms=2_000)  # what a web process or cron would run
+
+    job = Job.objects.unscoped().get(job_type="periodic.tests.owner_only")
+    assert job.queue == "maintenance-owner" and job.status == "queued" and report.processed == 0
+    assert enqueuer.owner_work.is_set()  # the leader's owner worker is woken at once
 
 
 def test_the_hot_tables_vacuum_runs_as_the_owner_and_clears_dead_rows(committed: None) -> None:

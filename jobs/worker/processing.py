@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from django.db import connections
 
 from jobs import pauses
+from jobs.policy import SCHEDULER_QUEUES
+from jobs.registry import types_on_queues
 from jobs.worker.claim import claim_due
 from jobs.worker.run import RunReport, run_job, worker_identity
 
@@ -31,6 +33,7 @@ def process_due_jobs(
     report = RunReport()
     worker = f"process:{worker_identity()}"
     excluded = pauses.current().excluded_types()  # paused types and queues wait, here too
+    excluded += types_on_queues(SCHEDULER_QUEUES)  # they need the owner's DSN: the scheduler runs them
     try:
         while report.claimed < max_jobs and time.monotonic() < deadline:
             claimed = claim_due(limit=1, worker=worker, tenant_id=tenant_id, job_type=job_type, excluded_types=excluded)

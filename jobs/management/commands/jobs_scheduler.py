@@ -8,7 +8,7 @@ from jobs.scheduler.loop import run_scheduler
 
 
 class Command(BaseCommand):
-    help = "Run the scheduler: leader election, dispatch, lease recovery, maintenance. Stops on SIGTERM/SIGINT."
+    help = "Run the scheduler: leader election, rescue, dispatch, periodic jobs, the relay. Stops on SIGTERM/SIGINT."
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()

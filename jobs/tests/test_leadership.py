@@ -1,0 +1,97 @@
+"""The leadership ticker and the service supervisor, in this process against the real database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from jobs.scheduler.leader import Leadership
+from jobs.scheduler.services import ServiceSpec, run_services
+from jobs.tests.processes import wait_for
+
+
+def _system_dsn() -> str:
+    db = settings.DATABASES["system"]
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def ticker(committed: None) -> Iterator[tuple[Leadership, threading.Event]]:
+    leadership = Leadership(lease=3, renew_every=0.3, renew_deadline=1.5)
+    stop = threading.Event()
+    thread = threading.Thread(target=leadership.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield leadership, stop
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_a_renew_deadline_that_is_not_below_the_lease_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be above 0 and below JOBS_LEASE_SECONDS"):
+        Leadership(lease=3, renew_every=1, renew_deadline=3)
+
+
+def test_a_leader_that_cannot_renew_steps_down_while_its_lease_still_stands(
+    ticker: tuple[Leadership, threading.Event],
+) -> None:
+    leadership, _ = ticker
+    wait_for(lambda: leadership.held, timeout=10, what="leadership")
+    term = leadership.current_term()
+    assert term is not None
+
+    # When every renewal blocks (the row is locked by another session), as behind a stalled network.
+    blocker = psycopg.connect(_system_dsn())
+    try:
+        blocker.execute("SELECT 1 FROM jobs_schedulerleader WHERE id = 1 FOR UPDATE")
+        locked_at = time.monotonic()
+        wait_for(term.ended.is_set, timeout=10, what="the term to end")
+        stepped_down_after = time.monotonic() - locked_at
+        lease_left = blocker.execute(
+            "SELECT extract(epoch FROM expires_at - clock_timestamp()) FROM jobs_schedulerleader WHERE id = 1"
+        ).fetchone()
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    # Then it stopped leading within its renew deadline, while no other scheduler could yet take the lease.
+    assert stepped_down_after <= leadership.renew_deadline + 0.2
+    assert lease_left is not None and float(lease_left[0]) > 0
+    assert not leadership.held
+    wait_for(lambda: leadership.held, timeout=10, what="leadership again once renewals go through")
+    assert leadership.current_term() is not term  # a new term: the services start over
+
+
+def test_a_failing_service_iteration_drops_its_connections_and_runs_again(committed: None) -> None:
+    """A Postgres restart kills the sessions a service holds: the next iteration must not reuse them."""
+    backends: list[int] = []
+    stop = threading.Event()
+
+    def flaky(service_stop: threading.Event) -> None:
+        with connections["system"].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.append(cursor.fetchone()[0])
+            if len(backends) == 1:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")  # as a restart would
+        if len(backends) == 2:
+            stop.set()
+
+    started = time.monotonic()
+    runner = threading.Thread(
+        target=run_services,
+        args=(stop, Leadership(lease=3, renew_every=1, renew_deadline=2), [ServiceSpec("flaky", flaky, every=0.1)]),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(timeout=20)
+
+    assert not runner.is_alive()
+    assert len(backends) == 2 and backends[0] != backends[1]  # a fresh session after the failure
+    assert time.monotonic() - started >= 0.5  # after a back-off, not in a tight loop
