@@ -14,6 +14,7 @@ scheduler's rescue takes its job back) that treats Redis as data, never code, an
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -29,6 +30,8 @@ from rq.worker import SimpleWorker
 
 from config import redis_client
 from jobs.wakeups import RUN_WAKEUP
+
+logger = logging.getLogger(__name__)
 
 # How long a worker waits between checks while Redis is unreachable: doubling from the first to the last.
 RETRY_FIRST_SECONDS = 0.25
@@ -91,11 +94,18 @@ class BallastWorker(SimpleWorker):
         connection = redis_client.client("worker")
         names = [queue.name if isinstance(queue, Queue) else str(queue) for queue in queues]
         kwargs.update(connection=connection, serializer=JSONSerializer, job_class=WakeupJob, queue_class=Queue)
-        super().__init__(
-            [Queue(name, connection=connection, serializer=JSONSerializer, job_class=WakeupJob) for name in names],
-            *args,
-            **kwargs,
-        )
+        rq_queues = [
+            Queue(name, connection=connection, serializer=JSONSerializer, job_class=WakeupJob) for name in names
+        ]
+        pause = RETRY_FIRST_SECONDS
+        while True:  # RQ asks Redis about this client as it starts: wait for Redis, as later on
+            try:
+                super().__init__(rq_queues, *args, **kwargs)
+                return
+            except redis_client.REDIS_DOWN as exc:
+                logger.warning("Redis unreachable as the worker starts (%s); retrying in %ss", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # Warm the connection pools before the first wake-up: the first job's claim is otherwise followed by a
@@ -157,6 +167,12 @@ class BallastWorker(SimpleWorker):
                 return super().register_birth()
             except redis_client.REDIS_DOWN as exc:
                 self._wait_for_redis(exc)
+
+    def set_shutdown_requested_date(self) -> None:
+        try:
+            super().set_shutdown_requested_date()
+        except redis_client.REDIS_DOWN:
+            self.log.warning("Worker %s: stop requested while Redis is unreachable", self.name)
 
     def register_death(self) -> None:
         try:
