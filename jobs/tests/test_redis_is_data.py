@@ -39,18 +39,16 @@ def _plant_message(queue: str, job_id: str, func: str, args: list[object], **fie
     """An RQ job hash and its queue entry, as RQ's JSON serializer writes them."""
     rq = wakeups.rq_queue(queue)
     data = json.dumps([func, None, args, {}]).encode()
-    rq.connection.hset(
-        f"rq:job:{job_id}",
-        mapping={
-            "data": zlib.compress(data),
-            "origin": queue,
-            "created_at": "2026-01-01T00:00:00.000000Z",
-            "status": "queued",
-            "timeout": "60",
-            "description": "planted",
-            **fields,
-        },
-    )
+    mapping: dict[str | bytes, str | bytes] = {
+        "data": zlib.compress(data),
+        "origin": queue,
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "status": "queued",
+        "timeout": "60",
+        "description": "planted",
+    }
+    mapping.update(fields)
+    rq.connection.hset(f"rq:job:{job_id}", mapping=mapping)  # type: ignore[arg-type]
     rq.connection.rpush(rq.key, job_id)
     rq.connection.sadd("rq:queues", rq.key)
 
