@@ -17,7 +17,7 @@ import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -64,8 +64,28 @@ def client(purpose: Purpose = "default") -> Redis:
     return _client(purpose, target())
 
 
+def probe(timeout: float) -> Redis:
+    """A new client that tries once and waits at most `timeout` (checks such as preflight); close it after use."""
+    where = target()
+    return _build("request", replace(where, request_timeout=timeout, connect_timeout=timeout))
+
+
+def describe() -> str:
+    """Where Redis is, for messages: host:port, or the Sentinel master and its sentinels."""
+    where = target()
+    if where.sentinels:
+        sentinels = ",".join(f"{host}:{port}" for host, port in where.sentinels)
+        return f"Sentinel master {where.master!r} (sentinels {sentinels})"
+    parts = urlsplit(where.url)
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
 @functools.cache
 def _client(purpose: Purpose, where: Target) -> Redis:
+    return _build(purpose, where)
+
+
+def _build(purpose: Purpose, where: Target) -> Redis:
     request = purpose == "request"
     timeout = where.request_timeout if request else where.socket_timeout
     connect = min(where.connect_timeout, timeout) if request else where.connect_timeout
