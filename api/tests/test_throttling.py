@@ -224,6 +224,9 @@ def test_a_pickle_planted_under_a_throttle_key_is_never_loaded(
     redis = private_redis.client()
     redis.set(f"ballast:throttle:token:{token.pk}", payload)  # a string where the throttle keeps a sorted set
     redis.zadd(f"ballast:throttle:tenant:{tenant.pk}", {payload: time.time() * 1000})  # a pickle as a member
+    # Where a Django cache backend would look for the same keys (it would unpickle what it finds).
+    redis.set(f":1:ballast:throttle:token:{token.pk}", payload)
+    redis.set(f":1:ballast:throttle:tenant:{tenant.pk}", payload)
 
     answers = [client_for(plaintext).get("/api/v1/jobs").status_code for _ in range(3)]
 
