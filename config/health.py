@@ -9,12 +9,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 
-import django_rq
 from django.conf import settings
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 
+from config import redis_client
 from tenants.db_roles import runtime_role_problems
 
 
@@ -29,7 +29,7 @@ def _postgres() -> None:
 
 
 def _redis() -> None:
-    django_rq.get_connection("default").ping()
+    redis_client.client().ping()
 
 
 def _migrations() -> None:

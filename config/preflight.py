@@ -120,15 +120,12 @@ def migrations() -> str:
 
 @preflight_check("redis")
 def redis() -> str:
-    from redis import Redis
     from redis.exceptions import RedisError
 
-    client = Redis.from_url(
-        settings.REDIS_DSN, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
-    )
-    where = (
-        f"{client.connection_pool.connection_kwargs.get('host')}:{client.connection_pool.connection_kwargs.get('port')}"
-    )
+    from config import redis_client
+
+    client = redis_client.probe(REDIS_TIMEOUT_SECONDS)
+    where = redis_client.describe()
     try:
         client.ping()
     except RedisError as exc:

@@ -23,11 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import django_rq
 from django.conf import settings
 from django.db import connections, transaction
 from redis import Redis
 from rq import Queue
+from rq.serializers import JSONSerializer
+
+from config import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +66,18 @@ def _ttl_ms() -> int:
 
 
 @functools.cache
-def _queue(name: str, url: str) -> Queue:
-    """The RQ queue, built once per process and Redis URL (django_rq opens a new client on every call)."""
-    return django_rq.get_queue(name)
+def _queue(name: str, connection: Redis) -> Queue:
+    """The RQ queue on one client, built once per process (messages are JSON: Redis is data, never code)."""
+    return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def rq_queue(name: str) -> Queue:
-    return _queue(name, settings.RQ_QUEUES[name]["URL"])
+def rq_queue(name: str, purpose: redis_client.Purpose = "default") -> Queue:
+    return _queue(name, redis_client.client(purpose))
 
 
 def redis_connection() -> Redis:
-    """The Redis client shared with the default queue (socket and connect timeouts come from RQ_QUEUES)."""
-    return rq_queue("default").connection
+    """The process's Redis client (config.redis_client: REDIS_DSN or Sentinel, with socket and connect timeouts)."""
+    return redis_client.client()
 
 
 def messages_waiting(queues: Iterable[str]) -> bool:
@@ -98,28 +100,29 @@ def _message(queue: str, tenant_id: int, baton: str, at_front: bool) -> Any:
     )
 
 
-def _push_messages(datas: list[tuple[str, Any]]) -> None:
+def _push_messages(datas: list[tuple[str, Any]], purpose: redis_client.Purpose = "default") -> None:
     by_queue: dict[str, list[Any]] = {}
     for queue, data in datas:
         by_queue.setdefault(queue, []).append(data)
     for queue, items in by_queue.items():
-        rq = rq_queue(queue)
+        rq = rq_queue(queue, purpose)
         with rq.connection.pipeline() as pipe:
             rq.enqueue_many(items, pipeline=pipe)
             pipe.execute()
 
 
-def wake(pairs: Iterable[tuple[str, int]], *, at_front: bool = False) -> int:
+def wake(pairs: Iterable[tuple[str, int]], *, at_front: bool = False, purpose: redis_client.Purpose = "default") -> int:
     """Give each pair a baton unless it has one. Returns the number of messages pushed.
 
     Never call inside a transaction that has not committed: a worker could look for rows it cannot see yet.
-    Pairs of a queue that no RQ worker serves (jobs.policy.SCHEDULER_QUEUES) are left out."""
+    Pairs of a queue that no RQ worker serves (jobs.policy.SCHEDULER_QUEUES) are left out.
+    `purpose="request"`: the short-timeout client of the request path (config.redis_client)."""
     from jobs.policy import QUEUE_ORDER
 
     wanted = [pair for pair in dict.fromkeys(pairs) if pair[0] in QUEUE_ORDER]
     if not wanted:
         return 0
-    redis = redis_connection()
+    redis = redis_client.client(purpose)
     batons = {pair: uuid.uuid4().hex for pair in wanted}
     with redis.pipeline(transaction=False) as pipe:
         for (queue, tenant_id), baton in batons.items():
@@ -132,7 +135,7 @@ def wake(pairs: Iterable[tuple[str, int]], *, at_front: bool = False) -> int:
     ]
     if datas:
         try:
-            _push_messages(datas)
+            _push_messages(datas, purpose)
         except Exception:
             # No message, so no baton: free the keys for the scheduler's next pass.
             with redis.pipeline(transaction=False) as pipe:
@@ -195,22 +198,33 @@ class Baton:
 
 
 class _WakeAfterCommit:
-    """One on_commit callback per transaction wakes every pair it enqueued for."""
+    """One on_commit callback per transaction wakes every pair it enqueued for. Never raises: the jobs are
+    committed, and a wake-up Redis did not take is the scheduler's to repair (its next dispatch pass)."""
 
     def __init__(self) -> None:
         self.pairs: dict[tuple[str, int], bool] = {}
 
     def __call__(self) -> None:
+        breaker = redis_client.REQUEST_BREAKER
+        if breaker.is_open():  # Redis failed a moment ago: do not make this commit's caller wait for it again
+            logger.info("redis skipped after a failure; the scheduler will wake %d queue(s)", len(self.pairs))
+            return
         front = [pair for pair, urgent in self.pairs.items() if urgent]
         rest = [pair for pair, urgent in self.pairs.items() if not urgent]
         try:
             if front:
-                wake(front, at_front=True)
+                wake(front, at_front=True, purpose="request")
             if rest:
-                wake(rest)
-        except Exception:
-            # Redis is unreachable: the jobs are committed; the scheduler's next pass wakes their queues.
-            logger.exception("wake-up after commit failed; the scheduler will wake %d queue(s)", len(self.pairs))
+                wake(rest, purpose="request")
+        except Exception as exc:
+            if isinstance(exc, redis_client.REDIS_DOWN):
+                breaker.trip(exc)
+            logger.warning(
+                "wake-up after commit failed (%s: %s); the scheduler will wake %d queue(s)",
+                type(exc).__name__,
+                exc,
+                len(self.pairs),
+            )
 
 
 def wake_after_commit(queue: str, tenant_id: int, *, urgent: bool = False, using: str = "default") -> None:

@@ -21,6 +21,7 @@ from django.db import connections
 from django.utils import timezone
 
 from api import idempotency
+from config import redis_client
 from jobs import wakeups
 from ops.rollups import WINDOWS
 
@@ -47,13 +48,18 @@ def count(outcome: str, tenant_id: int) -> None:
     """One keyed request's outcome, in its minute's Redis hash. Never raises: a Redis outage loses the count,
     not the request."""
     key = f"{KEY_PREFIX}{_minute(time.time())}"
+    breaker = redis_client.REQUEST_BREAKER
+    if breaker.is_open():  # Redis failed a moment ago: the request does not wait for it again
+        return
     try:
-        with wakeups.redis_connection().pipeline(transaction=False) as pipe:
+        with redis_client.client("request").pipeline(transaction=False) as pipe:
             pipe.hincrby(key, f"{tenant_id}:{outcome}", 1)
             pipe.expire(key, KEY_TTL_SECONDS)
             pipe.execute()
-    except Exception:  # a statistic must never fail the request it counts
-        logger.warning("idempotency statistics: could not count %s for tenant %s", outcome, tenant_id, exc_info=True)
+    except Exception as exc:  # a statistic must never fail the request it counts
+        if isinstance(exc, redis_client.REDIS_DOWN):
+            breaker.trip(exc)
+        logger.warning("idempotency statistics: could not count %s for tenant %s: %s", outcome, tenant_id, exc)
 
 
 def install() -> None:
@@ -81,13 +87,16 @@ def flush(*, now: float | None = None) -> int:
     with wakeups.redis_connection().pipeline(transaction=False) as pipe:
         for minute in minutes:
             pipe.hgetall(f"{KEY_PREFIX}{minute}")
-        hashes: list[dict[bytes, bytes]] = pipe.execute()
+        hashes: list[Any] = pipe.execute(raise_on_error=False)
     counts: dict[tuple[int, int], dict[str, int]] = {}
     for minute, fields in zip(minutes, hashes, strict=True):
+        if not isinstance(fields, dict):  # not a hash (an error reply): nothing of ours
+            continue
         for name, value in fields.items():
-            tenant, _, outcome = name.decode().partition(":")
+            # Only "<tenant>:<outcome>" -> integer is ours; anything else under the prefix is skipped, never loaded.
+            tenant, _, outcome = name.decode(errors="replace").partition(":")
             column = COLUMNS.get(outcome)
-            if column is None or not tenant.isdigit():
+            if column is None or not tenant.isdigit() or not value.isdigit():
                 continue
             row = counts.setdefault((minute, int(tenant)), dict.fromkeys(COLUMNS.values(), 0))
             row[column] += int(value)

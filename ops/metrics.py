@@ -1,5 +1,6 @@
 """GET /metrics for Prometheus (prometheus-client). Every value is read from Postgres at scrape time (indexed
-counts and the per-minute rollups), so any web process answers the same: nothing lives in process memory.
+counts and the per-minute rollups), so any web process answers the same, except one counter of the answering
+process: `ballast_throttle_fail_open_total`, the throttle checks it let through because Redis failed.
 Bearer METRICS_TOKEN, or a staff session with ops.view_console."""
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from api import throttling
 from ops import idempotency_stats, selectors
 
 SYSTEM = "system"
@@ -40,6 +42,11 @@ class BallastCollector(Collector):
         )
         yield GaugeMetricFamily("ballast_scheduler_leader", "1 while a scheduler leads", value=int(snap.leader_live))
         yield GaugeMetricFamily("ballast_redis_up", "1 while Redis answers", value=int(snap.redis_ok))
+        yield CounterMetricFamily(
+            "ballast_throttle_fail_open",
+            "API throttle checks let through because Redis failed, in the process that answers",
+            value=throttling.FAIL_OPEN.value,
+        )
         alerts = GaugeMetricFamily("ballast_alerts", "Alerts not resolved, by rule", labels=["rule"])
         for rule, count in selectors.open_alerts_by_rule():
             alerts.add_metric([rule], count)

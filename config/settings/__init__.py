@@ -10,6 +10,7 @@ from config.settings.jobs import *  # noqa: F403
 from config.settings.lifecycle import *  # noqa: F403
 from config.settings.ops import *  # noqa: F403
 from config.settings.outbox import *  # noqa: F403
+from config.settings.redis import *  # noqa: F403
 from config.settings.rq import *  # noqa: F403
 from config.settings.safety import assert_safe_configuration
 from config.settings.security import *  # noqa: F403

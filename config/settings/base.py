@@ -164,8 +164,9 @@ REDIS_DSN: str = env.str(
     "REDIS_DSN", default=local_default(f"redis://127.0.0.1:{env.str('BALLAST_REDIS_PORT', default='6379')}/{_redis_db}")
 )
 
-# The shared cache (API throttling counters): Redis, so every web process sees the same counts.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_DSN}}
+# Django's cache is per process memory: nothing Ballast shares goes through it (its Redis backend pickles values,
+# and Redis is data, never code: the API throttle counts in Redis itself, api/throttling.py).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {
     "version": 1,

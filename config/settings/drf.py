@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.settings.env import env
+from config.settings.security import TRUSTED_PROXY
 
 __all__ = ["API_RATE_PER_TENANT", "API_RATE_PER_TOKEN", "QUEUE_PROCESS_RATE", "REST_FRAMEWORK", "SPECTACULAR_SETTINGS"]
 
@@ -20,6 +21,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.problem_details.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.TenantRateThrottle"],
+    # A caller's address (throttles without a token): X-Forwarded-For's last hop only behind the trusted proxy,
+    # which appends it; otherwise REMOTE_ADDR, whatever the client sends.
+    "NUM_PROXIES": 1 if TRUSTED_PROXY else 0,
 }
 
 SPECTACULAR_SETTINGS = {

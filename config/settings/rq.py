@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from config.settings.base import REDIS_DSN
 from config.settings.env import env
+from config.settings.redis import REDIS_SENTINEL_MASTER, REDIS_SENTINELS
 
-__all__ = ["RQ", "RQ_QUEUES"]
+__all__ = ["REDIS_CONNECT_TIMEOUT", "REDIS_SOCKET_TIMEOUT", "RQ", "RQ_QUEUES"]
 
 # A hung or partitioned Redis must not stall a web request or a scheduler pass: every client gets socket and
 # connect timeouts unless the DSN sets its own. (RQ's workers raise the socket timeout above their blocking
@@ -25,11 +27,28 @@ def _with_timeouts(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _connection() -> dict[str, Any]:
+    """django-rq's view of the same Redis (its dashboard); Ballast's own clients come from config.redis_client."""
+    if not REDIS_SENTINELS:
+        return {"URL": _with_timeouts(REDIS_DSN)}
+    parts = urlsplit(REDIS_DSN)
+    return {
+        "SENTINELS": REDIS_SENTINELS,
+        "MASTER_NAME": REDIS_SENTINEL_MASTER,
+        "DB": int(parts.path.strip("/") or 0),
+        "PASSWORD": unquote(parts.password) if parts.password else None,
+        "USERNAME": unquote(parts.username) if parts.username else None,
+        "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        "CONNECTION_KWARGS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
+        "SENTINEL_KWARGS": {"socket_timeout": REDIS_CONNECT_TIMEOUT, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
+    }
+
+
 # Workers listen in this order: maintenance first, then default, email, webhooks (jobs/policy.py).
 RQ_QUEUE_NAMES = ("maintenance", "default", "email", "webhooks")
 RQ_QUEUES = {
-    name: {"URL": _with_timeouts(REDIS_DSN), "DEFAULT_TIMEOUT": 600, "SERIALIZER": "rq.serializers.JSONSerializer"}
+    name: {**_connection(), "DEFAULT_TIMEOUT": 600, "SERIALIZER": "rq.serializers.JSONSerializer"}
     for name in RQ_QUEUE_NAMES
 }
-# A SimpleWorker that reads JSON messages only (jobs/worker/rq.py).
-RQ = {"WORKER_CLASS": "jobs.worker.rq.BallastWorker"}
+# A SimpleWorker that reads JSON messages only and runs nothing but the wake-up entry point (jobs/worker/rq.py).
+RQ = {"WORKER_CLASS": "jobs.worker.rq.BallastWorker", "JOB_CLASS": "jobs.worker.rq.WakeupJob"}

@@ -21,8 +21,9 @@ __all__ = [
     "X_FRAME_OPTIONS",
 ]
 
-# true only when a proxy in front of every web process sets X-Forwarded-Proto and strips the client's own:
-# otherwise a client could claim HTTPS by sending the header itself.
+# true only when a proxy in front of every web process sets X-Forwarded-Proto and strips the client's own, and
+# appends the client's address to X-Forwarded-For: otherwise a client could claim HTTPS, or any address (the
+# throttles count callers without a token by address, config/settings/drf.py NUM_PROXIES), by sending the headers.
 TRUSTED_PROXY: bool = env.bool("TRUSTED_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 

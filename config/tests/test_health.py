@@ -12,7 +12,7 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 def redis_down(settings) -> None:
-    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "default": {"URL": UNREACHABLE_REDIS, "DEFAULT_TIMEOUT": 5}}
+    settings.REDIS_DSN = UNREACHABLE_REDIS
 
 
 def _staff_client(*, staff: bool = True) -> Client:

@@ -7,6 +7,7 @@ import django_rq
 import pytest
 from django.db import connections
 
+from config.tests.redis_fixtures import private_redis  # noqa: F401  (fixture)
 from jobs.models import Job
 from jobs.tests.processes import Processes
 from tenants.models import Tenant

@@ -1,12 +1,14 @@
-"""The heartbeat: one thread per worker process that keeps what the worker holds alive.
+"""The heartbeat: two threads per worker process that keep what the worker holds alive.
 
-- the running job's lease, extended every JOBS_LEASE_SECONDS / 3 on a connection of its own (the system
-  alias, autocommit). The UPDATE touches only that job's row, which no other transaction holds while the
-  handler runs, so a heartbeat never waits on another job's handler;
-- the wake-up baton's key in Redis;
-- a job running longer than JOBS_HANDOFF_SECONDS gets its baton passed on, so that other workers take the
-  rest of its queue instead of waiting behind it;
-- the worker's presence (jobs.worker.presence), every JOBS_PRESENCE_SECONDS, once the worker has set it.
+- the lease thread extends the running job's lease every JOBS_LEASE_SECONDS / 3 on a connection of its own
+  (the system alias, autocommit). The UPDATE touches only that job's row, which no other transaction holds
+  while the handler runs, so a heartbeat never waits on another job's handler. It touches only Postgres;
+- the baton thread refreshes the wake-up baton's key in Redis, and passes the baton on for a job running
+  longer than JOBS_HANDOFF_SECONDS, so that other workers take the rest of its queue instead of waiting
+  behind it. A Redis that is down or hung stalls or fails only this thread: the lease is still extended
+  and the job completes in Postgres;
+- the lease thread also publishes the worker's presence (jobs.worker.presence) every JOBS_PRESENCE_SECONDS, once
+  the worker has set it.
 """
 
 from __future__ import annotations
@@ -70,14 +72,17 @@ class Heartbeat:
         self._presence: Presence | None = None
         self._next_presence = 0.0
         self._thread = threading.Thread(target=self._run, name="ballast-heartbeat", daemon=True)
+        self._baton_thread = threading.Thread(target=self._run_baton, name="ballast-baton", daemon=True)
         self._thread.start()
+        self._baton_thread.start()
 
     @classmethod
     def shared(cls) -> Heartbeat:
         with cls._shared_lock:
-            if cls._shared is None or not cls._shared._thread.is_alive():
-                cls._shared = Heartbeat()
-            return cls._shared
+            shared = cls._shared
+            if shared is None or not (shared._thread.is_alive() and shared._baton_thread.is_alive()):
+                shared = cls._shared = Heartbeat()
+            return shared
 
     def hold_baton(self, baton: Baton | None) -> None:
         with self._lock:
@@ -103,10 +108,28 @@ class Heartbeat:
         while True:
             time.sleep(TICK_SECONDS)
             try:
-                self._tick()
+                self._lease_tick()
             except Exception:  # a blip must not kill the thread; the lease has slack
                 logger.exception("heartbeat failed")
                 connections[SYSTEM].close()
+
+    def _run_baton(self) -> None:
+        while True:
+            time.sleep(TICK_SECONDS)
+            try:
+                self._baton_tick()
+            except Exception as exc:  # Redis down or hung: the key expires and the scheduler wakes the pair
+                logger.warning("baton refresh failed: %s: %s", type(exc).__name__, exc)
+
+    def _lease_tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            running = self._running
+        if running is not None and not running.lost and now >= running.next_extend:
+            running.next_extend = now + settings.JOBS_LEASE_SECONDS / 3
+            if not extend_lease(running.job_id, running.token, release=True, retention_at=running.retention_at):
+                running.lost = True  # its writes are fenced; stop extending
+        self._publish_presence(now)
 
     def _publish_presence(self, now: float) -> None:
         with self._lock:
@@ -119,20 +142,16 @@ class Heartbeat:
             finally:
                 connections[SYSTEM].close()
 
-    def _tick(self) -> None:
+    def _baton_tick(self) -> None:
         now = time.monotonic()
-        self._publish_presence(now)
         with self._lock:
             running, baton = self._running, self._baton
             refresh_baton = baton is not None and now >= self._baton_refresh
             if refresh_baton:
                 self._baton_refresh = now + settings.JOBS_WAKE_TTL_SECONDS / 3
-        if running is not None and not running.lost:
-            if baton is not None and not baton.passed and now - running.started >= settings.JOBS_HANDOFF_SECONDS:
-                baton.pass_on()  # a long job: let another worker take the rest of this queue
-            if now >= running.next_extend:
-                running.next_extend = now + settings.JOBS_LEASE_SECONDS / 3
-                if not extend_lease(running.job_id, running.token, release=True, retention_at=running.retention_at):
-                    running.lost = True  # its writes are fenced; stop extending
-        if refresh_baton and baton is not None and not baton.passed:
+        if baton is None or baton.passed:
+            return
+        if running is not None and not running.lost and now - running.started >= settings.JOBS_HANDOFF_SECONDS:
+            baton.pass_on()  # a long job: let another worker take the rest of this queue
+        elif refresh_baton:
             baton.refresh()
