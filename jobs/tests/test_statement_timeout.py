@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from jobs.models import Job
 from jobs.services import enqueue
@@ -101,3 +102,25 @@ def test_the_acknowledgement_is_not_cut_by_the_handlers_statement_timeout(tenant
     row = job_row(job.pk)
     assert report["succeeded"] == 1, row.last_error
     assert row.status == "succeeded"
+
+
+def _statements_about_the_timeout(tenant: Tenant, job_type: str) -> list[str]:
+    job = _enqueue(tenant, job_type, {"value": 1} if job_type == "diagnostics.echo" else {"hold": 0})
+    with CaptureQueriesContext(connections["default"]) as captured:
+        run_pair(job.queue, job.tenant_id, limit=1)
+    assert job_row(job.pk).status == "succeeded"
+    return [query["sql"] for query in captured.captured_queries if "statement_timeout" in query["sql"]]
+
+
+def test_the_timeout_rides_with_the_tenant_binding_and_costs_no_round_trip_of_its_own(tenant: Tenant) -> None:
+    # diagnostics.echo has the default 300 s timeout: above the acknowledgement's budget, nothing to lift.
+    (statement,) = _statements_about_the_timeout(tenant, "diagnostics.echo")
+
+    assert "set_config('app.tenant_id'" in statement
+
+
+def test_a_handler_with_a_timeout_under_the_acknowledgement_budget_pays_one_round_trip(tenant: Tenant) -> None:
+    bind, lift = _statements_about_the_timeout(tenant, "tests.acknowledged_behind_a_lock")
+
+    assert "set_config('app.tenant_id'" in bind
+    assert "app.tenant_id" not in lift and "set_config('statement_timeout'" in lift
