@@ -30,7 +30,7 @@ from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 
-from outbox.models import IdempotencyRecord
+from outbox.models import MAX_CLIENT_KEY_LENGTH, IdempotencyRecord
 
 SYSTEM = "system"
 HEADERS = ("Idempotency-Key", "X-Idempotency-Key")
@@ -40,7 +40,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("Content-Type", "Location")
 # A view whose response shows a secret once sets this attribute to the bytes a replay may show instead.
 REPLAY_BODY_ATTRIBUTE = "idempotency_replay_body"
-_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+_KEY = re.compile(rf"^[\x20-\x7e]{{1,{MAX_CLIENT_KEY_LENGTH}}}$")
 
 # What became of each keyed request, for statistics. A higher layer registers an observer (ops counts them);
 # an observer is called on the request path, so it must be cheap and must not raise.
@@ -85,13 +85,15 @@ class Claim:
 
 
 def request_key(request: Request) -> str | None:
-    """The client's key (or its X- alias), validated: 1 to 255 printable ASCII characters, else 400."""
+    """The client's key (or its X- alias), validated: 1 to MAX_CLIENT_KEY_LENGTH printable ASCII characters (the
+    limit every store of the key agrees on, outbox.models), else 400."""
     for header in HEADERS:
         value = request.headers.get(header)
         if value is not None:
             if not _KEY.match(value):
                 raise exceptions.ValidationError(
-                    {"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]}, code="invalid"
+                    {"Idempotency-Key": [f"Must be 1 to {MAX_CLIENT_KEY_LENGTH} printable ASCII characters."]},
+                    code="invalid",
                 )
             return value
     return None

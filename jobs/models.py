@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from jobs.states import JobStatus
+from outbox.models import KEY_COLUMN_LENGTH
 from tenants.models import TenantOwned
 
 
@@ -34,7 +35,7 @@ class Job(TenantOwned):
     last_error = models.TextField(blank=True, default="")
     result = models.JSONField(null=True, blank=True)
     # NULL, not '': the unique constraint applies only to jobs that have a key.
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    idempotency_key = models.CharField(max_length=KEY_COLUMN_LENGTH, null=True, blank=True)  # noqa: DJ001
     trace_id = models.CharField(max_length=64, default=new_trace_id)
     correlation_id = models.CharField(max_length=64, blank=True, default="")
     # What caused this job (an event id, or the job whose handler enqueued it), and the W3C trace it belongs to.

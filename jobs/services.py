@@ -26,6 +26,7 @@ from jobs.states import JobStatus as S
 from jobs.transitions import NOW, transition
 from outbox import services as outbox
 from outbox import tracing
+from outbox.models import KEY_COLUMN_LENGTH, KEY_PREFIX_ROOM
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope
 from tenants.key_locks import lock_keys
@@ -36,7 +37,8 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS_LIMIT = 100
 # Keys that clients send (Idempotency-Key) live under this prefix; the platform's own keys never do, so a
 # client cannot pre-claim an internal key such as a webhook delivery's.
-CLIENT_KEY_PREFIX = "api:"
+CLIENT_KEY_PREFIX = "api:"  # API clients' keys (at most outbox.models.MAX_CLIENT_KEY_LENGTH) are stored under it
+assert len(CLIENT_KEY_PREFIX) <= KEY_PREFIX_ROOM, "a client's longest key would overflow jobs_job.idempotency_key"
 # Enqueues of one idempotency key take turns (tenants.key_locks): no unique index spans jobs_job's partitions.
 IDEMPOTENCY_KEY_LOCKS = "jobs.idempotency_key"
 
@@ -183,6 +185,8 @@ def enqueue_many(
         if new.run_at is not None and timezone.is_naive(new.run_at):
             raise EnqueueError("run_at must carry a time zone")
         if new.idempotency_key is not None:
+            if len(new.idempotency_key) > KEY_COLUMN_LENGTH:
+                raise EnqueueError(f"An idempotency key is at most {KEY_COLUMN_LENGTH} characters")
             if new.idempotency_key in keys:
                 raise EnqueueError(f"Idempotency key {new.idempotency_key!r} appears twice in one enqueue")
             keys.append(new.idempotency_key)

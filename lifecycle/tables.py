@@ -29,6 +29,10 @@ _CHECKPOINT_OF_UNFINISHED_JOB = (
 # died) keeps its record, and so its day, for another TTL.
 _LIVE_IDEMPOTENCY_RECORD = "SELECT 1 FROM {partition} WHERE expires_at > now() LIMIT 1"
 
+# A month of outbox events is kept while an event in it is pending: the relay has not delivered it yet (it is
+# retried until delivered or failed after OUTBOX_MAX_ATTEMPTS), and dropping it would lose the event. Found
+# through the partial index outbox_pending.
+_UNDELIVERED_OUTBOX_EVENT = "SELECT 1 FROM {partition} WHERE status = 'pending' LIMIT 1"
 
 # A month of webhook deliveries is kept while a delivery in it is pending: its next attempt is scheduled (the
 # schedule spans about a day; Retry-After can stretch it), and dropping it would lose the delivery. Found through
@@ -133,6 +137,8 @@ TABLES: tuple[HighVolumeTable, ...] = (
         OUTBOX,
         "OUTBOX_RETENTION_MONTHS",
         _months("OUTBOX_RETENTION_MONTHS"),
+        keep_if=_UNDELIVERED_OUTBOX_EVENT,
+        keep_reason="holds an outbox event not yet delivered",
         ahead_setting="OUTBOX_PARTITIONS_AHEAD",
         per_tenant=True,
     ),

@@ -55,6 +55,14 @@ class OutboxEvent(TenantOwned):
         return f"{self.event_type} {self.event_id}"
 
 
+# Idempotency keys, one limit end to end (docs/deadlines-and-retention.md). A client's Idempotency-Key is stored as
+# sent in IdempotencyRecord.key and, under a prefix of at most KEY_PREFIX_ROOM characters ("api:"), in
+# jobs_job.idempotency_key; both columns are KEY_COLUMN_LENGTH wide. A longer key is refused with a 400.
+KEY_COLUMN_LENGTH = 255
+KEY_PREFIX_ROOM = 4
+MAX_CLIENT_KEY_LENGTH = KEY_COLUMN_LENGTH - KEY_PREFIX_ROOM  # 251
+
+
 def utc_today() -> date:
     return timezone.now().date()
 
@@ -73,7 +81,7 @@ class IdempotencyRecord(TenantOwned):
         COMPLETED = "completed"
 
     token_id = models.BigIntegerField()
-    key = models.CharField(max_length=255)
+    key = models.CharField(max_length=KEY_COLUMN_LENGTH)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=2000)
     fingerprint = models.CharField(max_length=64)

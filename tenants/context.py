@@ -4,6 +4,8 @@
 `app.tenant_id` with `set_config(..., true)`: transaction-local, so a pooled
 connection handed to the next request carries no tenant. Row-level security
 policies read that setting; tenant-scoped managers read the contextvar.
+`tenant_scope(tenant_id, statement_timeout_ms=n)` also bounds every statement of
+the transaction (SET LOCAL statement_timeout), in the same round trip.
 """
 
 from __future__ import annotations
@@ -36,15 +38,29 @@ def require_tenant_id() -> int:
     return tenant_id
 
 
-def _set_database_tenant(using: str, value: str) -> None:
+def _set_database_tenant(using: str, value: str, statement_timeout: str | None = None) -> str | None:
+    """Set the transaction's tenant, and its statement_timeout if given (one round trip); returns the
+    statement_timeout that was in force before, when one was given."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [value])
+        if statement_timeout is None:
+            cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [value])
+            return None
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), set_config('app.tenant_id', %s, true), "
+            "set_config('statement_timeout', %s, true)",
+            [value, statement_timeout],
+        )
+        row = cursor.fetchone()
+    return str(row[0]) if row else None
 
 
 @contextmanager
-def tenant_scope(tenant_id: int, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[int]:
+def tenant_scope(
+    tenant_id: int, *, using: str = DEFAULT_DB_ALIAS, statement_timeout_ms: int | None = None
+) -> Iterator[int]:
     """Run the block in a transaction bound to one tenant. Nesting the same tenant joins the outer scope
-    (like atomic(savepoint=False)); nesting another tenant raises."""
+    (like atomic(savepoint=False)), and keeps its statement_timeout; nesting another tenant raises.
+    `statement_timeout_ms`: no statement of the block runs longer (0: no limit; None: the session's)."""
     if not isinstance(tenant_id, int) or isinstance(tenant_id, bool) or tenant_id <= 0:
         raise TenantContextError(f"tenant_scope needs a positive integer tenant id, not {tenant_id!r}")
     outer = _current_tenant.get()
@@ -56,14 +72,15 @@ def tenant_scope(tenant_id: int, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[i
         yield tenant_id
         return
     had_transaction = connection.in_atomic_block
+    timeout = None if statement_timeout_ms is None else f"{max(int(statement_timeout_ms), 0)}ms"
     with transaction.atomic(using=using):
-        _set_database_tenant(using, str(tenant_id))
+        previous_timeout = _set_database_tenant(using, str(tenant_id), timeout)
         token = _current_tenant.set(tenant_id)
         try:
             yield tenant_id
         finally:
             _current_tenant.reset(token)
-        # Inside a caller's transaction the setting would outlive this block: put it back.
-        # (On an exception the savepoint rollback restores it by itself.)
+        # Inside a caller's transaction the settings would outlive this block: put them back.
+        # (On an exception the savepoint rollback restores them by itself.)
         if had_transaction and outer is None:
-            _set_database_tenant(using, "")
+            _set_database_tenant(using, "", previous_timeout)

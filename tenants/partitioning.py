@@ -206,6 +206,20 @@ class RangePartitioned:
         elif _is_partition(partition.name, using):
             run_ddl([f"ALTER TABLE {self.table} DETACH PARTITION {partition.name}"], using=using)
 
+    def attach(self, partition: Partition, *, using: str = "owner") -> None:
+        """Attach a detached `partition` back, under its own bounds (Postgres checks its rows against them)."""
+        run_ddl(
+            [
+                f"ALTER TABLE {self.table} ATTACH PARTITION {partition.name} "
+                f"FOR VALUES FROM ('{partition.start}') TO ('{partition.end}')"
+            ],
+            using=using,
+        )
+
+    def drop_detached(self, partition: Partition, *, using: str = "owner") -> None:
+        """Drop a partition already detached; it locks only that table, which nobody reaches any more."""
+        run_ddl([f"DROP TABLE IF EXISTS {partition.name}"], using=using)
+
     def detached(self, using: str = "owner") -> list[Partition]:
         """Tables named like this table's partitions that are no longer attached (a drop a crash interrupted)."""
         with connections[using].cursor() as cursor:

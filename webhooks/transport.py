@@ -4,8 +4,10 @@
   certificate check) use the URL's host name. No second DNS lookup, so DNS rebinding cannot redirect it.
 - Redirects are never followed (http.client does not follow them); proxies from the environment are
   never used.
-- The whole exchange (connect, send, headers, excerpt) has one deadline: a watchdog shuts the socket
-  down when it passes, however slowly the receiver drips bytes.
+- The whole exchange (connect, TLS handshake, send, status line, headers and the body excerpt) has one
+  deadline: a watchdog shuts the connection's own socket down when it passes, however slowly the receiver
+  drips bytes, and the attempt ends in TransportError ("timed out"). The watchdog holds the socket itself,
+  not http.client's handle on it, which a response with `Connection: close` detaches.
 - At most `excerpt_bytes` of the response body are read; the rest is never downloaded.
 """
 
@@ -55,28 +57,75 @@ def _connect(addresses: tuple[str, ...], port: int, deadline: float) -> socket.s
     raise last_error
 
 
+class _Watchdog:
+    """Shuts the exchange's socket down once the deadline passes; a socket attached later is shut at once."""
+
+    def __init__(self, timeout: float) -> None:
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired.is_set():
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is None:
+            return
+        try:
+            # The plain socket's shutdown, also under TLS: it wakes a blocked recv or send (close() would not)
+            # without touching the TLS state another thread is using.
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, target: Target, *, timeout: float, deadline: float) -> None:
+    def __init__(self, target: Target, *, timeout: float, deadline: float, watchdog: _Watchdog) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self._addresses = target.addresses
         self._deadline = deadline
+        self._watchdog = watchdog
 
     def connect(self) -> None:
-        self.sock = _connect(self._addresses, self.port, self._deadline)
-        self.sock.settimeout(self.timeout)
+        sock = _connect(self._addresses, self.port, self._deadline)
+        self._watchdog.attach(sock)
+        sock.settimeout(self.timeout)
+        self.sock = sock
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: Target, *, timeout: float, deadline: float, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, target: Target, *, timeout: float, deadline: float, watchdog: _Watchdog, context: ssl.SSLContext
+    ) -> None:
         super().__init__(target.host, target.port, timeout=timeout, context=context)
         self._addresses = target.addresses
         self._deadline = deadline
+        self._watchdog = watchdog
         self._tls = context
 
     def connect(self) -> None:
         sock = _connect(self._addresses, self.port, self._deadline)
         sock.settimeout(self.timeout)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        tls = self._tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+        self._watchdog.attach(tls)  # wrap_socket took over the file descriptor: watch the TLS socket
+        tls.do_handshake()
+        self.sock = tls
 
 
 def post(
@@ -90,25 +139,15 @@ def post(
 ) -> Response:
     """POST body to the target; the response, whatever its status, or TransportError."""
     deadline = time.monotonic() + timeout
+    watchdog = _Watchdog(timeout)
     connection: http.client.HTTPConnection
     if target.scheme == "https":
         context = tls_context or ssl.create_default_context()
-        connection = _PinnedHTTPSConnection(target, timeout=timeout, deadline=deadline, context=context)
+        connection = _PinnedHTTPSConnection(
+            target, timeout=timeout, deadline=deadline, watchdog=watchdog, context=context
+        )
     else:
-        connection = _PinnedHTTPConnection(target, timeout=timeout, deadline=deadline)
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        sock = connection.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv; close() alone would not
-            except OSError:
-                pass
-
-    watchdog = threading.Timer(timeout, expire)
-    watchdog.daemon = True
+        connection = _PinnedHTTPConnection(target, timeout=timeout, deadline=deadline, watchdog=watchdog)
     watchdog.start()
     try:
         connection.request(
@@ -121,7 +160,12 @@ def post(
         try:
             excerpt = response.read(excerpt_bytes) if excerpt_bytes > 0 else b""
         except (OSError, http.client.HTTPException):
-            excerpt = b""  # the status is the answer; a body cut short only loses its excerpt
+            if watchdog.expired.is_set():
+                raise
+            excerpt = b""  # the status is the answer; a body the receiver cut short only loses its excerpt
+        if watchdog.expired.is_set():
+            # The body was cut by the deadline (a shut socket reads as its end): the exchange did not finish.
+            raise TimeoutError("timed out")
         return Response(
             status=response.status,
             excerpt=excerpt,
@@ -129,8 +173,8 @@ def post(
             location=response.getheader("Location"),
         )
     except (OSError, http.client.HTTPException) as exc:
-        if expired.is_set() or isinstance(exc, TimeoutError):
-            raise TransportError(f"No response within {timeout:g} s (timed out).") from None
+        if watchdog.expired.is_set() or isinstance(exc, TimeoutError):
+            raise TransportError(f"No complete response: timed out after {timeout:g} s.") from None
         detail = str(exc) or type(exc).__name__
         raise TransportError(f"{type(exc).__name__}: {detail}") from None
     finally:

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from api import idempotency
 from jobs.models import Job
+from jobs.services import CLIENT_KEY_PREFIX
 from jobs.views import JobListCreateView
-from outbox.models import IdempotencyRecord
+from outbox.models import KEY_COLUMN_LENGTH, MAX_CLIENT_KEY_LENGTH, IdempotencyRecord
 from tenants.models import Role, Tenant
 from tenants.tests.conftest import TokenMaker, client_for
 
@@ -255,3 +256,35 @@ def _post_with(client: Any, *, key: str) -> Any:
         format="json",
         HTTP_IDEMPOTENCY_KEY=key,
     )
+
+
+def test_a_key_of_exactly_the_limit_is_accepted_and_stored_in_full_by_both_stores(
+    tenant: Tenant, make_token: TokenMaker
+) -> None:
+    token = make_token(tenant)
+    key = "k" * MAX_CLIENT_KEY_LENGTH
+
+    first = _post(token, HTTP_IDEMPOTENCY_KEY=key)
+    again = _post(token, HTTP_IDEMPOTENCY_KEY=key)
+
+    assert first.status_code == 201, first.json()
+    assert again["Idempotent-Replayed"] == "true" and again.content == first.content
+    assert first.json()["idempotency_key"] == key
+    (record,) = IdempotencyRecord.objects.unscoped().all()
+    (job,) = Job.objects.unscoped().all()
+    assert record.key == key
+    assert job.idempotency_key == CLIENT_KEY_PREFIX + key and len(job.idempotency_key) == KEY_COLUMN_LENGTH
+
+
+@pytest.mark.parametrize("length", [MAX_CLIENT_KEY_LENGTH + 1, KEY_COLUMN_LENGTH - 1, KEY_COLUMN_LENGTH])
+def test_a_key_beyond_the_limit_is_a_400_problem_naming_the_limit(
+    tenant: Tenant, make_token: TokenMaker, length: int
+) -> None:
+    response = _post(make_token(tenant), HTTP_IDEMPOTENCY_KEY="k" * length)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 400 and f"1 to {MAX_CLIENT_KEY_LENGTH} printable" in body["detail"]
+    assert "Idempotency-Key" in body["errors"]
+    assert Job.objects.unscoped().count() == 0 and IdempotencyRecord.objects.unscoped().count() == 0

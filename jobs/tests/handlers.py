@@ -95,3 +95,78 @@ def non_atomic(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 @job_handler("tests.nul_error", max_attempts=1)
 def nul_error(ctx: JobContext, payload: dict[str, Any]) -> None:
     raise RuntimeError("bad\x00byte")
+
+
+SLEEPING_QUERY = "SELECT pg_sleep(30) /* ballast-statement-timeout-test */"
+
+
+@job_handler("tests.sleeping_query", timeout=1, max_attempts=2)
+def sleeping_query(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """A query far longer than the handler's deadline, in the handler's own transaction."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(SLEEPING_QUERY)
+
+
+@job_handler("tests.sleeping_query_non_atomic", timeout=1, max_attempts=2, atomic=False)
+def sleeping_query_non_atomic(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """The same query in one of the short transactions of a non-atomic handler."""
+    from django.db import connection
+
+    with ctx.transaction(), connection.cursor() as cursor:
+        cursor.execute(SLEEPING_QUERY)
+
+
+def _statement_timeout() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        return str(cursor.fetchone()[0])
+
+
+@job_handler("tests.queries_in_time", timeout=5, max_attempts=1)
+def queries_in_time(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Short queries, a write and a checkpoint well within the deadline; reports the timeouts in force."""
+    from django.db import connection
+
+    before = _statement_timeout()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(0.05)")
+    record(
+        tenant_id=ctx.tenant_id, actor="handler", action="tests.side_effect", target_type="job", target_id=ctx.job_id
+    )
+    ctx.checkpoint({"step": 1})
+    return {"before": before, "after_checkpoint": _statement_timeout()}
+
+
+@job_handler("tests.queries_in_time_non_atomic", timeout=5, max_attempts=1, atomic=False)
+def queries_in_time_non_atomic(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    with ctx.transaction():
+        inside = _statement_timeout()
+    return {"inside": inside, "outside": _statement_timeout()}
+
+
+@job_handler("tests.acknowledged_behind_a_lock", timeout=1, max_attempts=1)
+def acknowledged_behind_a_lock(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Returns while another connection holds the job's row for longer than the handler's whole timeout, so the
+    acknowledgement waits on it longer than the handler's statement_timeout."""
+    import threading
+
+    from django.db import connections, transaction
+
+    locked = threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic(using="system"), connections["system"].cursor() as cursor:
+                cursor.execute("SELECT 1 FROM jobs_job WHERE id = %s FOR UPDATE", [ctx.job_id])
+                locked.set()
+                time.sleep(float(payload.get("hold", 1.5)))
+        finally:
+            locked.set()
+            connections["system"].close()
+
+    threading.Thread(target=hold, daemon=True).start()
+    locked.wait(5)

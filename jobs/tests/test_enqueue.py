@@ -13,7 +13,7 @@ from jobs.models import Job
 from jobs.scheduler.dispatch import dispatch_pass
 from jobs.services import EnqueueError, IdempotencyConflict, NewJob, enqueue, enqueue_many
 from jobs.tests.conftest import queue_length
-from outbox.models import OutboxEvent
+from outbox.models import KEY_COLUMN_LENGTH, OutboxEvent
 from tenants.models import AuditEntry, Tenant
 
 
@@ -185,3 +185,16 @@ def test_a_lost_wake_up_is_repaired_by_the_next_pass_even_behind_a_backlog(
 
     assert (report.due_pairs, report.woken) == (2, 1)  # only the lost one is woken again
     assert queue_length() == 2 and queue.connection.exists(wakeups.key("default", other_tenant.pk))
+
+
+def test_a_key_longer_than_its_column_is_refused_with_a_clear_message(tenant: Tenant) -> None:
+    with pytest.raises(EnqueueError, match=f"at most {KEY_COLUMN_LENGTH} characters"):
+        enqueue(
+            tenant=tenant,
+            job_type="diagnostics.echo",
+            payload={"value": 1},
+            idempotency_key="k" * (KEY_COLUMN_LENGTH + 1),
+        )
+
+    enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1}, idempotency_key="k" * KEY_COLUMN_LENGTH)
+    assert Job.objects.unscoped().count() == 1

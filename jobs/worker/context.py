@@ -4,12 +4,19 @@ An atomic handler (the default) runs inside one transaction of its own, `tenant_
 role; its writes commit exactly when its success does, or at each `ctx.checkpoint(state)`, which commits the
 work so far together with the checkpoint. A handler declared `atomic=False` runs outside any transaction
 and writes through `with ctx.transaction():`, short fenced transactions, so no handler forces a long one.
+
+Every transaction the context opens for the handler runs under a `statement_timeout` of the time the handler
+has left (`JobContext.deadline_at`), set in the round trip that binds the tenant: a query the deadline
+interrupts does not go on running on the server. The acknowledgement that follows in the same transaction gets
+at least ACKNOWLEDGEMENT_STATEMENT_TIMEOUT_MS (`release_statement_timeout`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +28,10 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from jobs import sql
 from jobs.worker.claim import load_json
-from tenants.context import tenant_scope
+from tenants.context import current_tenant_id, tenant_scope
+
+# The least statement_timeout the acknowledgement gets after the handler, in the handler's transaction.
+ACKNOWLEDGEMENT_STATEMENT_TIMEOUT_MS = 10_000
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +65,9 @@ def fence(
     return bool(row[0])
 
 
-def _commit_in_place(tenant_id: int, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Commit the handler's transaction and go on in a new one, bound to the same tenant.
+def _commit_in_place(tenant_id: int, statement_timeout_ms: int | None, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Commit the handler's transaction and go on in a new one, bound to the same tenant (and under
+    `statement_timeout_ms`, SET LOCAL settings ending with the commit).
 
     The handler runs inside tenant_scope (an outermost atomic block); Django cannot commit in the middle of
     one, so this commits the underlying connection, runs the on_commit callbacks registered so far (e.g. the
@@ -67,7 +78,13 @@ def _commit_in_place(tenant_id: int, using: str = DEFAULT_DB_ALIAS) -> None:
     connection.connection.commit()
     callbacks, connection.run_on_commit = connection.run_on_commit, []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant_id)])
+        if statement_timeout_ms is None:
+            cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant_id)])
+        else:
+            cursor.execute(
+                "SELECT set_config('app.tenant_id', %s, true), set_config('statement_timeout', %s, true)",
+                [str(tenant_id), f"{statement_timeout_ms}ms"],
+            )
     for entry in callbacks:
         callback, robust = entry[1], bool(entry[2]) if len(entry) > 2 else False
         try:
@@ -89,14 +106,50 @@ class JobContext:
     atomic: bool = True
     retention_at: datetime | None = None  # the job's partition key (jobs.sql.IN_PARTITION)
     started: bool = False  # the handler's first line has run (jobs.worker.run)
+    deadline_at: float | None = None  # time.monotonic() at which the handler's timeout passes; None: no limit
+    _statement_timeout_ms: int | None = field(default=None, repr=False)  # in force in the open transaction
     _last_checkpoint: Any = field(default=None, repr=False)
     _checkpoint_loaded: bool = field(default=False, repr=False)
+
+    def statement_timeout_ms(self) -> int | None:
+        """The time the handler has left, in whole milliseconds (at least 1); None without a deadline."""
+        if self.deadline_at is None:
+            return None
+        return max(1, math.floor((self.deadline_at - time.monotonic()) * 1000))
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """tenant_scope(tenant) under a statement_timeout of the time left; inside the handler's own scope it
+        joins that one (whose timeout stays)."""
+        if current_tenant_id() == self.tenant_id and connections[DEFAULT_DB_ALIAS].in_atomic_block:
+            with tenant_scope(self.tenant_id):
+                yield
+            return
+        timeout = self.statement_timeout_ms()
+        with tenant_scope(self.tenant_id, statement_timeout_ms=timeout):
+            self._statement_timeout_ms = timeout
+            try:
+                yield
+            finally:
+                self._statement_timeout_ms = None
+
+    def release_statement_timeout(self) -> None:
+        """Before the acknowledgement, in the handler's transaction: lift its statement_timeout to at least
+        ACKNOWLEDGEMENT_STATEMENT_TIMEOUT_MS. A round trip only when a shorter one is in force."""
+        current = self._statement_timeout_ms
+        if current is None or current >= ACKNOWLEDGEMENT_STATEMENT_TIMEOUT_MS:
+            return
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [f"{ACKNOWLEDGEMENT_STATEMENT_TIMEOUT_MS}ms"]
+            )
+        self._statement_timeout_ms = ACKNOWLEDGEMENT_STATEMENT_TIMEOUT_MS
 
     @property
     def last_checkpoint(self) -> Any:
         """The state saved by the latest checkpoint of any attempt, or None."""
         if not self._checkpoint_loaded:
-            with tenant_scope(self.tenant_id), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            with self.scope(), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 cursor.execute(sql.LAST_CHECKPOINT, {"job_id": self.job_id})
                 row = cursor.fetchone()
             self._last_checkpoint = None if row is None else load_json(row[0])
@@ -106,7 +159,7 @@ class JobContext:
     def checkpoint(self, state: Any) -> None:
         """Save progress: the checkpoint and the handler's writes so far commit together, fenced by the lease
         (a resumed attempt never skips work that did not commit). Raises LeaseLost when fenced out."""
-        with tenant_scope(self.tenant_id), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        with self.scope(), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             fence(self.job_id, self.lease_token, retention_at=self.retention_at)
             cursor.execute(
                 sql.INSERT_CHECKPOINT,
@@ -118,15 +171,18 @@ class JobContext:
                 },
             )
             if self.atomic:
-                _commit_in_place(self.tenant_id)
+                timeout = self.statement_timeout_ms() if self._statement_timeout_ms is not None else None
+                _commit_in_place(self.tenant_id, timeout)
+                self._statement_timeout_ms = timeout
         self._last_checkpoint = state
         self._checkpoint_loaded = True
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """For atomic=False handlers: a short transaction in the job's tenant that commits only while this
-        attempt holds the job (LeaseLost otherwise). In an atomic handler it simply joins the handler's."""
-        with tenant_scope(self.tenant_id):
+        attempt holds the job (LeaseLost otherwise), under a statement_timeout of the time the handler has
+        left. In an atomic handler it simply joins the handler's."""
+        with self.scope():
             fence(self.job_id, self.lease_token, retention_at=self.retention_at)
             yield
 
@@ -139,7 +195,7 @@ class JobContext:
 
     @property
     def cancel_requested(self) -> bool:
-        with tenant_scope(self.tenant_id), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        with self.scope(), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute(sql.CANCEL_REQUESTED, {"job_id": self.job_id, "retention_at": self.retention_at})
             row = cursor.fetchone()
         return bool(row and row[0])

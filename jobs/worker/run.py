@@ -16,8 +16,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 from jobs import pauses, policy
 from jobs.events import job_trace
@@ -27,7 +28,7 @@ from jobs.worker import admission, complete
 from jobs.worker.claim import ClaimedJob, NextClaim, claim_next
 from jobs.worker.context import JobCancelled, JobContext, LeaseLost, PermanentError
 from jobs.worker.heartbeat import Heartbeat
-from jobs.worker.timeouts import deadline
+from jobs.worker.timeouts import JobTimeout, deadline
 from outbox.tracing import trace_context
 from tenants.context import tenant_scope
 
@@ -213,10 +214,37 @@ def _context(job: ClaimedJob, spec: HandlerSpec | None) -> JobContext:
 
 
 def _call(spec: HandlerSpec, job: ClaimedJob, ctx: JobContext) -> str:
-    with deadline(spec.timeout), trace_context(job_trace(job)):
-        ctx.started = True
-        result = spec.func(ctx, job.payload)
+    try:
+        with deadline(spec.timeout), trace_context(job_trace(job)):
+            ctx.started = True
+            result = spec.func(ctx, job.payload)
+    except JobTimeout:
+        _cancel_running_query()
+        raise
     return complete.encode_result(result)
+
+
+def _cancel_running_query(using: str = DEFAULT_DB_ALIAS) -> None:
+    """The deadline interrupted the handler, perhaps inside a query: cancel it on the server now (its
+    statement_timeout would end it a little later), before the transaction is given up."""
+    connection = connections[using]
+    raw = connection.connection
+    if raw is None or raw.closed or raw.info.transaction_status != psycopg.pq.TransactionStatus.ACTIVE:
+        return
+    try:
+        raw.cancel_safe(timeout=2.0)
+    except Exception:  # the statement_timeout remains the bound
+        logger.warning("could not cancel the query of a timed-out handler", exc_info=True)
+
+
+def _timed_out_query(exc: Exception) -> bool:
+    """A query the handler's statement_timeout cancelled (as opposed to an operator's cancel)."""
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.QueryCanceled) and "statement timeout" in str(cause)
+
+
+def _set_deadline(spec: HandlerSpec, ctx: JobContext) -> None:
+    ctx.deadline_at = time.monotonic() + spec.timeout if spec.timeout > 0 else None
 
 
 def run_job(job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None) -> str:
@@ -246,10 +274,13 @@ def run_job_and_claim(
     try:
         spec = get_handler(job.job_type)
         ctx = _context(job, spec)
+        _set_deadline(spec, ctx)
         if spec.atomic:
-            # The handler's writes and its acknowledgement commit together, or not at all.
-            with tenant_scope(job.tenant_id):
+            # The handler's writes and its acknowledgement commit together, or not at all. Its queries run
+            # under a statement_timeout of the time it has left; the acknowledgement under a fresh budget.
+            with ctx.scope():
                 encoded = _call(spec, job, ctx)
+                ctx.release_statement_timeout()
                 following = complete.acknowledge(job, encoded, then=then)
         else:
             encoded = _call(spec, job, ctx)
@@ -276,11 +307,14 @@ def run_job_and_claim(
 
 def _failed(job: ClaimedJob, spec: HandlerSpec | None, exc: Exception, *, worker: str) -> str:
     """The attempt failed with `exc` (being handled): how it ends, a retry or a dead letter."""
+    error = f"{type(exc).__name__}: {exc}"
+    if spec is not None and _timed_out_query(exc):
+        error = f"JobTimeout: a query outlived the handler's timeout of {spec.timeout:g} s ({error})"
     return complete.record_failure(
         job,
         spec=spec,
         worker=worker,
-        error=f"{type(exc).__name__}: {exc}",
+        error=error,
         trace=traceback.format_exc(),
         permanent=isinstance(exc, PermanentError | UnknownJobType | complete.ResultTooLarge),
     )
