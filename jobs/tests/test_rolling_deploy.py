@@ -51,6 +51,23 @@ def test_a_job_of_a_type_the_worker_does_not_know_waits_uncharged_for_a_worker_t
     assert (job_row(newer.pk).status, job_row(newer.pk).attempts) == ("succeeded", 1)
 
 
+def test_a_worker_claims_a_type_it_does_not_know_once_then_leaves_it_to_others(
+    tenant: Tenant, other_tenant: Tenant, processes: Processes
+) -> None:
+    with transaction.atomic():
+        jobs = [enqueue(tenant=owner, job_type=NEWER_TYPE, payload={}) for owner in (tenant, other_tenant)]
+    due = {job.pk: job_row(job.pk).available_at for job in jobs}
+
+    worker = processes.worker("default", burst=True, settings={"JOBS_UNKNOWN_TYPE_DELAY_SECONDS": "60"})
+    worker.wait(timeout=60)
+
+    # Each tenant's wake-up ran separately; the second found the type already known to be unknown.
+    assert processes.log("worker").count("unknown to this worker") == 1
+    moved = [job.pk for job in jobs if job_row(job.pk).available_at != due[job.pk]]
+    assert len(moved) == 1
+    assert all(job_row(job.pk).attempts == 0 and job_row(job.pk).status == "queued" for job in jobs)
+
+
 def test_workers_publish_the_types_they_know_and_a_type_none_knows_raises_an_alert(
     tenant: Tenant, processes: Processes, settings: pytest.FixtureRequest
 ) -> None:

@@ -39,6 +39,8 @@ Outcome = complete.Outcome
 DEFERRED = "deferred"
 # The database went away between a job's claim and its handler's start: back to the queue, uncharged.
 RELEASED = "released"
+# Job types this process was asked to run and does not know (newer code's): it no longer claims them.
+_unknown_types: set[str] = set()
 
 
 def worker_identity() -> str:
@@ -133,7 +135,9 @@ def _work_pair(
         if baton is not None:
             baton.release()
         return
-    excluded: list[str] = paused.excluded_types()
+    # A type this process has found it does not know stays unknown to it until it restarts: it leaves such jobs
+    # to workers that know them instead of claiming them again.
+    excluded: list[str] = paused.excluded_types() + sorted(_unknown_types)
     limits = policy.rate_limits(queue, tenant_id)
     following: ClaimedJob | None = None  # claimed by the previous job's acknowledgement
     while True:
@@ -266,6 +270,7 @@ def run_job_and_claim(
             settings.JOBS_UNKNOWN_TYPE_DELAY_SECONDS,
         )
         complete.release_unstarted(job, delay=settings.JOBS_UNKNOWN_TYPE_DELAY_SECONDS)
+        _unknown_types.add(job.job_type)
         return DEFERRED, None
     heartbeat = heartbeat or Heartbeat.shared()
     heartbeat.start_job(job.id, job.lease_token, job.retention_at)
