@@ -1,4 +1,7 @@
+from importlib import import_module
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -9,5 +12,8 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         # Every app declares its job types (and periodic maintenance) in its own job_handlers.py.
         autodiscover_modules("job_handlers")
+        # Job types declared outside an app's job_handlers.py (JOBS_HANDLER_MODULES).
+        for module in settings.JOBS_HANDLER_MODULES:
+            import_module(module)
         # The outbox's subscriber hand-off (an outbox sink), its delivery job and its maintenance.
         from jobs import outbox_wiring  # noqa: F401

@@ -96,13 +96,12 @@ CHAOS_STEPS = 10
     },
     # Writes to a file named by the environment, never by the payload; off unless JOBS_CHAOS_LOG is set.
     enabled=lambda: bool(chaos_log()),
+    public=True,  # the chaos plans post it through the API
 )
 def chaos(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """For bench/chaos.py and its test: logs each attempt's start and end (outside the database); a job of a
     second or more writes one audit row per step and checkpoints it, so every checkpoint's work can be checked."""
     import os
-
-    from tenants.audit import record
 
     def log(kind: str) -> None:
         line = f"{kind} {ctx.job_id} {ctx.attempt} {os.getpid()} {time.time():.6f}\n"
@@ -110,7 +109,18 @@ def chaos(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             file.write(line)
 
     log("S")
-    seconds = float(payload["seconds"])
+    try:
+        _chaos_work(ctx, float(payload["seconds"]))
+    except BaseException:
+        log("F")  # the attempt ended here (a database error, a timeout): a later attempt may start
+        raise
+    log("E")
+    return {"seconds": float(payload["seconds"])}
+
+
+def _chaos_work(ctx: JobContext, seconds: float) -> None:
+    from tenants.audit import record
+
     if seconds < 1:
         time.sleep(seconds)
     else:
@@ -126,5 +136,3 @@ def chaos(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                 data={"step": step},
             )
             ctx.checkpoint({"step": step})
-    log("E")
-    return {"seconds": seconds}

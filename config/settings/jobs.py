@@ -11,6 +11,7 @@ __all__ = [
     "JOBS_CHAOS_LOG",
     "JOBS_CONCURRENCY",
     "JOBS_DIAGNOSTICS",
+    "JOBS_HANDLER_MODULES",
     "JOBS_HANDOFF_SECONDS",
     "JOBS_LEADER_RENEW_DEADLINE_SECONDS",
     "JOBS_LEADER_RENEW_SECONDS",
@@ -73,6 +74,8 @@ JOBS_SERVICE_BACKOFF_CAP_SECONDS: float = env.float("JOBS_SERVICE_BACKOFF_CAP_SE
 JOBS_UNKNOWN_TYPE_DELAY_SECONDS: float = env.float("JOBS_UNKNOWN_TYPE_DELAY_SECONDS", default=5.0)
 JOBS_UNKNOWN_TYPE_GRACE_SECONDS: float = env.float("JOBS_UNKNOWN_TYPE_GRACE_SECONDS", default=300.0)
 JOBS_PRESENCE_SECONDS: float = env.float("JOBS_PRESENCE_SECONDS", default=10.0)
+# Modules that declare job types outside an app's job_handlers.py, imported at start-up.
+JOBS_HANDLER_MODULES: list[str] = env.list("JOBS_HANDLER_MODULES", default=[])
 JOBS_DIAGNOSTICS: bool = env.bool("JOBS_DIAGNOSTICS", default=not IS_PROD)
 # bench/chaos.py only: the file diagnostics.chaos appends its execution log to. Empty: the type is disabled.
 JOBS_CHAOS_LOG: str = env.str("JOBS_CHAOS_LOG", default="")
