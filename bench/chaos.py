@@ -4,9 +4,9 @@
     .venv/bin/python bench/chaos.py --plan NAME|all [--repeat 3] [--hold 30] [--backlog 2000]
 
 --plan runs the environment's faults (jobs/tests/chaos_plans.py: pg-fast, pg-immediate, pg-failover,
-redis-down, redis-hang, sentinel-failover, ddl, unknown-type, maintenance-held) on private servers, each `--repeat` times, and prints per plan
-jobs, faults, lost, run twice at once, charged but never started, enqueue availability during the fault and the
-recovery time (median and range over the repeats). Without --plan:
+redis-down, redis-hang, sentinel-failover, ddl, unknown-type, maintenance-held) on private servers, each
+`--repeat` times, and prints per plan jobs, faults, lost, run twice at once, charged but never started, enqueue
+availability during the fault and the recovery time (median and range over the repeats). Without --plan:
 
 Two rqworker processes and jobs_scheduler run a mix of 1 ms, 50 ms and 2 s (checkpointed) jobs in a test database
 of their own; a killer SIGKILLs a random worker every couple of seconds and starts a new one, and flushes Redis

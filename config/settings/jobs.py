@@ -68,9 +68,9 @@ JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS: float = env.float("JOBS_OWNER_MAINTENAN
 # A scheduler service whose iteration fails runs again after a back-off doubling up to this.
 JOBS_SERVICE_BACKOFF_CAP_SECONDS: float = env.float("JOBS_SERVICE_BACKOFF_CAP_SECONDS", default=30.0)
 # A claimed job of a type this worker does not know (a web deployed before the workers) goes back to the queue,
-# uncharged, for this long, and the worker claims no job of that type again; a newer worker takes it. Workers publish the types they know every
-# JOBS_PRESENCE_SECONDS (jobs_workerpresence); a queued type that no live worker knows for
-# JOBS_UNKNOWN_TYPE_GRACE_SECONDS raises the `unknown_type` alert.
+# uncharged, for this long, and the worker claims no job of that type again; a newer worker takes it. Workers
+# publish the types they know every JOBS_PRESENCE_SECONDS (jobs_workerpresence); a queued type that no live worker
+# knows for JOBS_UNKNOWN_TYPE_GRACE_SECONDS raises the `unknown_type` alert.
 JOBS_UNKNOWN_TYPE_DELAY_SECONDS: float = env.float("JOBS_UNKNOWN_TYPE_DELAY_SECONDS", default=5.0)
 JOBS_UNKNOWN_TYPE_GRACE_SECONDS: float = env.float("JOBS_UNKNOWN_TYPE_GRACE_SECONDS", default=300.0)
 JOBS_PRESENCE_SECONDS: float = env.float("JOBS_PRESENCE_SECONDS", default=10.0)
