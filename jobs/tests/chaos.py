@@ -117,8 +117,9 @@ def _all_done(job_ids: list[int]) -> bool:
 
 
 def read_log(log: Path) -> dict[int, list[Attempt]]:
+    """The execution log, `S|E|F job attempt pid time` (an attempt's start, end or failure), by job."""
     attempts: dict[tuple[int, int], Attempt] = {}
-    for line in log.read_text().splitlines():
+    for line in log.read_text().splitlines() if log.exists() else []:
         kind, job_id, attempt, pid, at = line.split()
         key = (int(job_id), int(attempt))
         if kind == "S":

@@ -33,6 +33,7 @@ from django.utils import timezone
 from config.tests.pg_servers import PgServer, django_on, free_port
 from config.tests.redis_servers import RedisServer, SentinelSetup
 from jobs.services import NewJob, enqueue_many
+from jobs.tests.chaos import read_log
 from jobs.tests.newer_handlers import NEWER_TYPE
 from jobs.tests.processes import Processes, wait_for
 from tenants.models import Role, Tenant
@@ -414,34 +415,9 @@ def _all_succeeded(job_ids: list[int]) -> bool:
     return row is not None and row[0] == 0
 
 
-@dataclass
-class Execution:
-    job_id: int
-    attempt: int
-    pid: int
-    start: float
-    end: float | None = None
-
-
-def read_executions(log: Path) -> dict[int, list[Execution]]:
-    """The chaos log: `S|E|F job attempt pid time` (start, end, failure)."""
-    executions: dict[tuple[int, int], Execution] = {}
-    for line in log.read_text().splitlines() if log.exists() else []:
-        kind, job_id, attempt, pid, at = line.split()
-        key = (int(job_id), int(attempt))
-        if kind == "S":
-            executions[key] = Execution(int(job_id), int(attempt), int(pid), float(at))
-        elif key in executions:
-            executions[key].end = float(at)
-    by_job: dict[int, list[Execution]] = {}
-    for entry in sorted(executions.values(), key=lambda e: (e.job_id, e.attempt, e.start)):
-        by_job.setdefault(entry.job_id, []).append(entry)
-    return by_job
-
-
 def check(plan: Plan, job_ids: list[int], posts: list[Post], *, log: Path, fault: tuple[float, float]) -> PlanResult:
     result = PlanResult(plan.name, jobs=len(job_ids))
-    by_job = read_executions(log)
+    by_job = read_log(log)
     with connections["system"].cursor() as cursor:
         cursor.execute("SELECT id, status, attempts FROM jobs_job WHERE id = ANY(%s)", [job_ids])
         rows = {job_id: (status, attempts) for job_id, status, attempts in cursor.fetchall()}
