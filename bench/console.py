@@ -9,7 +9,7 @@ last hour (5 % failed) and the minute rollups the scheduler would have written. 
 the script prints p50 / p95 per page, against a baseline in the same run: the naive
 `SELECT status, count(*) FROM jobs_job GROUP BY status` the console avoids. Then it EXPLAINs every query the
 queue snapshot and the jobs page run and checks that none scans jobs_job sequentially.
-Target (issue 10): p95 <= 300 ms per page; no sequential scan. Last line: `RESULT {json}`. Refuses APP_ENV=prod.
+Target: p95 <= 300 ms per page; no sequential scan. Last line: `RESULT {json}`. Refuses APP_ENV=prod.
 """
 
 from __future__ import annotations

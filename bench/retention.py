@@ -5,7 +5,7 @@
 In a database of its own (`ballast_bench_retention`, created, migrated and dropped here), with a tenant of its own:
 1. `--rows` job attempts over four old months in the partitioned `jobs_jobattempt`, and the same rows in a plain
    copy with the same indexes (`bench_attempts_flat`). Removing the oldest month: retention's detach + drop of
-   its partition (lifecycle) against `DELETE ... WHERE started_at < <month end>` on the copy. Target (issue 11):
+   its partition (lifecycle) against `DELETE ... WHERE started_at < <month end>` on the copy. Target:
    the drop takes <= 5 % of the DELETE's time.
 2. A tenant's `--tenant-rows` rows in the plain copy: the bounded batched delete that `tenant_purge --mode delete`
    uses (tenants.batched_delete), against one DELETE of the same rows, and against the drop of item 1 (a

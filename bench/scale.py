@@ -7,7 +7,7 @@ jobs, 90k scheduled in the future, 10k due, spread over the tenants. It prints t
 (rescue + dispatch: the queries and Redis round trips a leader makes every JOBS_SCHEDULER_INTERVAL_MS) and
 the claim time of a worker, each against the same work on a table holding only the 10k due jobs, and checks
 with EXPLAIN that no scheduler or claim query scans jobs_job sequentially. Last line: `RESULT {json}`.
-Targets (issue 7): a pass <= 50 ms; claim within 2x its empty-table time; no sequential scan.
+Targets: a pass <= 50 ms; claim within 2x its empty-table time; no sequential scan.
 Refuses APP_ENV=prod.
 """
 

@@ -1,4 +1,4 @@
-"""Converting a live table to a range-partitioned one (issue 11, item 4): `manage.py partition_convert TABLE
+"""Converting a live table to a range-partitioned one: `manage.py partition_convert TABLE
 --plan | --backfill | --verify | --swap | --rollback`.
 
 1. `--backfill` creates the shadow `<table>_partitioned` (the parent's columns and defaults, range-partitioned

@@ -1,4 +1,4 @@
-"""The DELETE gate (issue 11, item 6): no code path may DELETE from a high-volume table except through the
+"""The DELETE gate: no code path may DELETE from a high-volume table except through the
 bounded-batch helpers (tenants/batched_delete.py) or a statement listed in ALLOWED with its reason.
 
 A static check over the source: SQL strings (`DELETE FROM <table>`) and ORM deletes on the tables' models

@@ -1,4 +1,4 @@
-"""Tenant purge (issue 11, item 3): remove one suspended tenant's data, scope by scope, without a big DELETE.
+"""Tenant purge: remove one suspended tenant's data, scope by scope, without a big DELETE.
 
 The tables come from the models: every tenant-owned model (tenants.rls.tenant_owned_models), grouped into
 scopes by app, deleted children before parents (foreign-key order), the audit log last. `--mode delete` removes

@@ -1,4 +1,4 @@
-"""Every migration has a way back (issue 11, item 7): a scratch database goes to zero for every app and up
+"""Every migration has a way back: a scratch database goes to zero for every app and up
 again, and one step back and forward from the head with data present."""
 
 from __future__ import annotations
