@@ -51,7 +51,7 @@ KNOWN_CASCADES: dict[tuple[str, str], str] = {
     ("webhooks_webhookdelivery", "webhooks_webhookendpoint"): (
         "deleting an endpoint removes its deliveries in one statement: bounded by one endpoint's history, "
         "which retention keeps to RETENTION_WEBHOOK_DELIVERIES_DAYS (30 by default; deliveries are partitioned "
-        "by month); TODO(lead): batch it if endpoints with millions of retained deliveries appear"
+        "by month); an endpoint with millions of retained deliveries would need it batched"
     ),
 }
 
