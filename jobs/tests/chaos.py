@@ -132,6 +132,19 @@ def read_log(log: Path) -> dict[int, list[Attempt]]:
     return by_job
 
 
+def checkpoint_steps() -> dict[int, dict[int, int]]:
+    """How often each checkpointed chaos job's steps wrote their audit row: {job: {step: count}}."""
+    steps: dict[int, dict[int, int]] = defaultdict(dict)
+    with connections["system"].cursor() as cursor:
+        cursor.execute(
+            "SELECT target_id::bigint, (data->>'step')::int, count(*) FROM tenants_auditentry "
+            "WHERE action = 'diagnostics.chaos_step' GROUP BY 1, 2"
+        )
+        for job_id, step, count in cursor.fetchall():
+            steps[job_id][step] = count
+    return steps
+
+
 def check(run: ChaosRun, log: Path) -> list[str]:
     """Every violation of the guarantees, as sentences (empty: all hold)."""
     problems: list[str] = []
@@ -140,13 +153,7 @@ def check(run: ChaosRun, log: Path) -> list[str]:
     with connections["system"].cursor() as cursor:
         cursor.execute("SELECT id, status, attempts FROM jobs_job WHERE id = ANY(%s)", [run.job_ids])
         rows = {job_id: (status, attempts) for job_id, status, attempts in cursor.fetchall()}
-        cursor.execute(
-            "SELECT target_id::bigint, (data->>'step')::int, count(*) FROM tenants_auditentry "
-            "WHERE action = 'diagnostics.chaos_step' GROUP BY 1, 2"
-        )
-        steps: dict[int, dict[int, int]] = defaultdict(dict)
-        for job_id, step, count in cursor.fetchall():
-            steps[job_id][step] = count
+        steps = checkpoint_steps()
         cursor.execute(
             "SELECT job_id, attempt, worker, extract(epoch FROM started_at) FROM jobs_jobattempt "
             "WHERE outcome = 'lost' AND job_id = ANY(%s)",

@@ -9,7 +9,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from django.db import connections, transaction
 from config.tests.pg_servers import PgServer, django_on, free_port, reset_connections
 from jobs.job_handlers import CHAOS_STEPS
 from jobs.services import NewJob, enqueue_many
-from jobs.tests.chaos import enqueue_mix, read_log
+from jobs.tests.chaos import checkpoint_steps, enqueue_mix, read_log
 from jobs.tests.processes import Processes, wait_for
 from tenants.models import Role
 from tenants.services import create_user_token
@@ -86,13 +85,7 @@ def _exactly_once_problems(job_ids: list[int], slow_ids: list[int], log: Path) -
             [job_ids],
         )
         rows = {job_id: (status, successes) for job_id, status, successes in cursor.fetchall()}
-        cursor.execute(
-            "SELECT target_id::bigint, (data->>'step')::int, count(*) FROM tenants_auditentry "
-            "WHERE action = 'diagnostics.chaos_step' GROUP BY 1, 2"
-        )
-        steps: dict[int, dict[int, int]] = defaultdict(dict)
-        for job_id, step, count in cursor.fetchall():
-            steps[job_id][step] = count
+    steps = checkpoint_steps()
     executions = read_log(log)
     for job_id in job_ids:
         status, successes = rows[job_id]
