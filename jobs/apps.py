@@ -10,6 +10,10 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Every process runs the jobs app: its pools reconnect steadily after an outage, not after a doubling wait.
+        from config.db_pool import retry_connections_steadily
+
+        retry_connections_steadily()
         # Every app declares its job types (and periodic maintenance) in its own job_handlers.py.
         autodiscover_modules("job_handlers")
         # Job types declared outside an app's job_handlers.py (JOBS_HANDLER_MODULES).

@@ -10,6 +10,7 @@ __all__ = [
     "JOBS_BATCH_SIZE",
     "JOBS_CHAOS_LOG",
     "JOBS_CONCURRENCY",
+    "JOBS_DATABASE_PATIENCE_SECONDS",
     "JOBS_DIAGNOSTICS",
     "JOBS_HANDLER_MODULES",
     "JOBS_HANDOFF_SECONDS",
@@ -37,6 +38,10 @@ JOBS_MAX_PAYLOAD_BYTES: int = env.int("JOBS_MAX_PAYLOAD_BYTES", default=256 * 10
 JOBS_MAX_RESULT_BYTES: int = env.int("JOBS_MAX_RESULT_BYTES", default=256 * 1024)
 # A worker that stops heart-beating loses its jobs to the scheduler after this long.
 JOBS_LEASE_SECONDS: float = env.float("JOBS_LEASE_SECONDS", default=30.0)
+# A worker whose database went away keeps retrying the write that ends its attempt (a failure, or giving back a
+# job whose handler never began) on new connections for this long; past it, the lease runs out and rescue takes
+# the job back (charging the attempt).
+JOBS_DATABASE_PATIENCE_SECONDS: float = env.float("JOBS_DATABASE_PATIENCE_SECONDS", default=120.0)
 # Enqueue, a worker's claim and its acknowledgement run as server-side prepared statements (planned once per
 # connection, not at every run over each partition of jobs_job: 0.27 ms against 0.96 ms a run for the
 # acknowledgement). Turn off behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode

@@ -43,10 +43,14 @@ class Term:
 
     number: int
     valid_until: float  # time.monotonic()
+    began: float = field(default_factory=time.monotonic)
     ended: threading.Event = field(default_factory=threading.Event)
 
     def active(self) -> bool:
         return not self.ended.is_set() and time.monotonic() < self.valid_until
+
+    def has_led_for(self, seconds: float) -> bool:
+        return time.monotonic() - self.began >= seconds
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The scheduler process: a leadership ticker and supervised services (jobs.scheduler.services).
 
 Services of the leader, each in its own thread with its own interval and deadline:
-- rescue: takes back jobs whose lease expired (every JOBS_SCHEDULER_INTERVAL_MS, JOBS_PASS_DEADLINE_SECONDS);
+- rescue: takes back jobs whose lease expired (every JOBS_SCHEDULER_INTERVAL_MS, JOBS_PASS_DEADLINE_SECONDS),
+  from one lease after a term begins;
 - dispatch: wakes (queue, tenant) pairs with due work and no wake-up (same interval and deadline);
 - maintenance-enqueuer: enqueues one job per periodic task and slot (JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS);
 - owner-maintenance: runs the periodic jobs that need the owner's DSN (JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS).
@@ -57,6 +58,12 @@ def leader_services(leadership: Leadership) -> list[ServiceSpec]:
     enqueuers: dict[int, periodic.Enqueuer] = {}
 
     def rescue(stop: threading.Event) -> None:
+        # A new leader has not watched the leases: one that ran out while no scheduler reached the database (a
+        # restart, a failover) may be a live worker's that could not reach it either. That worker gets one lease
+        # to extend it again, or to give back a job it never started, before rescue charges the attempt.
+        term = leadership.current_term()
+        if term is None or not term.has_led_for(leadership.lease):
+            return
         with transaction.atomic(using=SYSTEM):
             _bounded(deadline)
             if not still_leading(leadership):

@@ -9,11 +9,17 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
+from jobs.models import JobAttempt
 from jobs.scheduler.leader import Leadership
+from jobs.scheduler.loop import leader_services
 from jobs.scheduler.services import ServiceSpec, run_services
+from jobs.services import enqueue
+from jobs.tests.conftest import job_row
 from jobs.tests.processes import wait_for
+from jobs.worker.claim import claim_next
+from tenants.models import Tenant
 
 
 def _system_dsn() -> str:
@@ -95,3 +101,31 @@ def test_a_failing_service_iteration_drops_its_connections_and_runs_again(commit
     assert not runner.is_alive()
     assert len(backends) == 2 and backends[0] != backends[1]  # a fresh session after the failure
     assert time.monotonic() - started >= 0.5  # after a back-off, not in a tight loop
+
+
+def test_a_new_leader_rescues_no_expired_lease_until_it_has_led_for_one_lease(tenant: Tenant, settings) -> None:
+    """A lease that ran out while no scheduler reached the database may be a live worker's that was cut off
+    too: the worker gets one lease to extend it, or to give back a job it never started, before rescue."""
+    # Given a job whose lease (0.2 s) has run out, and a scheduler that has just become the leader.
+    settings.JOBS_LEASE_SECONDS = 0.2
+    with transaction.atomic():
+        job = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
+    assert claim_next(queue="default", tenant_id=tenant.pk, worker="test:cut-off") is not None
+    time.sleep(0.3)
+    leadership = Leadership(lease=3, renew_every=1, renew_deadline=2)
+    assert leadership.renew()
+    term = leadership.current_term()
+    assert term is not None
+    (rescue,) = [spec.func for spec in leader_services(leadership) if spec.name == "rescue"]
+
+    # When rescue runs within the term's first lease, then after it.
+    rescue(term.ended)
+    status_early = job_row(job.pk).status
+    term.began -= leadership.lease
+    rescue(term.ended)
+
+    # Then only the second took the job back, charging the lost attempt.
+    assert status_early == "running"
+    assert job_row(job.pk).status == "queued"
+    assert JobAttempt.objects.unscoped().filter(job_id=job.pk, outcome="lost").count() == 1
+    leadership.release()

@@ -9,6 +9,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,81 @@ def test_a_job_whose_connection_dies_between_its_claim_and_its_start_goes_back_u
     job = Job.objects.unscoped().get(pk=job_id)
     assert (job.status, job.attempts) == ("queued", 0)  # no attempt charged to a job that never started
     assert not JobAttempt.objects.unscoped().filter(job_id=job_id).exists()
+
+
+def test_a_job_claimed_before_an_outage_longer_than_its_lease_goes_back_uncharged_once_postgres_returns(
+    private_pg: PgServer, redis: object, settings
+) -> None:
+    """The worker keeps trying to give the job back while Postgres is away (here 5 s: past the job's 1 s lease,
+    and past a few tries that each wait the pool's timeout): an attempt it never started is not charged."""
+    import threading
+
+    from jobs.models import Job, JobAttempt
+    from jobs.worker.claim import claim_next
+    from jobs.worker.run import RELEASED, run_job_and_claim
+
+    settings.JOBS_LEASE_SECONDS = 1
+    tenant = TenantFactory.create(slug="acme")
+    (job_id,) = _enqueue(tenant.pk, 1)
+    claimed = claim_next(queue="default", tenant_id=tenant.pk, worker="test:1")
+    assert claimed is not None and claimed.id == job_id
+    connections["default"].ensure_connection()
+    with _pool_timeout(0.5):
+        private_pg.stop(mode="immediate")
+        back = threading.Timer(5.0, private_pg.start)
+        back.start()
+        try:
+            outcome, _ = run_job_and_claim(claimed, worker="test:1")
+        finally:
+            back.join()
+
+    assert outcome == RELEASED
+    job = Job.objects.unscoped().get(pk=job_id)
+    assert (job.status, job.attempts) == ("queued", 0)
+    assert not JobAttempt.objects.unscoped().filter(job_id=job_id).exists()
+
+
+@contextmanager
+def _pool_timeout(seconds: float) -> Iterator[None]:
+    """The pools of this process give up on a connection after `seconds` (POSTGRES_POOL_TIMEOUT)."""
+    saved = {alias: connections[alias].settings_dict["OPTIONS"]["pool"]["timeout"] for alias in ("default", "system")}
+    reset_connections()
+    for alias in saved:
+        connections[alias].settings_dict["OPTIONS"]["pool"]["timeout"] = seconds
+    try:
+        yield
+    finally:
+        reset_connections()
+        for alias, timeout in saved.items():
+            connections[alias].settings_dict["OPTIONS"]["pool"]["timeout"] = timeout
+
+
+def test_a_pool_connects_again_within_a_second_of_postgres_returning(private_pg: PgServer) -> None:
+    """psycopg_pool's own back-off doubles from 1 s: after 4 s down, its next try could come 3 s after the
+    server is back. Ballast's pools try every half second (config.db_pool)."""
+    from django.db import OperationalError
+
+    def query() -> bool:
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except OperationalError:
+            return False
+        finally:
+            connections["default"].close()
+
+    with _pool_timeout(0.3):
+        assert query()
+        private_pg.stop(mode="fast")
+        down_until = time.monotonic() + 4.0
+        while time.monotonic() < down_until:  # requests keep coming while Postgres is down
+            assert not query()
+            time.sleep(0.2)
+        private_pg.start()
+        back_at = time.monotonic()
+        while not query():
+            time.sleep(0.05)
+        reconnected_after = time.monotonic() - back_at
+
+    assert reconnected_after < 1.5, f"the pool connected again {reconnected_after:.1f} s after Postgres returned"

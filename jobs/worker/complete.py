@@ -33,9 +33,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ERROR_CHARS = 4000
-# Pauses before a failed write of an attempt's end is retried on a new connection (a restart takes ~0.5 s; the
-# pool also waits up to POSTGRES_POOL_TIMEOUT for a connection).
-RECORD_RETRY_PAUSES = (0.2, 1.0)
+# A failed write of an attempt's end is retried on a new connection after a pause doubling from the first to the
+# cap (a restart takes ~0.5 s, a failover seconds), for up to JOBS_DATABASE_PATIENCE_SECONDS.
+RETRY_FIRST_PAUSE = 0.2
+RETRY_PAUSE_CAP = 2.0
 Outcome = JobAttempt.Outcome
 
 
@@ -215,8 +216,9 @@ def record_failure(
     cancelled: bool = False,
 ) -> str:
     """After the handler's transaction rolled back: how the attempt ends, in a short transaction of its own.
-    A write that fails on the connection (Postgres restarted or failed over meanwhile) is retried on a fresh one,
-    after a short pause (RECORD_RETRY_PAUSES); the lease fences a write that did commit."""
+    A write that fails on the connection (Postgres restarted or failed over meanwhile) is retried on a fresh one
+    until the database answers (for up to JOBS_DATABASE_PATIENCE_SECONDS); the lease fences a write that did
+    commit."""
     return _on_fresh_connections(
         DEFAULT_DB_ALIAS,
         f"writing how job {job.id} ended",
@@ -234,18 +236,28 @@ def release_unstarted_retrying(job: ClaimedJob) -> bool:
 
 def _on_fresh_connections(alias: str, what: str, write: Callable[[], T]) -> T:
     """Run `write`; a connection error (Postgres restarted or failed over meanwhile) is retried on a new connection
-    after each of RECORD_RETRY_PAUSES. Never inside an open transaction, whose work is lost with the connection."""
-    for pause in (*RECORD_RETRY_PAUSES, None):
+    after a growing pause, until JOBS_DATABASE_PATIENCE_SECONDS have passed. Never inside an open transaction,
+    whose work is lost with the connection.
+
+    The worker has nothing else to do while its database is away, and the sooner it writes how the attempt
+    ended, the less is left to rescue: a new scheduler leader waits one lease before it rescues (jobs.scheduler),
+    time for a worker that was cut off too to give back the job it never started."""
+    give_up_at = time.monotonic() + float(settings.JOBS_DATABASE_PATIENCE_SECONDS)
+    pause = RETRY_FIRST_PAUSE
+    failures = 0
+    while True:
         try:
             return write()
         except (OperationalError, InterfaceError):
             connection = connections[alias]
-            if pause is None or connection.in_atomic_block:
+            if connection.in_atomic_block or time.monotonic() + pause > give_up_at:
                 raise
-            logger.warning("%s failed; retrying on a new connection", what, exc_info=True)
+            failures += 1
+            if failures == 1:
+                logger.warning("%s failed; retrying on new connections", what, exc_info=True)
             connection.close()
             time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
+            pause = min(RETRY_PAUSE_CAP, pause * 2)
 
 
 def _record_failure(
