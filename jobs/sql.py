@@ -62,7 +62,7 @@ SUCCEED_CLAIM_JOIN = " LEFT JOIN claimed ON true"
 CLAIM_BY_ID = f"""
 UPDATE jobs_job SET {_CLAIM_SET}
 WHERE id = (SELECT id FROM jobs_job WHERE id = %(job_id)s AND status = 'queued' AND available_at <= now()
-            FOR UPDATE SKIP LOCKED)
+            AND queue <> ALL(%(scheduler_queues)s) FOR UPDATE SKIP LOCKED)
 RETURNING {CLAIMED_COLUMNS}
 """  # noqa: S608
 

@@ -13,7 +13,6 @@ __all__ = [
     "OUTBOX",
     "PartitionLockTimeout",
     "add_months",
-    "drop_partitions_before",
     "ensure_partitions",
     "existing_partitions",
     "month_start",
@@ -55,12 +54,3 @@ def existing_partitions(using: str = "owner") -> list[str]:
 def ensure_partitions(*, months_ahead: int = 3, using: str = "owner", today: date | None = None) -> list[str]:
     """This month's partition and `months_ahead` more. Safe to call twice; the names it created."""
     return OUTBOX.ensure(ahead=months_ahead, using=using, today=today)
-
-
-def drop_partitions_before(cutoff: date, *, using: str = "owner") -> list[str]:
-    """Detach (concurrently) and drop every partition that ends on or before `cutoff`'s month."""
-    dropped = []
-    for partition in OUTBOX.expired(month_start(cutoff), using):
-        OUTBOX.drop(partition, using=using)
-        dropped.append(partition.name)
-    return dropped

@@ -8,6 +8,7 @@ import pytest
 from jobs.models import Job
 from jobs.scheduler import periodic as maintenance
 from jobs.worker.processing import process_due_jobs
+from jobs.worker.run import run_now
 
 
 @pytest.fixture
@@ -64,9 +65,12 @@ def test_owner_tasks_go_to_the_queue_only_the_scheduler_serves(committed: None) 
     enqueuer = _enqueuer()
     enqueuer.run_once()
     report = process_due_jobs(max_jobs=10, budget_ms=2_000)  # what a web process or cron would run
-
     job = Job.objects.unscoped().get(job_type="periodic.tests.owner_only")
+    by_id = run_now(job.pk)  # what an operator's run-now of one job does
+
+    job = Job.objects.unscoped().get(pk=job.pk)
     assert job.queue == "maintenance-owner" and job.status == "queued" and report.processed == 0
+    assert by_id.claimed == 0
     assert enqueuer.owner_work.is_set()  # the leader's owner worker is woken at once
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from jobs import sql, transitions
+from jobs.policy import SCHEDULER_QUEUES
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,15 @@ def claim_due(
 
 
 def claim_job(job_id: int, *, worker: str) -> ClaimedJob | None:
-    """This job, if it is queued and due."""
+    """This job, if it is queued and due, and not on a queue only the scheduler serves (its jobs need the
+    owner's DSN)."""
     rows = transitions.claim(
-        sql.CLAIM_BY_ID, {"job_id": job_id, "worker": worker, "lease": settings.JOBS_LEASE_SECONDS}
+        sql.CLAIM_BY_ID,
+        {
+            "job_id": job_id,
+            "worker": worker,
+            "lease": settings.JOBS_LEASE_SECONDS,
+            "scheduler_queues": list(SCHEDULER_QUEUES),
+        },
     )
     return from_row(rows[0]) if rows else None
