@@ -115,9 +115,10 @@ class Leadership:
                     sql.ACQUIRE_LEADERSHIP, {"holder": self.identity, "token": self.token, "lease": self.lease}
                 )
                 won = cursor.fetchone() is not None
-        except Exception:
+        finally:
+            # Back to the pool, which checks it before the next renewal: a session a restart ended between two
+            # renewals is replaced instead of failing the renewal.
             connections[SYSTEM].close()
-            raise
         with self._lock:
             if not won:
                 if self._term is not None:
@@ -140,12 +141,14 @@ class Leadership:
         """The ticker: renew until `stop`, then release. Run in a thread of its own."""
         try:
             while not stop.is_set():
+                failed = False
                 try:
                     leading = self.renew()
                 except Exception:
                     logger.exception("scheduler leadership renewal failed")
-                    leading = self.current_term() is not None
-                wait = self.renew_every if leading else min(1.0, self.renew_every)
+                    leading, failed = self.current_term() is not None, True
+                # A failed renewal is tried again soon, while the term still stands.
+                wait = self.renew_every if leading and not failed else min(1.0, self.renew_every)
                 term = self.current_term()
                 if term is not None:  # wake in time to end the term when it runs out
                     wait = min(wait, max(0.0, term.valid_until - time.monotonic()) + 0.01)

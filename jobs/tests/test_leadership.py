@@ -129,3 +129,27 @@ def test_a_new_leader_rescues_no_expired_lease_until_it_has_led_for_one_lease(te
     assert job_row(job.pk).status == "queued"
     assert JobAttempt.objects.unscoped().filter(job_id=job.pk, outcome="lost").count() == 1
     leadership.release()
+
+
+def test_the_ticker_renews_on_a_fresh_connection_after_postgres_killed_the_one_it_used(
+    ticker: tuple[Leadership, threading.Event], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Postgres restart ends every session: the renewal after it must not fail on a dead connection (and
+    risk the term), it takes a checked one from the pool."""
+    leadership, _ = ticker
+    wait_for(lambda: leadership.held, timeout=10, what="leadership")
+    term = leadership.current_term()
+    blocker = psycopg.connect(_system_dsn())
+    try:
+        # Every other session of the system role ends, as a restart would end them.
+        blocker.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE usename = current_user AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+    finally:
+        blocker.close()
+    with caplog.at_level("ERROR", logger="jobs.scheduler.leader"):
+        time.sleep(4 * leadership.renew_every)
+
+    assert "renewal failed" not in caplog.text
+    assert leadership.current_term() is term
