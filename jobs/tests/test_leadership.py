@@ -141,13 +141,15 @@ def test_the_ticker_renews_on_a_fresh_connection_after_postgres_killed_the_one_i
     term = leadership.current_term()
     blocker = psycopg.connect(_system_dsn())
     try:
-        # Every other session of the system role ends, as a restart would end them.
+        # Every other session of the system role on this database ends, as a restart would end them.
         blocker.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE usename = current_user AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = current_user "
+            "AND datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
     finally:
         blocker.close()
+        for alias in ("default", "system"):  # this thread's own sessions went too: the next test takes new ones
+            connections[alias].close()
     with caplog.at_level("ERROR", logger="jobs.scheduler.leader"):
         time.sleep(4 * leadership.renew_every)
 
