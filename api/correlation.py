@@ -1,4 +1,4 @@
-"""The correlation middleware: every request runs in a trace context (outbox.tracing).
+"""The correlation middleware: every request runs in a trace context (ballast.lib.tracing).
 
 A request takes its correlation id from X-Correlation-ID or starts one, and its trace from a valid
 `traceparent` header (an invalid one is ignored, never trusted); the response echoes X-Correlation-ID.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from outbox.tracing import TraceContext, new_traceparent, trace_context, valid_correlation_id, valid_traceparent
+from ballast.lib.tracing import TraceContext, new_traceparent, trace_context, valid_correlation_id, valid_traceparent
 
 CORRELATION_HEADER = "X-Correlation-ID"
 

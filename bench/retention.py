@@ -8,7 +8,7 @@ In a database of its own (`ballast_bench_retention`, created, migrated and dropp
    its partition (lifecycle) against `DELETE ... WHERE started_at < <month end>` on the copy. Target:
    the drop takes <= 5 % of the DELETE's time.
 2. A tenant's `--tenant-rows` rows in the plain copy: the bounded batched delete that `tenant_purge --mode delete`
-   uses (tenants.batched_delete), against one DELETE of the same rows, and against the drop of item 1 (a
+   uses (ballast.lib.batched_delete), against one DELETE of the same rows, and against the drop of item 1 (a
    partition of the same size: what a tenant with partitions of its own would cost).
 3. Enqueue load (one job per transaction, each writing a job, an audit row and an event) while retention drops
    an old 500k-row audit partition: the longest enqueue, against the longest one of the same load without
@@ -61,7 +61,7 @@ def sql(statement: str, params: Any = None, *, alias: str = "system") -> list[tu
 
 
 def old_months(count: int) -> list[date]:
-    from tenants.partitioning import add_months, month_start
+    from ballast.lib.partitioning import add_months, month_start
 
     first = add_months(month_start(date.today()), -(count + 4))  # all past the 90-day job retention
     return [add_months(first, n) for n in range(count)]
@@ -69,8 +69,8 @@ def old_months(count: int) -> list[date]:
 
 def fill_attempts(tenant_id: int, rows: int) -> list[date]:
     """`rows` attempts of the bench tenant over four old months, partitioned and flat."""
+    from ballast.lib.partitioning import add_months
     from lifecycle.tables import by_table
-    from tenants.partitioning import add_months
 
     spec = by_table("jobs_jobattempt").spec
     months = old_months(4)
@@ -147,7 +147,7 @@ def time_month(months: list[date]) -> dict[str, float]:
 
 def time_tenant(tenant_id: int, rows: int) -> tuple[float, float]:
     """(batched delete ms, one DELETE ms) of `rows` rows of the bench tenant in the flat copy."""
-    from tenants.batched_delete import delete_in_batches
+    from ballast.lib.batched_delete import delete_in_batches
 
     fill = (
         "INSERT INTO bench_attempts_flat (id, tenant_id, job_id, attempt, worker, started_at, outcome, error, "
@@ -193,8 +193,8 @@ def enqueue_load(tenant_id: int, count: int, during: Any = None) -> list[float]:
 
 def old_audit(tenant_id: int, rows: int) -> None:
     """`rows` audit entries in a month past the audit retention."""
+    from ballast.lib.partitioning import add_months, month_start
     from lifecycle.tables import by_table
-    from tenants.partitioning import add_months, month_start
 
     spec = by_table("tenants_auditentry").spec
     month = add_months(month_start(date.today()), -16)
@@ -265,8 +265,8 @@ def spread(values: list[float]) -> dict[str, float]:
 def time_tenant_partition(big: int, other: int, rows: int, shared: int, runs: int) -> dict[str, Any]:
     """Item 4: per run, the batched delete of the tenant's rows, then tenant_partition (with a writer of the
     same month), then the drop of its leaf."""
-    from lifecycle import partitions
-    from tenants.batched_delete import delete_in_batches
+    from ballast.lib.batched_delete import delete_in_batches
+    from lifecycle import dedicated_tenants
     from tenants.models import Tenant
 
     fill_current(other, shared)
@@ -285,7 +285,7 @@ def time_tenant_partition(big: int, other: int, rows: int, shared: int, runs: in
         writer.start()
         time.sleep(1.0)  # the writer's quiet median first
         started = time.perf_counter()
-        partitions.dedicate(tenant=tenant, actor="bench", execute=True)
+        dedicated_tenants.dedicate(tenant=tenant, actor="bench", execute=True)
         dedicate.append((time.perf_counter() - started) * 1000)
         time.sleep(0.5)
         writer.stop.set()
@@ -293,9 +293,9 @@ def time_tenant_partition(big: int, other: int, rows: int, shared: int, runs: in
         writer_p50.append(statistics.median(writer.latencies))
         stall.append(max(writer.latencies) - statistics.median(writer.latencies))
         started = time.perf_counter()
-        leaves = partitions.drop_tenant_partitions(big, tables=["jobs_jobattempt"])
+        leaves = dedicated_tenants.drop_tenant_partitions(big, tables=["jobs_jobattempt"])
         dropped.append((time.perf_counter() - started) * 1000)
-        partitions.release(tenant=tenant, actor="bench", execute=True)  # the next run starts shared again
+        dedicated_tenants.release(tenant=tenant, actor="bench", execute=True)  # the next run starts shared again
         print(
             f"run {run}: batched delete {batched[-1]:.0f} ms; tenant_partition {dedicate[-1]:.0f} ms (writer p50 "
             f"{writer_p50[-1]:.1f} ms, longest +{stall[-1]:.0f} ms); drop of {len(leaves)} leaves "

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from ballast.lib.key_locks import lock_keys
 from emails.models import EmailDelivery
 from jobs.services import enqueue
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope
-from tenants.key_locks import lock_keys
 from tenants.models import Tenant
 
 SEND_JOB_TYPE = "email.send"
@@ -23,7 +23,7 @@ MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit
 MAX_BODY_BYTES = 1024 * 1024
 MAX_KEY_CHARS = 255
-# Sends of one key take turns (tenants.key_locks), as a unique index's row lock would make them: a second send
+# Sends of one key take turns (ballast.lib.key_locks), as a unique index's row lock would make them: a second send
 # waits for the first to commit or roll back, then finds its row or makes its own.
 KEY_LOCK_SPACE = "emails.key"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ballast.lib.tracing import TraceContext
 from jobs.registry import UnknownJobType, get_handler
 from jobs.worker.claim import ClaimedJob
 from outbox.services import NewEvent
-from outbox.tracing import TraceContext
 
 # What an attempt's outcome (jobs.execution) announces; a lost lease announces nothing.
 OUTCOME_EVENTS = {

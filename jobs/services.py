@@ -16,6 +16,8 @@ from django.db import connections
 from django.utils import timezone
 from jsonschema import ValidationError as SchemaError
 
+from ballast.lib import tracing
+from ballast.lib.key_locks import lock_keys
 from jobs import policy, prepared, wakeups
 from jobs import sql as jobs_sql
 from jobs.events import announces
@@ -25,11 +27,9 @@ from jobs.states import IllegalTransition
 from jobs.states import JobStatus as S
 from jobs.transitions import NOW, transition
 from outbox import services as outbox
-from outbox import tracing
 from outbox.models import KEY_COLUMN_LENGTH, KEY_PREFIX_ROOM
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope
-from tenants.key_locks import lock_keys
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ MAX_ATTEMPTS_LIMIT = 100
 # client cannot pre-claim an internal key such as a webhook delivery's.
 CLIENT_KEY_PREFIX = "api:"  # API clients' keys (at most outbox.models.MAX_CLIENT_KEY_LENGTH) are stored under it
 assert len(CLIENT_KEY_PREFIX) <= KEY_PREFIX_ROOM, "a client's longest key would overflow jobs_job.idempotency_key"
-# Enqueues of one idempotency key take turns (tenants.key_locks): no unique index spans jobs_job's partitions.
+# Enqueues of one idempotency key take turns (ballast.lib.key_locks): no unique index spans jobs_job's partitions.
 IDEMPOTENCY_KEY_LOCKS = "jobs.idempotency_key"
 
 
@@ -155,7 +155,7 @@ def enqueue(
     The same tenant and idempotency key return the existing job (`job.created` is False); the same key with
     another type or payload raises IdempotencyConflict. Refused input raises EnqueueError (`public_only`:
     only types clients may enqueue). Correlation, causation and trace default to the current request's or
-    job's (outbox.tracing); a `job.created` event goes to the outbox in the same statement.
+    job's (ballast.lib.tracing); a `job.created` event goes to the outbox in the same statement.
     """
     new = NewJob(
         job_type=job_type,

@@ -208,7 +208,7 @@ FROM created ORDER BY ord
 """
 
 # ENQUEUE's {key_guard} when keys are given: a key already held, in any partition. jobs_job is partitioned, so no
-# unique index can hold a tenant's keys across months: the enqueue locked its keys first (tenants.key_locks), so
+# unique index can hold a tenant's keys across months: the enqueue locked its keys first (ballast.lib.key_locks), so
 # a twin committed meanwhile is seen. (Without keys it is left out: it would plan a look into every partition.)
 KEY_GUARD = """
     WHERE idempotency_key IS NULL OR NOT EXISTS (

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class LifecycleConfig(AppConfig):
     name = "lifecycle"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Partition upkeep and retention: periodic tasks of the scheduler's leader.
+        from lifecycle import maintenance  # noqa: F401

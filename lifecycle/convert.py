@@ -24,8 +24,8 @@ from typing import Any
 
 from django.db import connections
 
+from ballast.lib.rls import enable_rls_sql
 from outbox.partitions import run_ddl
-from tenants.rls import enable_rls_sql
 
 OWNER = "owner"
 SYSTEM = "system"

@@ -3,7 +3,7 @@
 A dedicated tenant (`manage.py tenant_partition SLUG --execute`: a DedicatedTenant row, audited) has a leaf of
 its own in every period of every per-tenant table (lifecycle.tables, `per_tenant=True`): such a period is
 `PARTITION BY LIST (tenant_id)` with one leaf per dedicated tenant and a DEFAULT leaf for everyone else
-(tenants.partitioning names them). Maintenance creates future periods in that shape; `reshape` rebuilds an
+(ballast.lib.partitioning names them). Maintenance creates future periods in that shape; `reshape` rebuilds an
 existing period into the shape the dedicated tenants call for:
 
 1. build `<period>__new`, empty, in that shape: the parent's columns, checks, keys, indexes and foreign keys, a
@@ -27,10 +27,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
-from lifecycle.tables import HighVolumeTable, per_tenant_tables
-from tenants.audit import record
-from tenants.models import Tenant
-from tenants.partitioning import (
+from ballast.lib.partitioning import (
     Partition,
     RangePartitioned,
     child_names,
@@ -38,7 +35,10 @@ from tenants.partitioning import (
     index_definitions,
     run_ddl,
 )
-from tenants.rls import enable_rls_sql
+from ballast.lib.rls import enable_rls_sql
+from lifecycle.tables import HighVolumeTable, per_tenant_tables
+from tenants.audit import record
+from tenants.models import Tenant
 
 OWNER = "owner"
 SYSTEM = "system"

@@ -1,5 +1,5 @@
 """The DELETE gate: no code path may DELETE from a high-volume table except through the
-bounded-batch helpers (tenants/batched_delete.py) or a statement listed in ALLOWED with its reason.
+bounded-batch helpers (ballast/lib/batched_delete.py) or a statement listed in ALLOWED with its reason.
 
 A static check over the source: SQL strings (`DELETE FROM <table>`) and ORM deletes on the tables' models
 (`Model.objects....delete()`, a queryset of them kept in a variable and deleted later, `QuerySet.delete(qs)`).
@@ -28,7 +28,7 @@ HIGH_VOLUME_TABLES: dict[str, str] = {
 
 # (path relative to the project root, enclosing function or "*" for the whole file): why it is bounded.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("tenants/batched_delete.py", "*"): "the bounded-batch helper itself: LIMIT per statement, lock_timeout",
+    ("ballast/lib/batched_delete.py", "*"): "the bounded-batch helper itself: LIMIT per statement, lock_timeout",
     ("api/idempotency.py", "release"): "one in-flight record, by primary key and lock token",
     ("outbox/idempotency_records.py", "invalidate"): "an operator forgets one key: a row per credential and day",
     ("outbox/migrations/0003_partition_idempotency_records.py", "keep_one_record_per_key"): (
@@ -36,7 +36,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("lifecycle/convert.py", "_sync_sql"): "the conversion's sync trigger repeats one row's delete on the copy",
     (
-        "lifecycle/partitions.py",
+        "lifecycle/dedicated_tenants.py",
         "_sync_sql",
     ): "a period's rebuild: the sync trigger repeats one row's delete on the copy",
     ("bench/scale.py", "*"): "a benchmark's own scratch database, dropped afterwards",

@@ -3,7 +3,7 @@
 Findings, per partitioned table: a missing future partition (writes would land in the default partition, or
 fail where there is none), rows in the default partition, partitions past retention still attached, bloat
 (dead tuples against live ones), an index of the parent missing on a partition, row-level security not forced
-on a partition. A period partitioned by tenant (lifecycle.partitions) is checked down to its leaves: each has
+on a partition. A period partitioned by tenant (lifecycle.dedicated_tenants) is checked down to its leaves: each has
 forced RLS and the parent's indexes; its DEFAULT leaf holds the tenants without leaves of their own, as meant,
 so it is no "rows in default" finding. Reads the catalogue and the statistics views only (and one EXISTS on
 the default partition): cheap enough for every preflight.

@@ -113,6 +113,3 @@ def partition_backfill(ctx: JobContext, payload: dict[str, Any]) -> dict[str, An
         )
     except convert.ConvertError as exc:
         raise PermanentError(str(exc)) from exc
-
-
-from lifecycle import maintenance  # noqa: E402,F401  (its periodic tasks register here, at app ready)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.scheduler.periodic import periodic
-from lifecycle.partitions import dedicated_tenant_ids
+from lifecycle.dedicated_tenants import dedicated_tenant_ids
 from lifecycle.retention import apply_retention
 from lifecycle.tables import TABLES
 
@@ -14,8 +14,8 @@ from lifecycle.tables import TABLES
 def ensure_all_partitions() -> list[str]:
     """This period's partition and LIFECYCLE_PARTITIONS_AHEAD more (OUTBOX_PARTITIONS_AHEAD months for the
     outbox, IDEMPOTENCY_PARTITIONS_AHEAD days for idempotency records), for every partitioned table; in a
-    per-tenant table each with a leaf per dedicated tenant (lifecycle.partitions). Safe to call twice; the names it
-    created."""
+    per-tenant table each with a leaf per dedicated tenant (lifecycle.dedicated_tenants). Safe to call twice;
+    the names it created."""
     created: list[str] = []
     dedicated = dedicated_tenant_ids()
     for table in TABLES:

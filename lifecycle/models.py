@@ -1,4 +1,4 @@
-"""Which tenants have partitions of their own (lifecycle.partitions). Not tenant data: an operator's decision
+"""Which tenants have partitions of their own (lifecycle.dedicated_tenants). Not tenant data: an operator's decision
 about a tenant, read by partition maintenance (owner) and the purge (system), so no row-level security."""
 
 from __future__ import annotations

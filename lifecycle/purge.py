@@ -1,10 +1,10 @@
 """Tenant purge: remove one suspended tenant's data, scope by scope, without a big DELETE.
 
-The tables come from the models: every tenant-owned model (tenants.rls.tenant_owned_models), grouped into
+The tables come from the models: every tenant-owned model (ballast.lib.rls.tenant_owned_models), grouped into
 scopes by app, deleted children before parents (foreign-key order), the audit log last. `--mode delete` removes
-rows in bounded batches (tenants.batched_delete: LIMIT per statement, `lock_timeout`), each batch its own
+rows in bounded batches (ballast.lib.batched_delete: LIMIT per statement, `lock_timeout`), each batch its own
 transaction under the tenant's row-level security, so no statement can reach another tenant's rows.
-`--mode partition`, for a tenant with partitions of its own (lifecycle.partitions), first detaches and drops its
+`--mode partition`, for a tenant with partitions of its own (lifecycle.dedicated_tenants), first detaches and drops its
 leaves in the per-tenant tables in scope (the purge's own job rows are put back first), then runs the same
 bounded-batch delete over every table in scope: it finds nothing left where a leaf went, and removes the rest
 (tables without per-tenant leaves: jobs_job, documents, ...). The tenant is then no longer dedicated.
@@ -22,11 +22,11 @@ from typing import Any
 
 from django.db import connections, models
 
-from lifecycle import partitions
-from tenants.batched_delete import DEFAULT_BATCH, delete_batch
+from ballast.lib.batched_delete import DEFAULT_BATCH, delete_batch
+from lifecycle import dedicated_tenants
 from tenants.context import tenant_scope
 from tenants.models import AuditEntry, Tenant
-from tenants.rls import tenant_owned_models
+from tenants.owned_models import tenant_owned_models
 from uploads import keys
 
 SYSTEM = "system"
@@ -154,7 +154,7 @@ def plan(*, tenant: Tenant, scopes: list[str], mode: str) -> PurgePlan:
             cursor.execute(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", [tenant.pk])  # noqa: S608
             result.rows[table] = int(cursor.fetchone()[0])
     if mode == "partition":
-        result.partitions = partitions.tenant_partitions(tenant.pk, tables=[t for _s, t in purge_tables(scopes)])
+        result.partitions = dedicated_tenants.tenant_partitions(tenant.pk, tables=[t for _s, t in purge_tables(scopes)])
     if "documents" in scopes:
         for info in storage_objects(tenant.pk):
             result.objects += 1
@@ -282,13 +282,13 @@ def purge_partitions_step(
         state["partitions"].append(leaf)
         save(state)
 
-    partitions.drop_tenant_partitions(
+    dedicated_tenants.drop_tenant_partitions(
         tenant_id,
         tables=[table for _scope, table in purge_tables(scopes)],
         keep=partial(_kept, keep_job_id=keep_job_id),
         on_drop=dropped,
     )
-    state["undedicated"] = partitions.forget_if_unused(tenant_id)
+    state["undedicated"] = dedicated_tenants.forget_if_unused(tenant_id)
     state["done"].append(PARTITIONS)
     save(state)
     return state
@@ -303,7 +303,7 @@ def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, act
     refuse_active(tenant)
     purge_tables(scopes)  # refuses unknown scopes before anything is written
     if mode == "partition":
-        partitions.tenant_partitions(tenant.pk)  # NoDedicatedPartitions for a tenant without its own
+        dedicated_tenants.tenant_partitions(tenant.pk)  # NoDedicatedPartitions for a tenant without its own
         _require_owner_for_partitions()
     with transaction.atomic(using="default"), tenant_scope(tenant.pk):
         job = enqueue(

@@ -17,8 +17,8 @@ from datetime import date
 
 from django.db import DatabaseError, connections
 
+from ballast.lib.partitioning import Partition
 from lifecycle.tables import TABLES, HighVolumeTable
-from tenants.partitioning import Partition
 
 logger = logging.getLogger(__name__)
 OWNER = "owner"  # DDL

@@ -15,9 +15,9 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from ballast.lib.partitioning import RangePartitioned, add_months
 from jobs import sql as jobs_sql
 from outbox.partitions import IDEMPOTENCY_RECORDS, OUTBOX
-from tenants.partitioning import RangePartitioned, add_months
 
 # A partition of checkpoints is kept while any job with a checkpoint in it is unfinished: it is that job's
 # resume point, however old.
@@ -83,7 +83,7 @@ class HighVolumeTable:
     # SQL run (system alias) on a partition past retention before keep_if is asked, e.g. moving out what keeps
     # it; formatted with {partition}, {start} and {end}. Never in a dry run.
     prepare: tuple[str, ...] = ()
-    # Tenants with partitions of their own get a leaf in each period of this table (lifecycle.partitions); the
+    # Tenants with partitions of their own get a leaf in each period of this table (lifecycle.dedicated_tenants); the
     # table's unique keys must hold tenant_id.
     per_tenant: bool = False
     ahead_setting: str = "LIFECYCLE_PARTITIONS_AHEAD"  # periods kept ready ahead

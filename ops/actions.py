@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from ballast.lib import tracing
 from jobs import services as jobs_services
 from jobs.models import DeadLetter, Job, Pause
 from jobs.operator_actions import ActionRefused, Caller, TargetNotFound
@@ -30,7 +31,6 @@ from jobs.worker.processing import process_due_jobs
 from jobs.worker.run import run_now
 from ops import alerts, bulk, selectors
 from ops.models import Alert, BulkOperation, OperatorAction
-from outbox import tracing
 from tenants.audit import actor_for_user, record
 from tenants.context import tenant_scope
 from tenants.models import Role, Tenant

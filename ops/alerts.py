@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ballast.lib import tracing
 from jobs.worker import presence
 from ops import selectors
 from ops.models import Alert, OperatorAction
 from outbox import services as outbox
-from outbox import tracing
 from tenants.audit import SYSTEM_ACTOR
 from tenants.context import tenant_scope
 from tenants.models import Tenant

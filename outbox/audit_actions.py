@@ -1,6 +1,6 @@
 """Audit actions of the outbox app, and the trace id every audit entry carries (the current request's or job's)."""
 
-from outbox import tracing
+from ballast.lib import tracing
 from tenants.audit import register_actions, trace_ids_from
 
 register_actions(

@@ -1,12 +1,12 @@
 """Range partitions of the outbox (monthly) and of the HTTP idempotency records (daily), through
-tenants.partitioning: created ahead by maintenance, dropped whole for retention. Neither has a default
+ballast.lib.partitioning: created ahead by maintenance, dropped whole for retention. Neither has a default
 partition: a row outside every partition is refused, loudly, and partitions detach CONCURRENTLY."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from tenants.partitioning import PartitionLockTimeout, RangePartitioned, add_months, month_start, run_ddl
+from ballast.lib.partitioning import PartitionLockTimeout, RangePartitioned, add_months, month_start, run_ddl
 
 __all__ = [
     "IDEMPOTENCY_RECORDS",

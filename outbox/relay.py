@@ -21,7 +21,6 @@ across tenants.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from ballast.lib.retry import full_jitter
 from outbox.models import OutboxEvent
 from outbox.services import NOTIFY_CHANNEL
 from outbox.sinks import registered_sinks
@@ -44,7 +44,6 @@ from tenants.db_roles import dedicated_connection
 logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
-_random = random.SystemRandom()
 
 # %(limit)s events, taking turns across tenants. `active`: the tenants with pending events, one index probe
 # each (a skip scan of outbox_pending_tenant). Each offers its oldest due events (a range scan of
@@ -95,11 +94,6 @@ class RelayReport:
     @property
     def handled(self) -> int:
         return self.delivered + self.retried + self.failed
-
-
-def full_jitter(attempt: int, *, base: float, cap: float) -> float:
-    """Seconds before the next hand-off after `attempt` failed ones: random(0, min(cap, base * 2**attempt))."""
-    return _random.uniform(0, min(cap, base * 2 ** max(attempt, 0)))
 
 
 def hand_off(event: OutboxEvent) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connections
 from django.utils import timezone
 
-from outbox import tracing
+from ballast.lib import tracing
 from outbox.models import OutboxEvent
 from tenants.audit import SYSTEM_ACTOR
 from tenants.context import tenant_scope

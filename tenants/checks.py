@@ -7,7 +7,8 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, register
 from django.db import models
 
-from tenants.rls import models_with_rls_migration, tenant_owned_models
+from ballast.lib.rls import models_with_rls_migration
+from tenants.owned_models import tenant_owned_models
 
 
 def _tenant_field_names(model: type[models.Model]) -> set[str]:
@@ -31,7 +32,7 @@ def check_tenant_tables(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             errors.append(
                 Error(
                     f"{label} has a tenant foreign key but no migration applies row-level security to it.",
-                    hint=f'Add tenants.rls.EnableRowLevelSecurity("{model._meta.model_name}") to its migration.',
+                    hint=f'Add ballast.lib.rls.EnableRowLevelSecurity("{model._meta.model_name}") to its migration.',
                     obj=model,
                     id="tenants.E001",
                 )

@@ -50,7 +50,7 @@ def runtime_roles() -> list[str]:
 
 def app_role_table_grants(existing: set[str]) -> dict[str, str]:
     """{table: privileges} for the app role: every tenant-owned table that exists, plus the listed extras."""
-    from tenants.rls import tenant_owned_models
+    from tenants.owned_models import tenant_owned_models
 
     tables = [model._meta.db_table for model in tenant_owned_models()]
     grants = {table: "SELECT, INSERT" if table in APPEND_ONLY_TABLES else TENANT_TABLE_PRIVILEGES for table in tables}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db import connections
 
+from ballast.lib.rls import POLICY_NAME
 from config.preflight import CheckFailed, preflight_check
 from tenants.db_roles import role_facts, role_problems
-from tenants.rls import POLICY_NAME, tenant_owned_models
+from tenants.owned_models import tenant_owned_models
 
 # Tables the app role must not be able to read at all (config.db_router sends their models to the system alias).
 CREDENTIAL_TABLES = ("auth_user", "django_session", "django_admin_log")

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models.functions import Now
 
-from outbox import tracing
+from ballast.lib import tracing
 from outbox.services import emit
 from tenants.audit import SYSTEM_ACTOR, record
 from tenants.context import tenant_scope

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from tenants.encryption import EncryptedTextField
+from ballast.lib.encryption import EncryptedTextField
 from tenants.models import TenantOwned
 
 

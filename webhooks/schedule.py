@@ -3,9 +3,10 @@ asked (Retry-After)."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from ballast.lib.retry import on_schedule
 
 # Delay before attempt n (1-based): immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 SCHEDULE: tuple[timedelta, ...] = (
@@ -23,14 +24,10 @@ JITTER = 0.10
 # A receiver may push its retries back, not park them for ever.
 MAX_RETRY_AFTER = timedelta(hours=24)
 
-_random = random.SystemRandom()
-
 
 def scheduled_delay(failed_attempts: int) -> timedelta | None:
     """The jittered wait after `failed_attempts` failures; None when the schedule is exhausted."""
-    if failed_attempts >= MAX_ATTEMPTS:
-        return None
-    return SCHEDULE[failed_attempts] * _random.uniform(1 - JITTER, 1 + JITTER)
+    return on_schedule(SCHEDULE, failed_attempts, jitter=JITTER)
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> timedelta | None:

@@ -3,7 +3,7 @@
 Every app's partitioned table is described by one `RangePartitioned` (apps register theirs in
 lifecycle.tables). Partitions are named `<parent>_pYYYYMM` (monthly) or `<parent>_pYYYYMMDD` (daily), plus
 `<parent>_default` where the table has a safety-net DEFAULT partition. A period of a table where some tenants
-have partitions of their own (lifecycle.partitions) is itself `PARTITION BY LIST (tenant_id)`: one leaf
+have partitions of their own (lifecycle.dedicated_tenants) is itself `PARTITION BY LIST (tenant_id)`: one leaf
 `<partition>_t<tenant_id>` per such tenant and a DEFAULT leaf `<partition>_tdefault` for everyone else.
 DDL runs as the owner role, through `run_ddl`: a `lock_timeout` and bounded retries, so it never queues behind
 a long transaction with every writer queued behind it. Each partition gets the parent's forced row-level
@@ -23,7 +23,7 @@ import psycopg
 from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
-from tenants.rls import enable_rls_sql
+from ballast.lib.rls import enable_rls_sql
 
 Grain = Literal["day", "month"]
 

@@ -73,21 +73,6 @@ def enable_rls_sql(quoted_table: str, quoted_column: str = '"tenant_id"') -> lis
     ]
 
 
-def tenant_owned_models() -> list[type[models.Model]]:
-    """Every concrete model with a foreign key to Tenant: each must be under row-level security."""
-    from django.apps import apps
-
-    from tenants.models import Tenant
-
-    return [
-        model
-        for model in apps.get_models()
-        if not model._meta.abstract
-        and not model._meta.proxy
-        and any(field.many_to_one and field.related_model is Tenant for field in model._meta.concrete_fields)
-    ]
-
-
 def models_with_rls_migration() -> set[tuple[str, str]]:
     """(app_label, model_name) pairs that some migration on disk protects with EnableRowLevelSecurity."""
     from django.db.migrations.loader import MigrationLoader

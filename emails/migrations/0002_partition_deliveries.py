@@ -9,7 +9,7 @@ jobs 0005 for large tables); the way back rebuilds the plain table with both uni
 
 from django.db import migrations, models
 
-from tenants.partitioning import RangePartitioned, TableShape, partition_existing
+from ballast.lib.partitioning import RangePartitioned, TableShape, partition_existing
 
 DELIVERIES = TableShape(
     spec=RangePartitioned("emails_emaildelivery", "created_at", "month"),

@@ -4,7 +4,7 @@ import django.db.models.deletion
 import jobs.models
 from django.db import migrations, models
 
-from tenants.rls import EnableRowLevelSecurity
+from ballast.lib.rls import EnableRowLevelSecurity
 
 
 class Migration(migrations.Migration):

@@ -6,7 +6,7 @@ tables under the same names."""
 
 from django.db import migrations, models
 
-from tenants.partitioning import RangePartitioned, TableShape, partition_existing
+from ballast.lib.partitioning import RangePartitioned, TableShape, partition_existing
 
 ATTEMPTS = TableShape(
     spec=RangePartitioned("jobs_jobattempt", "started_at", "month"),

@@ -9,7 +9,7 @@ import django.db.models.deletion
 import django.db.models.functions.datetime
 from django.db import migrations, models
 
-from tenants.partitioning import RangePartitioned, TableShape, partition_existing
+from ballast.lib.partitioning import RangePartitioned, TableShape, partition_existing
 
 JOBS = TableShape(
     spec=RangePartitioned("jobs_job", "retention_at", "month"), indexes=(), foreign_keys=(), from_catalogue=True

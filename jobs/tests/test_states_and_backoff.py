@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.backoff import backoff_ceiling, full_jitter
+from ballast.lib.retry import backoff_ceiling, full_jitter
 from jobs.states import ALLOWED_TRANSITIONS, IllegalTransition, JobStatus, check_transition
 
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
+from ballast.lib.retry import full_jitter
 from jobs import sql
-from jobs.backoff import full_jitter
 from jobs.events import outcome_event
 from jobs.models import DeadLetter, JobAttempt
 from jobs.registry import HandlerSpec

@@ -20,6 +20,7 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
+from ballast.lib.tracing import trace_context
 from jobs import pauses, policy
 from jobs.events import job_trace
 from jobs.registry import HandlerSpec, UnknownJobType, get_handler, is_registered
@@ -29,7 +30,6 @@ from jobs.worker.claim import ClaimedJob, NextClaim, claim_next
 from jobs.worker.context import JobCancelled, JobContext, LeaseLost, PermanentError
 from jobs.worker.heartbeat import Heartbeat
 from jobs.worker.timeouts import JobTimeout, deadline
-from outbox.tracing import trace_context
 from tenants.context import tenant_scope
 
 logger = logging.getLogger(__name__)

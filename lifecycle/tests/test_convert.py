@@ -11,11 +11,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from ballast.lib.rls import enable_rls_sql
 from jobs.models import JobAttempt
 from jobs.tests.processes import Processes, wait_for
 from lifecycle import convert
 from lifecycle.progress import job_progress
-from tenants.rls import enable_rls_sql
 from tenants.tests.factories import TenantFactory
 
 SAMPLE = "lifecycle_convert_sample"

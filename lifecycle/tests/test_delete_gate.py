@@ -22,7 +22,7 @@ ROOT = Path(settings.BASE_DIR)
 
 def test_no_code_deletes_from_a_high_volume_table_outside_the_bounded_helpers() -> None:
     found = violations(ROOT)
-    assert found == [], "Unbounded DELETE paths (use tenants.batched_delete or drop partitions):\n" + "\n".join(
+    assert found == [], "Unbounded DELETE paths (use ballast.lib.batched_delete or drop partitions):\n" + "\n".join(
         map(str, found)
     )
 

@@ -18,7 +18,7 @@ from emails.models import EmailDelivery
 from jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
 from jobs.services import enqueue
 from jobs.tests.processes import Processes, wait_for
-from lifecycle import partitions, purge
+from lifecycle import dedicated_tenants, purge
 from lifecycle.health import check_health
 from lifecycle.job_handlers import PURGE_JOB
 from lifecycle.models import DedicatedTenant
@@ -28,7 +28,7 @@ from outbox.models import IdempotencyRecord
 from tenants.audit import record
 from tenants.context import tenant_scope
 from tenants.models import ApiToken, AuditEntry, Tenant
-from tenants.rls import tenant_owned_models
+from tenants.owned_models import tenant_owned_models
 from tenants.services import set_tenant_status
 from tenants.tests.factories import MembershipFactory, TenantFactory
 from uploads import keys
@@ -163,7 +163,7 @@ def test_partition_mode_without_dedicated_partitions_says_what_to_do(three: tupl
 @pytest.fixture
 def plain_periods(three: tuple[Tenant, Tenant, Tenant]) -> Iterator[None]:
     yield
-    partitions.reshape_all(tenant_id=0, execute=True, wanted=set())  # the test database outlives the test
+    dedicated_tenants.reshape_all(tenant_id=0, execute=True, wanted=set())  # the test database outlives the test
 
 
 def test_a_purge_by_partition_drops_the_dedicated_tenants_leaves_and_nothing_of_the_two_others(
@@ -171,7 +171,7 @@ def test_a_purge_by_partition_drops_the_dedicated_tenants_leaves_and_nothing_of_
 ) -> None:
     acme, globex, initech = three
     call_command("tenant_partition", "globex", "--execute", stdout=io.StringIO())
-    leaves = partitions.tenant_partitions(globex.pk)
+    leaves = dedicated_tenants.tenant_partitions(globex.pk)
     assert len(leaves) >= 2 * len(per_tenant_tables())  # this period and the next, at least, in each table
     others = {t.pk: (rows_by_table(t.pk), objects_of(t.pk)) for t in (acme, initech)}
     assert all(count > 0 for count in rows_by_table(globex.pk).values())

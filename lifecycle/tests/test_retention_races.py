@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from ballast.lib.partitioning import Partition, RangePartitioned
 from jobs.models import Job
 from jobs.services import retry_job
 from lifecycle.retention import apply_retention
@@ -19,7 +20,6 @@ from lifecycle.tests.conftest import owner_sql
 from lifecycle.tests.test_job_partitions import JOBS, enqueue_echo, move_to_month, old_month, system_sql
 from lifecycle.tests.test_partitions import partition_names
 from tenants.models import AuditEntry, Tenant
-from tenants.partitioning import Partition, RangePartitioned
 
 JANUARY = date(2019, 1, 1)
 OUTBOX = by_table("outbox_outboxevent").spec

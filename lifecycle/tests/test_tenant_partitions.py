@@ -13,8 +13,9 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
+from ballast.lib.partitioning import RangePartitioned
 from jobs.services import enqueue
-from lifecycle import partitions
+from lifecycle import dedicated_tenants
 from lifecycle.health import check_health
 from lifecycle.maintenance import ensure_all_partitions
 from lifecycle.models import DedicatedTenant
@@ -23,7 +24,6 @@ from lifecycle.tables import by_table, per_tenant_tables
 from tenants.audit import record
 from tenants.context import tenant_scope
 from tenants.models import AuditEntry, Tenant
-from tenants.partitioning import RangePartitioned
 from tenants.tests.factories import TenantFactory
 
 SYSTEM = "system"
@@ -68,7 +68,7 @@ def three(committed: None) -> Iterator[tuple[Tenant, Tenant, Tenant]]:
         seed(tenant)
     yield tenants  # type: ignore[misc]
     # Periods back to plain ones: the test database outlives the test, and tenant ids are reused.
-    partitions.reshape_all(tenant_id=0, execute=True, wanted=set())
+    dedicated_tenants.reshape_all(tenant_id=0, execute=True, wanted=set())
 
 
 def run(*args: str) -> str:
@@ -87,7 +87,7 @@ def test_the_dry_run_prints_each_period_and_its_rows_and_changes_nothing(three: 
     assert "rebuild" in out and "Dry run" in out
     assert rows_per_tenant() == before
     assert not DedicatedTenant.objects.using(SYSTEM).exists()
-    assert partitions.leaf_tenants(current_period("tenants_auditentry")) == set()
+    assert dedicated_tenants.leaf_tenants(current_period("tenants_auditentry")) == set()
 
 
 def test_a_dedicated_tenants_rows_move_to_leaves_of_its_own_and_nothing_else_changes(
@@ -103,7 +103,7 @@ def test_a_dedicated_tenants_rows_move_to_leaves_of_its_own_and_nothing_else_cha
     assert rows_per_tenant() == {**before, audit: before[audit] + 1}  # +1: its dedication, audited
     for table in per_tenant_tables():
         for period in table.spec.partitions():
-            assert partitions.leaf_tenants(period.name) == {globex.pk}, period.name
+            assert dedicated_tenants.leaf_tenants(period.name) == {globex.pk}, period.name
     audit_period = current_period("tenants_auditentry")
     own = RangePartitioned.leaf_name(audit_period, globex.pk)
     assert leaf_rows(own) == [(globex.pk,)]
@@ -134,7 +134,7 @@ def test_writes_made_while_a_period_is_copied_are_kept(three: tuple[Tenant, ...]
     for n in range(5):
         attempt(acme, n, "old")
         attempt(globex, n, "old")
-    real_copy = partitions._copy
+    real_copy = dedicated_tenants._copy
     expected: dict[str, Any] = {}
 
     def copy_with_writers(spec: RangePartitioned, name: str, batch: int) -> int:
@@ -151,7 +151,7 @@ def test_writes_made_while_a_period_is_copied_are_kept(three: tuple[Tenant, ...]
         expected["rows"] = sql(f"SELECT id, tenant_id, job_id, worker, outcome FROM {name} ORDER BY id")  # noqa: S608
         return copied
 
-    monkeypatch.setattr(partitions, "_copy", copy_with_writers)
+    monkeypatch.setattr(dedicated_tenants, "_copy", copy_with_writers)
     run("globex", "--execute")
 
     after = sql(f"SELECT id, tenant_id, job_id, worker, outcome FROM {period} ORDER BY id")  # noqa: S608
@@ -174,7 +174,7 @@ def test_release_merges_the_tenant_back_into_the_shared_leaves(three: tuple[Tena
     }
     assert not DedicatedTenant.objects.using(SYSTEM).exists()
     for table in per_tenant_tables():
-        assert all(partitions.leaf_tenants(p.name) == set() for p in table.spec.partitions())
+        assert all(dedicated_tenants.leaf_tenants(p.name) == set() for p in table.spec.partitions())
     assert AuditEntry.objects.unscoped(SYSTEM).filter(action="tenant.partitions_released").count() == 1
     assert check_health().healthy
 
@@ -193,7 +193,7 @@ def test_maintenance_creates_future_periods_with_a_leaf_per_dedicated_tenant_and
     spec = AUDIT.spec
     furthest = spec.partition_name(spec.add_periods(spec.period_start(date.today()), 4))
     ensure_all_partitions()
-    assert partitions.leaf_tenants(furthest) == {globex.pk}
+    assert dedicated_tenants.leaf_tenants(furthest) == {globex.pk}
     assert check_health().healthy
 
     spec.ensure(ahead=0, today=date(2015, 3, 1), tenants=[globex.pk])

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 from outbox.partitions import ensure_partitions
-from tenants.rls import EnableRowLevelSecurity
+from ballast.lib.rls import EnableRowLevelSecurity
 
 # The outbox is range-partitioned by month; its primary key must include the partition key.
 CREATE_PARTITIONED_TABLE = """

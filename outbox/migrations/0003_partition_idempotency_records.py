@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 import outbox.models
 from outbox.partitions import IDEMPOTENCY_RECORDS
-from tenants.partitioning import TableShape, partition_existing
+from ballast.lib.partitioning import TableShape, partition_existing
 
 TABLE = "outbox_idempotencyrecord"
 

@@ -9,14 +9,14 @@ from datetime import date
 import pytest
 from django.db import DatabaseError, connections, transaction
 
+from ballast.lib import partitioning
+from ballast.lib.tracing import TraceContext, trace_context
 from jobs.services import cancel_job, enqueue
 from jobs.worker.run import run_now
 from outbox import partitions
 from outbox.envelope import to_cloudevent
 from outbox.services import NOTIFY_CHANNEL, NewEvent, OutsideTransaction, emit, insert_from_cte_sql
 from outbox.tests.helpers import emit_in_transaction, events
-from outbox.tracing import TraceContext, trace_context
-from tenants import partitioning
 from tenants.context import tenant_scope
 from tenants.db_roles import dedicated_connection
 from tenants.models import Tenant

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from ballast.lib.tracing import current
 from jobs.tests.conftest import job_row
 from outbox.services import emit
 from outbox.tests.helpers import events, run_pending_jobs
-from outbox.tracing import current
 from tenants.models import Tenant
 from tenants.tests.conftest import TokenMaker, client_for
 

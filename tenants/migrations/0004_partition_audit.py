@@ -3,7 +3,7 @@ copied (see jobs 0005 for large tables); the way back rebuilds the plain table u
 
 from django.db import migrations
 
-from tenants.partitioning import RangePartitioned, TableShape, partition_existing
+from ballast.lib.partitioning import RangePartitioned, TableShape, partition_existing
 
 AUDIT = TableShape(
     spec=RangePartitioned("tenants_auditentry", "at", "month"),

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from tenants.partitioning import RangePartitioned, tenant_in_primary_key
+from ballast.lib.partitioning import RangePartitioned, tenant_in_primary_key
 
 
 class Migration(migrations.Migration):

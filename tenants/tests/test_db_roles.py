@@ -22,7 +22,7 @@ from tenants.db_roles import (
     role_problems,
 )
 from tenants.models import AuditEntry, Tenant
-from tenants.rls import tenant_owned_models
+from tenants.owned_models import tenant_owned_models
 
 pytestmark = pytest.mark.usefixtures("committed")
 

@@ -8,7 +8,7 @@ from django.db import DatabaseError, connections, transaction
 
 from tenants.context import tenant_scope
 from tenants.models import Membership, Tenant
-from tenants.rls import tenant_owned_models
+from tenants.owned_models import tenant_owned_models
 from tenants.tests.factories import MembershipFactory
 
 

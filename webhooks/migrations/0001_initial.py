@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from tenants.rls import EnableRowLevelSecurity
+from ballast.lib.rls import EnableRowLevelSecurity
 
 
 class Migration(migrations.Migration):

@@ -9,7 +9,7 @@ endpoint, event) again, then drops the column."""
 
 from django.db import migrations, models
 
-from tenants.partitioning import RangePartitioned, TableShape, partition_existing
+from ballast.lib.partitioning import RangePartitioned, TableShape, partition_existing
 
 TABLE = "webhooks_webhookdelivery"
 DELIVERIES = TableShape(

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from ballast.lib.encryption import UndecryptableSecret
 from tenants.context import tenant_scope
-from tenants.encryption import UndecryptableSecret
 from tenants.models import Tenant
 from tenants.tests.conftest import TokenMaker, client_for
 from webhooks.models import WebhookEndpoint

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lifecycle import partitions
+from lifecycle import dedicated_tenants
 from tenants.audit import actor_for_command
 from tenants.models import Tenant
 
@@ -20,18 +20,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--release", action="store_true", help="Merge its rows back into the shared leaves.")
-        parser.add_argument("--batch", type=int, default=partitions.COPY_BATCH, help="Rows per copy transaction.")
+        parser.add_argument(
+            "--batch", type=int, default=dedicated_tenants.COPY_BATCH, help="Rows per copy transaction."
+        )
         parser.add_argument("--execute", action="store_true", help="Really do it (otherwise: the plan only).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = Tenant.objects.using(partitions.SYSTEM).filter(slug=options["slug"]).first()
+        tenant = Tenant.objects.using(dedicated_tenants.SYSTEM).filter(slug=options["slug"]).first()
         if tenant is None:
             raise CommandError(f"No tenant {options['slug']!r}")
-        service = partitions.release if options["release"] else partitions.dedicate
+        service = dedicated_tenants.release if options["release"] else dedicated_tenants.dedicate
         verb = "release" if options["release"] else "dedicate"
         self.stdout.write(f"Partitions of tenant {tenant.slug} (id {tenant.pk}): {verb}")
 
-        def show(move: partitions.PeriodMove) -> None:
+        def show(move: dedicated_tenants.PeriodMove) -> None:
             self.stdout.write(
                 f"  {move.table} {move.partition}: {move.tenant_rows} rows of the tenant, "
                 f"{move.rows} rows copied: {move.action}"
@@ -47,7 +49,7 @@ class Command(BaseCommand):
                 batch=options["batch"],
                 on_period=show,
             )
-        except partitions.PartitioningRefused as exc:
+        except dedicated_tenants.PartitioningRefused as exc:
             raise CommandError(str(exc)) from exc
         if not options["execute"]:
             self.stdout.write("Dry run: nothing was changed. Add --execute (through scripts/with-owner.sh).")

@@ -9,11 +9,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ballast.lib.batched_delete import DEFAULT_BATCH
 from jobs.states import TERMINAL
 from lifecycle import purge
 from lifecycle.progress import job_progress
 from tenants.audit import actor_for_command
-from tenants.batched_delete import DEFAULT_BATCH
 
 
 class Command(BaseCommand):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             plan = purge.plan(tenant=tenant, scopes=scopes, mode=options["mode"])
             if options["execute"]:
                 purge.refuse_active(tenant)
-        except (purge.PurgeError, purge.partitions.NoDedicatedPartitions) as exc:
+        except (purge.PurgeError, purge.dedicated_tenants.NoDedicatedPartitions) as exc:
             raise CommandError(str(exc)) from exc
         for line in plan.lines():
             self.stdout.write(line)

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from tenants.encryption import rotate_stored_secrets
+from ballast.lib.encryption import rotate_stored_secrets
 
 
 class Command(BaseCommand):

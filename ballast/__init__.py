@@ -1,0 +1,1 @@
+"""Ballast: reliable background work for multi-tenant Django products."""
