@@ -19,10 +19,9 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="api-docs",
     ),
-    path("api/v1/", include("tenants.urls")),
+    path("api/v1/", include("api.urls")),
     path("api/v1/", include("jobs.urls")),
     path("api/v1/", include("webhooks.urls")),
-    path("api/v1/", include("outbox.urls")),
     path("api/v1/", include("uploads.urls")),
     path("uploads/", include("uploads.page_urls")),
 ]
