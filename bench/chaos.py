@@ -56,7 +56,7 @@ def main() -> int:
         "CHAOS_TIMEOUT": str(args.timeout),
     }
     command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-o", "timeout=0"]
-    command += ["jobs/tests/test_chaos.py::test_chaos_benchmark"]
+    command += ["ballast/jobs/tests/test_chaos.py::test_chaos_benchmark"]
     return subprocess.run(command, cwd=REPO_ROOT, env=env).returncode  # noqa: S603
 
 
@@ -93,7 +93,7 @@ def run_plans(args: argparse.Namespace) -> int:
                 "CHAOS_TIMEOUT": str(args.timeout),
             }
             command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-o", "timeout=0"]
-            command += ["jobs/tests/test_chaos_plans.py::test_chaos_plan_benchmark"]
+            command += ["ballast/jobs/tests/test_chaos_plans.py::test_chaos_plan_benchmark"]
             done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)  # noqa: S603
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if not lines:

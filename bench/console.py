@@ -56,8 +56,8 @@ def fill(rows: int, tenants: int, attempts: int) -> int:
     """scale.py's rows, the last hour's attempts, the minute rollups; the first tenant's id."""
     from django.db import connections
 
+    from ballast.ops import rollups
     from bench import scale
-    from ops import rollups
 
     first = scale.create_tenants(tenants)
     with connections["system"].cursor() as cursor:
@@ -111,7 +111,7 @@ def time_naive(loads: int) -> list[float]:
 
 def console_queries(tenant_id: int) -> dict[str, tuple[str, dict[str, Any]]]:
     """Every statement on jobs_job (or joined with it) the queue snapshot and the jobs page run."""
-    from ops import selectors
+    from ballast.ops import selectors
 
     every = {"tenant_id": None}
     one = {"tenant_id": tenant_id}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ballast.jobs.registry import job_handler
+from ballast.jobs.worker.context import JobContext
 from bench.starts import record_start
-from jobs.registry import job_handler
-from jobs.worker.context import JobContext
 
 JOB_TYPE = "bench.noop"
 

@@ -252,7 +252,7 @@ class Ballast:
     def reset(self) -> None:
         from django.db import connections
 
-        from tenants.services import create_tenant
+        from ballast.tenants.services import create_tenant
 
         owner = connections["owner"]
         keep = {"django_migrations", "django_content_type", "auth_permission"}
@@ -285,8 +285,8 @@ class Ballast:
     def enqueue(self, seqs: Sequence[int]) -> float:
         from django.db import transaction
 
-        from jobs.services import enqueue
-        from tenants.context import tenant_scope
+        from ballast.jobs.services import enqueue
+        from ballast.tenants.context import tenant_scope
 
         committed: list[float] = []
         with tenant_scope(self.tenant_id):  # a tenant's transaction, as in an API request
@@ -297,7 +297,7 @@ class Ballast:
         return committed[0]
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
-        from jobs import services
+        from ballast.jobs import services
 
         enqueue_many = getattr(services, "enqueue_many", None)
         if enqueue_many is None:

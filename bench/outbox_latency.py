@@ -45,8 +45,8 @@ def setup_django() -> None:
 
 
 def bench_tenant() -> Any:
-    from tenants.selectors import tenant_by_slug
-    from tenants.services import create_tenant
+    from ballast.tenants.selectors import tenant_by_slug
+    from ballast.tenants.services import create_tenant
 
     return tenant_by_slug("bench") or create_tenant(slug="bench", name="Benchmarks")
 
@@ -54,7 +54,7 @@ def bench_tenant() -> Any:
 def clean_up(tenant_id: int) -> None:
     from django.db import connections
 
-    from tenants.context import tenant_scope
+    from ballast.tenants.context import tenant_scope
 
     with tenant_scope(tenant_id, using="owner"), connections["owner"].cursor() as cursor:
         for table in (
@@ -125,7 +125,7 @@ def notify_baseline(rate: float, count: int) -> list[float]:
 def relay_lag(tenant_id: int, rate: float, count: int) -> list[float]:
     from django.db import connections, transaction
 
-    from outbox.services import emit
+    from ballast.outbox.services import emit
 
     env = {**os.environ, "REDIS_DSN": REDIS_URL, "PYTHONUNBUFFERED": "1"}
     log = tempfile.NamedTemporaryFile(prefix="ballast-bench-scheduler-", suffix=".log", delete=False)
@@ -178,8 +178,8 @@ def relay_lag(tenant_id: int, rate: float, count: int) -> list[float]:
 def idempotency_cost(tenant: Any, requests: int) -> dict[str, float]:
     from rest_framework.test import APIClient
 
-    from tenants.models import Role
-    from tenants.services import create_user_token
+    from ballast.tenants.models import Role
+    from ballast.tenants.services import create_user_token
 
     token = create_user_token(tenant=tenant, username="bench-api", role=Role.MEMBER).plaintext
     client = APIClient()

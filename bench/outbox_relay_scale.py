@@ -88,8 +88,8 @@ def fill(events: int, tenants: int, per_aggregate: int, waiting: int) -> list[in
     """`events` pending events, in one statement per 100,000 (outbox.services.insert_from_cte_sql)."""
     from django.db import connections
 
-    from outbox.services import NewEvent, insert_from_cte_sql
-    from tenants.services import create_tenant
+    from ballast.outbox.services import NewEvent, insert_from_cte_sql
+    from ballast.tenants.services import create_tenant
 
     tenant_ids = [create_tenant(slug=f"scale-{n}", name=f"Scale {n}").pk for n in range(tenants)]
     template = NewEvent(tenant_id=0, event_type="bench.scale", target_type="thing", target_id="")
@@ -167,7 +167,7 @@ def main() -> int:
     from django.conf import settings
     from django.db import connections
 
-    from outbox import relay
+    from ballast.outbox import relay
 
     old_name = create_database(args.keep)
     limit = settings.OUTBOX_BATCH_SIZE

@@ -70,7 +70,7 @@ def old_months(count: int) -> list[date]:
 def fill_attempts(tenant_id: int, rows: int) -> list[date]:
     """`rows` attempts of the bench tenant over four old months, partitioned and flat."""
     from ballast.lib.partitioning import add_months
-    from lifecycle.tables import by_table
+    from ballast.lifecycle.tables import by_table
 
     spec = by_table("jobs_jobattempt").spec
     months = old_months(4)
@@ -118,7 +118,7 @@ def checkpoint() -> bool:
 def time_month(months: list[date]) -> dict[str, float]:
     """Removing the oldest month: retention's detach (all writers wait for) and drop, against DELETE and the
     VACUUM that must follow it before the space is usable again. Each starts after a CHECKPOINT."""
-    from lifecycle.tables import by_table
+    from ballast.lifecycle.tables import by_table
 
     spec = by_table("jobs_jobattempt").spec
     (partition,) = [p for p in spec.partitions() if p.start == months[0]]
@@ -174,7 +174,7 @@ def enqueue_load(tenant_id: int, count: int, during: Any = None) -> list[float]:
     """Latencies (ms) of `count` single-job enqueue transactions; `during` runs in a thread meanwhile."""
     from django.db import connections, transaction
 
-    from jobs.services import enqueue
+    from ballast.jobs.services import enqueue
 
     worker = threading.Thread(target=during) if during else None
     latencies = []
@@ -194,7 +194,7 @@ def enqueue_load(tenant_id: int, count: int, during: Any = None) -> list[float]:
 def old_audit(tenant_id: int, rows: int) -> None:
     """`rows` audit entries in a month past the audit retention."""
     from ballast.lib.partitioning import add_months, month_start
-    from lifecycle.tables import by_table
+    from ballast.lifecycle.tables import by_table
 
     spec = by_table("tenants_auditentry").spec
     month = add_months(month_start(date.today()), -16)
@@ -210,7 +210,7 @@ def old_audit(tenant_id: int, rows: int) -> None:
 def run_retention_in_thread() -> None:
     from django.db import connections
 
-    from lifecycle.retention import apply_retention
+    from ballast.lifecycle.retention import apply_retention
 
     try:
         RETENTION.append(apply_retention())
@@ -266,8 +266,8 @@ def time_tenant_partition(big: int, other: int, rows: int, shared: int, runs: in
     """Item 4: per run, the batched delete of the tenant's rows, then tenant_partition (with a writer of the
     same month), then the drop of its leaf."""
     from ballast.lib.batched_delete import delete_in_batches
-    from lifecycle import dedicated_tenants
-    from tenants.models import Tenant
+    from ballast.lifecycle import dedicated_tenants
+    from ballast.tenants.models import Tenant
 
     fill_current(other, shared)
     tenant = Tenant.objects.using("system").get(pk=big)

@@ -104,7 +104,7 @@ def analyze() -> None:
 def time_passes(passes: int) -> list[float]:
     import django_rq
 
-    from jobs.scheduler.loop import run_pass
+    from ballast.jobs.scheduler.loop import run_pass
 
     times = []
     for _ in range(passes):
@@ -118,7 +118,7 @@ def time_passes(passes: int) -> list[float]:
 def time_claims(claims: int) -> list[float]:
     from django.db import connections
 
-    from jobs.worker.claim import claim_next
+    from ballast.jobs.worker.claim import claim_next
 
     with connections["system"].cursor() as cursor:
         cursor.execute("SELECT DISTINCT tenant_id FROM jobs_job WHERE status = 'queued' AND available_at <= now()")
@@ -144,7 +144,7 @@ def plans_without_seq_scan(tenant_id: int) -> dict[str, bool]:
     """EXPLAIN each hot statement; True when no node scans jobs_job sequentially."""
     from django.db import connections, transaction
 
-    from jobs import sql
+    from ballast.jobs import sql
 
     params: dict[str, Any] = {
         "limit": 500,

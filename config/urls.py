@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
-from ops.metrics import metrics_view
+from ballast.api import health
+from ballast.ops.metrics import metrics_view
 
-handler404 = "api.problem_details.not_found"
-handler500 = "api.problem_details.server_error"
+handler404 = "ballast.api.problem_details.not_found"
+handler500 = "ballast.api.problem_details.server_error"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -19,9 +19,9 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="api-docs",
     ),
-    path("api/v1/", include("api.urls")),
-    path("api/v1/", include("jobs.urls")),
-    path("api/v1/", include("webhooks.urls")),
-    path("api/v1/", include("uploads.urls")),
-    path("uploads/", include("uploads.page_urls")),
+    path("api/v1/", include("ballast.api.urls")),
+    path("api/v1/", include("ballast.jobs.urls")),
+    path("api/v1/", include("ballast.webhooks.urls")),
+    path("api/v1/", include("ballast.uploads.urls")),
+    path("uploads/", include("ballast.uploads.page_urls")),
 ]

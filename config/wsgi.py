@@ -12,8 +12,8 @@ def _refuse_unsafe_production_start() -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.db import connections
 
-    from config.db_router import MIGRATION_ALIAS
-    from tenants.db_roles import assert_safe_runtime_roles
+    from ballast.tenants.db_roles import assert_safe_runtime_roles
+    from ballast.tenants.db_router import MIGRATION_ALIAS
 
     if settings.APP_ENV != "prod":
         return

@@ -2,6 +2,7 @@
 
 import django_stubs_ext
 
+from ballast.lib.settings_safety import assert_safe_configuration
 from config.settings.base import *  # noqa: F403
 from config.settings.convert import *  # noqa: F403
 from config.settings.drf import *  # noqa: F403
@@ -12,7 +13,6 @@ from config.settings.ops import *  # noqa: F403
 from config.settings.outbox import *  # noqa: F403
 from config.settings.redis import *  # noqa: F403
 from config.settings.rq import *  # noqa: F403
-from config.settings.safety import assert_safe_configuration
 from config.settings.security import *  # noqa: F403
 from config.settings.uploads import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403

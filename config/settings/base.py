@@ -50,19 +50,19 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
-    "tenants",
-    "jobs",
-    "outbox",
-    "webhooks",
-    "emails",
-    "uploads",
-    "lifecycle",
-    "ops",
+    "ballast.tenants",
+    "ballast.jobs",
+    "ballast.outbox",
+    "ballast.webhooks",
+    "ballast.emails",
+    "ballast.uploads",
+    "ballast.lifecycle",
+    "ballast.ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "api.correlation.CorrelationMiddleware",
+    "ballast.api.correlation.CorrelationMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,7 +131,7 @@ DATABASES = {
 }
 if env.str("POSTGRES_OWNER_DSN", default="") or APP_ENV == "ci":
     DATABASES["owner"] = _database("POSTGRES_OWNER_DSN", f"postgres://ballast_owner:ballast_owner@{_local_pg}")
-DATABASE_ROUTERS = ["config.db_router.DatabaseRouter"]
+DATABASE_ROUTERS = ["ballast.tenants.db_router.DatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

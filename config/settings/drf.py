@@ -13,14 +13,17 @@ API_RATE_PER_TENANT: str = env.str("API_RATE_PER_TENANT", default="6000/min")
 QUEUE_PROCESS_RATE: str = env.str("QUEUE_PROCESS_RATE", default="30/min")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsTenantMember"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ballast.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["ballast.api.permissions.IsTenantMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "api.problem_details.exception_handler",
+    "EXCEPTION_HANDLER": "ballast.api.problem_details.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.TenantRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "ballast.api.throttling.TokenRateThrottle",
+        "ballast.api.throttling.TenantRateThrottle",
+    ],
     # A caller's address (throttles without a token): X-Forwarded-For's last hop only behind the trusted proxy,
     # which appends it; otherwise REMOTE_ADDR, whatever the client sends.
     "NUM_PROXIES": 1 if TRUSTED_PROXY else 0,
@@ -37,11 +40,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Several models have a `status`: name each choice set after its model.
     "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "jobs.states.JobStatus",
-        "UploadStatusEnum": "uploads.models.UploadIntent.Status",
-        "UploadKindEnum": "uploads.models.UploadIntent.Kind",
-        "UploadModeEnum": "uploads.services.MODES",
-        "DocumentStatusEnum": "uploads.models.Document.Status",
-        "CleanupRunKindEnum": "uploads.models.CleanupRun.Kind",
+        "JobStatusEnum": "ballast.jobs.states.JobStatus",
+        "UploadStatusEnum": "ballast.uploads.models.UploadIntent.Status",
+        "UploadKindEnum": "ballast.uploads.models.UploadIntent.Kind",
+        "UploadModeEnum": "ballast.uploads.services.MODES",
+        "DocumentStatusEnum": "ballast.uploads.models.Document.Status",
+        "CleanupRunKindEnum": "ballast.uploads.models.CleanupRun.Kind",
     },
 }

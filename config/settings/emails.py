@@ -21,7 +21,9 @@ __all__ = [
 # (emails/backends.py). Any Django email backend works; the email.send job classifies its errors.
 EMAIL_BACKEND: str = env.str(
     "EMAIL_BACKEND",
-    default="emails.backends.SMTPEmailBackend" if IS_PROD else "django.core.mail.backends.filebased.EmailBackend",
+    default="ballast.emails.backends.SMTPEmailBackend"
+    if IS_PROD
+    else "django.core.mail.backends.filebased.EmailBackend",
 )
 EMAIL_FILE_PATH = str(BASE_DIR / "var" / "mail")
 EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")

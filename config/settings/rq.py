@@ -28,7 +28,7 @@ def _with_timeouts(url: str) -> str:
 
 
 def _connection() -> dict[str, Any]:
-    """django-rq's view of the same Redis (its dashboard); Ballast's own clients come from config.redis_client."""
+    """django-rq's view of the same Redis (its dashboard); Ballast's own clients come from ballast.lib.redis_client."""
     if not REDIS_SENTINELS:
         return {"URL": _with_timeouts(REDIS_DSN)}
     parts = urlsplit(REDIS_DSN)
@@ -51,4 +51,4 @@ RQ_QUEUES = {
     for name in RQ_QUEUE_NAMES
 }
 # A SimpleWorker that reads JSON messages only and runs nothing but the wake-up entry point (jobs/worker/rq.py).
-RQ = {"WORKER_CLASS": "jobs.worker.rq.BallastWorker", "JOB_CLASS": "jobs.worker.rq.WakeupJob"}
+RQ = {"WORKER_CLASS": "ballast.jobs.worker.rq.BallastWorker", "JOB_CLASS": "ballast.jobs.worker.rq.WakeupJob"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from config import redis_client
+from ballast.lib import redis_client
 from config.tests.redis_servers import RedisServer, redis_server
 
 

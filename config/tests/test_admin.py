@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from tenants.tests.factories import MembershipFactory
+from ballast.tenants.tests.factories import MembershipFactory
 
 
 @pytest.mark.usefixtures("committed")

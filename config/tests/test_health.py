@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from config import health
-from tenants.db_roles import role_facts, role_problems
+from ballast.api import health
+from ballast.tenants.db_roles import role_facts, role_problems
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 

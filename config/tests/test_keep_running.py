@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from jobs.tests.processes import wait_for
+from ballast.jobs.tests.processes import wait_for
 
 SCRIPT = str(settings.BASE_DIR / "scripts" / "keep_running.py")
 

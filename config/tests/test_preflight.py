@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connections
 
-from config import preflight
+from ballast.lib import preflight
 from config.tests.processes import dsn, manage, prod_env
 
 pytestmark = pytest.mark.usefixtures("committed")

@@ -10,7 +10,7 @@ PROBE = """
 import json, django
 django.setup()
 from django.conf import settings
-from config import redis_client
+from ballast.lib import redis_client
 pool = redis_client.client().connection_pool
 print(json.dumps({
     "rq": {key: settings.RQ_QUEUES["default"].get(key) for key in ("URL", "SENTINELS", "MASTER_NAME", "DB")},

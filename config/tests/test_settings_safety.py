@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from config.settings.safety import configuration_problems
+from ballast.lib.settings_safety import configuration_problems
 from config.tests.processes import PROD_FIELD_ENCRYPTION_KEY, PROD_SECRET_KEY, dsn, manage, prod_env, run
 
 SAFE_PROD = {

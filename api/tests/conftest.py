@@ -1,3 +1,0 @@
-from config.tests.redis_fixtures import private_redis  # noqa: F401  (fixture)
-from jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
-from tenants.tests.conftest import make_token  # noqa: F401  (fixture)

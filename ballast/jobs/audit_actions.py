@@ -1,0 +1,19 @@
+"""Audit actions of the jobs engine (registered here; the engine writes them, job.enqueued in raw SQL)."""
+
+from ballast.tenants.audit import register_actions
+
+register_actions(
+    {
+        "job.enqueued": "A job was created.",
+        "job.retried": "A failed or cancelled job was queued again with fresh attempts.",
+        "job.cancelled": "A queued job was cancelled.",
+        "job.cancel_requested": "A running job was asked to stop.",
+        "job.replayed": "A dead letter's job was queued again.",
+        "job.dlq_pending": "A job ran out of attempts (or failed permanently): dead-lettering began.",
+        "job.dlq_recorded": "The job's dead letter was written.",
+        "job.failed": "The job is failed for good.",
+        "job.brought_forward": "A job waiting for a later time was brought forward to run now (enqueue_or_revive).",
+        "job.taken_back": "A running job past its lease was taken back to run again (enqueue_or_revive).",
+        "diagnostics.chaos_step": "One step of a diagnostics.chaos job (bench/chaos.py): its checkpointed work.",
+    }
+)

@@ -1,0 +1,138 @@
+"""Diagnostic job types, for smoke tests and operator drills (JOBS_DIAGNOSTICS)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+
+from ballast.jobs.registry import job_handler
+from ballast.jobs.worker.context import JobContext
+
+
+def diagnostics_enabled() -> bool:
+    return bool(settings.JOBS_DIAGNOSTICS)
+
+
+@job_handler(
+    "diagnostics.echo",
+    schema={"type": "object", "required": ["value"], "properties": {"value": {}}, "additionalProperties": False},
+    enabled=diagnostics_enabled,
+    public=True,
+)
+def echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"value": payload["value"]}
+
+
+@job_handler(
+    "diagnostics.fail",
+    max_attempts=3,
+    backoff_base=0.5,
+    backoff_cap=2,
+    schema={
+        "type": "object",
+        "required": ["message"],
+        "properties": {"message": {"type": "string"}, "fail_times": {"type": "integer", "minimum": 0}},
+        "additionalProperties": False,
+    },
+    enabled=diagnostics_enabled,
+    public=True,
+)
+def fail(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Fails with `message` on attempts 1..fail_times (every attempt when absent), then succeeds."""
+    fail_times = payload.get("fail_times")
+    if fail_times is None or ctx.attempt <= fail_times:
+        raise RuntimeError(payload["message"])
+    return {"attempt": ctx.attempt}
+
+
+@job_handler(
+    "diagnostics.sleep",
+    timeout=3600,
+    backoff_base=0.2,
+    backoff_cap=1,
+    schema={
+        "type": "object",
+        "required": ["seconds"],
+        "properties": {
+            "seconds": {"type": "number", "minimum": 0, "maximum": 3600},
+            "steps": {"type": "integer", "minimum": 1, "maximum": 10000},
+        },
+        "additionalProperties": False,
+    },
+    atomic=False,  # sleeps between checkpoints: no transaction stays open meanwhile
+    enabled=diagnostics_enabled,
+    public=True,
+)
+def sleep(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps in `steps` slices with a checkpoint after each; a retry resumes after the last checkpoint."""
+    steps = int(payload.get("steps", 1))
+    resumed_from = int((ctx.last_checkpoint or {}).get("steps_done", 0))
+    for step in range(resumed_from, steps):
+        time.sleep(float(payload["seconds"]) / steps)
+        ctx.checkpoint({"steps_done": step + 1})
+        ctx.raise_if_cancelled()
+    return {"steps_done": steps, "resumed_from": resumed_from}
+
+
+def chaos_log() -> str:
+    return str(getattr(settings, "JOBS_CHAOS_LOG", ""))
+
+
+CHAOS_STEPS = 10
+
+
+@job_handler(
+    "diagnostics.chaos",
+    max_attempts=25,
+    backoff_base=0.1,
+    backoff_cap=0.5,
+    schema={
+        "type": "object",
+        "required": ["seconds"],
+        "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 60}},
+        "additionalProperties": False,
+    },
+    # Writes to a file named by the environment, never by the payload; off unless JOBS_CHAOS_LOG is set.
+    enabled=lambda: bool(chaos_log()),
+    public=True,  # the chaos plans post it through the API
+)
+def chaos(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """For bench/chaos.py and its test: logs each attempt's start and end (outside the database); a job of a
+    second or more writes one audit row per step and checkpoints it, so every checkpoint's work can be checked."""
+    import os
+
+    def log(kind: str) -> None:
+        line = f"{kind} {ctx.job_id} {ctx.attempt} {os.getpid()} {time.time():.6f}\n"
+        with open(chaos_log(), "a") as file:
+            file.write(line)
+
+    log("S")
+    try:
+        _chaos_work(ctx, float(payload["seconds"]))
+    except BaseException:
+        log("F")  # the attempt ended here (a database error, a timeout): a later attempt may start
+        raise
+    log("E")
+    return {"seconds": float(payload["seconds"])}
+
+
+def _chaos_work(ctx: JobContext, seconds: float) -> None:
+    from ballast.tenants.audit import record
+
+    if seconds < 1:
+        time.sleep(seconds)
+    else:
+        done = int((ctx.last_checkpoint or {}).get("step", 0))
+        for step in range(done + 1, CHAOS_STEPS + 1):
+            time.sleep(seconds / CHAOS_STEPS)
+            record(
+                tenant_id=ctx.tenant_id,
+                actor="chaos",
+                action="diagnostics.chaos_step",
+                target_type="job",
+                target_id=ctx.job_id,
+                data={"step": step},
+            )
+            ctx.checkpoint({"step": step})

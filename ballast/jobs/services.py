@@ -1,0 +1,453 @@
+"""Write services of the jobs engine. Each opens the tenant's scope (a transaction) and audits its write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+from jsonschema import ValidationError as SchemaError
+
+from ballast.jobs import policy, prepared, wakeups
+from ballast.jobs import sql as jobs_sql
+from ballast.jobs.events import announces
+from ballast.jobs.models import DeadLetter, Job
+from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, public_handler
+from ballast.jobs.states import IllegalTransition
+from ballast.jobs.states import JobStatus as S
+from ballast.jobs.transitions import NOW, transition
+from ballast.lib import tracing
+from ballast.lib.key_locks import lock_keys
+from ballast.outbox import services as outbox
+from ballast.outbox.models import KEY_COLUMN_LENGTH, KEY_PREFIX_ROOM
+from ballast.tenants.audit import SYSTEM_ACTOR, record
+from ballast.tenants.context import tenant_scope
+from ballast.tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS_LIMIT = 100
+# Keys that clients send (Idempotency-Key) live under this prefix; the platform's own keys never do, so a
+# client cannot pre-claim an internal key such as a webhook delivery's.
+CLIENT_KEY_PREFIX = "api:"  # API clients' keys (at most outbox.models.MAX_CLIENT_KEY_LENGTH) are stored under it
+assert len(CLIENT_KEY_PREFIX) <= KEY_PREFIX_ROOM, "a client's longest key would overflow jobs_job.idempotency_key"
+# Enqueues of one idempotency key take turns (ballast.lib.key_locks): no unique index spans jobs_job's partitions.
+IDEMPOTENCY_KEY_LOCKS = "jobs.idempotency_key"
+
+
+def client_key(key: str | None) -> str | None:
+    return None if key is None else CLIENT_KEY_PREFIX + key
+
+
+PRIORITY_RANGE = (-100, 100)
+
+
+# The job.created event of each job the statement created (jobs.sql.ENQUEUE's `created` CTE).
+_JOB_CREATED_EXPRESSIONS = {
+    "event_id": "created_event_id",
+    "target_id": "id::text",
+    "payload": "jsonb_build_object('job_id', id) || event_data",
+    "correlation_id": "correlation_id",
+    "causation_id": "causation_id",
+    "traceparent": "traceparent",
+}
+
+
+def _job_created_cte(tenant_id: int, actor: str) -> tuple[str, dict[str, Any]]:
+    template = outbox.NewEvent(
+        tenant_id=tenant_id, event_type="job.created", target_type="job", target_id="", actor=actor
+    )
+    insert, params = outbox.insert_from_cte_sql(
+        template, cte="created WHERE lifecycle_events", expressions=_JOB_CREATED_EXPRESSIONS, named="ev"
+    )
+    return f", event AS ({insert})", params
+
+
+class EnqueueError(ValueError):
+    """The job was refused; the message says why. Nothing was written."""
+
+
+class IdempotencyConflict(EnqueueError):
+    """The idempotency key already names a job with another type or payload."""
+
+    def __init__(self, message: str, job: Job) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+def payload_fingerprint(job_type: str, payload: Any) -> str:
+    canonical = json.dumps([job_type, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _validated(
+    job_type: str, payload: Any, max_attempts: int | None, priority: int | None, *, public_only: bool = False
+) -> tuple[HandlerSpec, str]:
+    try:
+        spec = public_handler(job_type) if public_only else get_handler(job_type)
+    except UnknownJobType as exc:
+        raise EnqueueError(str(exc)) from None
+    try:
+        encoded = json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise EnqueueError(f"Payload is not JSON: {exc}") from None
+    if "\\u0000" in encoded:
+        raise EnqueueError("Payload contains a NUL character, which cannot be stored")
+    size = len(encoded.encode())
+    if size > settings.JOBS_MAX_PAYLOAD_BYTES:
+        raise EnqueueError(
+            f"Payload is {size} bytes; the limit (JOBS_MAX_PAYLOAD_BYTES) is {settings.JOBS_MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        spec.validate(payload)
+    except SchemaError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "payload"
+        raise EnqueueError(f"Payload does not fit {job_type}: {where}: {exc.message}") from None
+    if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise EnqueueError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+    if priority is not None and not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+        raise EnqueueError(f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}")
+    return spec, encoded
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One job for enqueue_many (the same options as enqueue)."""
+
+    job_type: str
+    payload: Any
+    idempotency_key: str | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+def _tenant_id(tenant: Tenant | int) -> int:
+    return tenant if isinstance(tenant, int) else tenant.pk
+
+
+def enqueue(
+    *,
+    tenant: Tenant | int,
+    job_type: str,
+    payload: Any,
+    idempotency_key: str | None = None,
+    priority: int | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    actor: str = SYSTEM_ACTOR,
+    public_only: bool = False,
+) -> Job:
+    """Create a job in the caller's transaction; its queue is woken only after commit.
+
+    The same tenant and idempotency key return the existing job (`job.created` is False); the same key with
+    another type or payload raises IdempotencyConflict. Refused input raises EnqueueError (`public_only`:
+    only types clients may enqueue). Correlation, causation and trace default to the current request's or
+    job's (ballast.lib.tracing); a `job.created` event goes to the outbox in the same statement.
+    """
+    new = NewJob(
+        job_type=job_type,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        run_at=run_at,
+        max_attempts=max_attempts,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
+    return enqueue_many(tenant=tenant, jobs=[new], actor=actor, public_only=public_only)[0]
+
+
+def enqueue_many(
+    *, tenant: Tenant | int, jobs: Sequence[NewJob], actor: str = SYSTEM_ACTOR, public_only: bool = False
+) -> list[Job]:
+    """Create many jobs of one tenant in one statement (jobs, audit rows, job.created events), with the same
+    validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once."""
+    tenant_id = _tenant_id(tenant)
+    context = tracing.current()
+    rows: list[dict[str, Any]] = []
+    specs: list[HandlerSpec] = []
+    keys: list[str] = []
+    for index, new in enumerate(jobs):
+        spec, encoded = _validated(new.job_type, new.payload, new.max_attempts, new.priority, public_only=public_only)
+        if new.run_at is not None and timezone.is_naive(new.run_at):
+            raise EnqueueError("run_at must carry a time zone")
+        if new.idempotency_key is not None:
+            if len(new.idempotency_key) > KEY_COLUMN_LENGTH:
+                raise EnqueueError(f"An idempotency key is at most {KEY_COLUMN_LENGTH} characters")
+            if new.idempotency_key in keys:
+                raise EnqueueError(f"Idempotency key {new.idempotency_key!r} appears twice in one enqueue")
+            keys.append(new.idempotency_key)
+        traceparent = context.traceparent or tracing.new_traceparent()
+        trace_id = context.trace_id or traceparent[3:35]
+        specs.append(spec)
+        rows.append(
+            {
+                "ord": index,
+                "job_type": new.job_type,
+                "queue": spec.queue,
+                "payload": json.loads(encoded),
+                "payload_hash": payload_fingerprint(new.job_type, new.payload),
+                "priority": policy.QUEUES[spec.queue].default_priority if new.priority is None else new.priority,
+                "run_at": new.run_at.isoformat() if new.run_at else None,
+                "max_attempts": new.max_attempts or spec.max_attempts,
+                "idempotency_key": new.idempotency_key,
+                "trace_id": trace_id,
+                "correlation_id": new.correlation_id or context.correlation_id or uuid.uuid4().hex,
+                "causation_id": new.causation_id or context.causation_id,
+                "traceparent": traceparent,
+                "created_event_id": str(uuid.uuid4()),
+                "lifecycle_events": spec.lifecycle_events,
+                "audit_data": {"job_type": new.job_type, "run_at": new.run_at.isoformat() if new.run_at else None},
+                "event_data": {"job_type": new.job_type, "queue": spec.queue},
+            }
+        )
+    if not rows:
+        return []
+    announce = any(row["lifecycle_events"] for row in rows)
+    event_cte, event_params = _job_created_cte(tenant_id, actor) if announce else ("", {})
+    statement = jobs_sql.ENQUEUE.format(
+        event_cte=event_cte,
+        notify=", pg_notify(%(channel)s, '')" if announce else "",
+        key_guard=jobs_sql.KEY_GUARD if keys else "",
+    )
+    params: dict[str, Any] = {
+        **event_params,
+        "tenant_id": tenant_id,
+        "actor": actor,
+        "rows": json.dumps(rows),
+        "channel": outbox.NOTIFY_CHANNEL,
+    }
+    with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
+        if keys:
+            lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
+        created = {row[0]: row[1:6] for row in prepared.rows("default", statement, params)}
+        existing: dict[str, tuple[int, str]] = {}
+        if len(created) < len(rows):
+            cursor.execute(jobs_sql.BY_IDEMPOTENCY_KEYS, {"keys": keys})
+            existing = {key: (job_id, fingerprint) for job_id, key, fingerprint in cursor.fetchall()}
+        result: list[Job] = []
+        for row, spec in zip(rows, specs, strict=True):
+            if row["ord"] in created:
+                job_id, due, priority, available_at, created_at = created[row["ord"]]
+                job = Job(
+                    id=job_id,
+                    tenant_id=tenant_id,
+                    job_type=row["job_type"],
+                    queue=spec.queue,
+                    payload=row["payload"],
+                    payload_hash=row["payload_hash"],
+                    status=S.QUEUED,
+                    priority=priority,
+                    available_at=available_at,
+                    attempts=0,
+                    last_error="",
+                    cancel_requested=False,
+                    created_at=created_at,
+                    max_attempts=row["max_attempts"],
+                    idempotency_key=row["idempotency_key"],
+                    trace_id=row["trace_id"],
+                    correlation_id=row["correlation_id"],
+                    causation_id=row["causation_id"],
+                    traceparent=row["traceparent"],
+                    created_event_id=uuid.UUID(row["created_event_id"]),
+                )
+                job.created = True
+                if due:
+                    urgent = priority > policy.QUEUES[spec.queue].default_priority
+                    wakeups.wake_after_commit(spec.queue, tenant_id, urgent=urgent)
+                result.append(job)
+                continue
+            key = row["idempotency_key"]
+            job_id, fingerprint = existing[key]
+            if fingerprint != row["payload_hash"]:
+                raise IdempotencyConflict(
+                    f"Idempotency key {key!r} was used for job {job_id} with another type or payload",
+                    Job.objects.get(pk=job_id),
+                )
+            found = Job.objects.get(pk=job_id)
+            found.created = False
+            result.append(found)
+    return result
+
+
+def _requeue(job: Job, *, current: str, actor: str, action: str) -> Job:
+    """failed/cancelled → queued with fresh attempts; pushed after commit. Must run inside tenant_scope."""
+    moved = transition(
+        job.pk,
+        current=current,
+        target=S.QUEUED,
+        values={
+            "attempts": 0,
+            "available_at": NOW,
+            "cancel_requested": False,
+            "finished_at": None,
+            "result": None,
+        },
+    )
+    if not moved:
+        job.refresh_from_db()
+        raise IllegalTransition(job.status, S.QUEUED)
+    record(
+        tenant_id=job.tenant_id, actor=actor, action=action, target_type="job", target_id=job.pk, trace_id=job.trace_id
+    )
+    wakeups.wake_after_commit(job.queue, job.tenant_id)
+    job.refresh_from_db()
+    return job
+
+
+def retry_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
+    """A failed or cancelled job runs again with fresh attempts. IllegalTransition from any other state."""
+    if job.status not in (S.FAILED, S.CANCELLED):
+        raise IllegalTransition(job.status, S.QUEUED)
+    with tenant_scope(job.tenant_id):
+        return _requeue(job, current=job.status, actor=actor, action="job.retried")
+
+
+def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
+    """Queued: cancelled at once. Running: cancel_requested, and the handler stops when it next checks."""
+    with tenant_scope(job.tenant_id):
+        if job.status == S.QUEUED and transition(
+            job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
+        ):
+            action = "job.cancelled"
+            if announces(job.job_type):
+                outbox.insert_events(
+                    [
+                        outbox.NewEvent(
+                            tenant_id=job.tenant_id,
+                            event_type="job.cancelled",
+                            target_type="job",
+                            target_id=str(job.pk),
+                            payload={"job_id": job.pk, "job_type": job.job_type, "attempt": job.attempts},
+                            actor=actor,
+                            correlation_id=job.correlation_id,
+                            causation_id=str(job.created_event_id),
+                            traceparent=job.traceparent,
+                        )
+                    ]
+                )
+        elif job.status in (S.QUEUED, S.RUNNING):
+            with connections["default"].cursor() as cursor:
+                cursor.execute(jobs_sql.REQUEST_CANCEL, {"job_id": job.pk})
+                updated = cursor.rowcount
+            if not updated:
+                job.refresh_from_db()
+                raise IllegalTransition(job.status, S.CANCELLED)
+            action = "job.cancel_requested"
+        else:
+            raise IllegalTransition(job.status, S.CANCELLED)
+        record(
+            tenant_id=job.tenant_id,
+            actor=actor,
+            action=action,
+            target_type="job",
+            target_id=job.pk,
+            trace_id=job.trace_id,
+        )
+        job.refresh_from_db()
+        return job
+
+
+def replay_dead_letter(*, dead_letter: DeadLetter, actor: str = SYSTEM_ACTOR) -> Job:
+    """Run a dead-lettered job again. A dead letter replays once; its job must still be failed."""
+    with tenant_scope(dead_letter.tenant_id):
+        claimed = DeadLetter.objects.filter(pk=dead_letter.pk, status=DeadLetter.Status.RECORDED).update(
+            status=DeadLetter.Status.REPLAYED, replayed_at=timezone.now()
+        )
+        if not claimed:
+            raise IllegalTransition(DeadLetter.Status.REPLAYED, DeadLetter.Status.REPLAYED)
+        job = Job.objects.get(pk=dead_letter.job_id)
+        if job.status != S.FAILED:
+            raise IllegalTransition(job.status, S.QUEUED)
+        return _requeue(job, current=S.FAILED, actor=actor, action="job.replayed")
+
+
+def enqueue_or_revive(*, tenant: Tenant | int, job_type: str, payload: Any, key: str, actor: str = SYSTEM_ACTOR) -> Job:
+    """At most one unfinished job of `job_type` per tenant and `key`: enqueue one, or revive the one there is.
+
+    A queued job due later (scheduled, or backing off after failures) is brought forward to run now; a running
+    job whose lease has expired (its worker died or hung) is taken back and queued to run now, the lost attempt
+    counted (with one more allowed if it was the last); a queued job already due, or a running one within its
+    lease, is returned as it is. Only when none is unfinished is a new job enqueued (`job.created` is True).
+    Concurrent callers serialise on an advisory lock, so they never stack two. Times are the database's.
+    """
+    from django.db.models import BooleanField, ExpressionWrapper, Q
+    from django.db.models.functions import Now
+
+    from ballast.jobs.models import JobAttempt
+    from ballast.jobs.transitions import CLEAR_LEASE, Sql
+
+    tenant_id = _tenant_id(tenant)
+    with tenant_scope(tenant_id):
+        lock_keys(space=f"jobs.unfinished.{job_type}", tenant_id=tenant_id, keys=[key])
+        job = (
+            Job.objects.select_for_update()
+            .filter(job_type=job_type, idempotency_key__startswith=f"{key}:", status__in=[S.QUEUED, S.RUNNING])
+            .annotate(
+                due_later=ExpressionWrapper(Q(available_at__gt=Now()), output_field=BooleanField()),
+                lease_expired=ExpressionWrapper(Q(lease_expires_at__lt=Now()), output_field=BooleanField()),
+            )
+            .order_by("-id")
+            .first()
+        )
+        if job is None:
+            return enqueue(
+                tenant=tenant_id,
+                job_type=job_type,
+                payload=payload,
+                idempotency_key=f"{key}:{uuid.uuid4()}",
+                actor=actor,
+            )
+        job.created = False
+        if job.status == S.QUEUED and job.due_later:
+            Job.objects.filter(pk=job.pk, status=S.QUEUED).update(available_at=Now(), updated_at=Now())
+            action = "job.brought_forward"
+        elif job.status == S.RUNNING and job.lease_expired:
+            lost = "Lease expired: taken back by enqueue_or_revive"
+            if not transition(
+                job.pk,
+                current=S.RUNNING,
+                target=S.QUEUED,
+                fence=job.lease_token,
+                values={
+                    **CLEAR_LEASE,
+                    "locked_by": "",
+                    "last_error": lost,
+                    "available_at": NOW,
+                    "max_attempts": Sql("GREATEST(max_attempts, attempts + 1)"),
+                },
+            ):
+                return job
+            JobAttempt.objects.create(
+                tenant_id=tenant_id,
+                job_id=job.pk,
+                attempt=job.attempts,
+                worker=job.locked_by,
+                started_at=job.locked_at or job.created_at,
+                finished_at=Now(),
+                outcome=JobAttempt.Outcome.LOST,
+                error=lost,
+            )
+            action = "job.taken_back"
+        else:
+            return job
+        record(
+            tenant_id=tenant_id, actor=actor, action=action, target_type="job", target_id=job.pk, trace_id=job.trace_id
+        )
+        wakeups.wake_after_commit(job.queue, tenant_id)
+        job.refresh_from_db()
+        job.created = False
+        return job

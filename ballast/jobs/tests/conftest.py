@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.db import connections
+
+from ballast.jobs.models import Job
+from ballast.jobs.tests.processes import Processes
+from ballast.tenants.models import Tenant
+from ballast.tenants.tests.conftest import client_for, make_token  # noqa: F401  (fixtures)
+from ballast.tenants.tests.factories import TenantFactory
+from config.tests.redis_fixtures import private_redis  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def redis() -> Iterator[object]:
+    """The test Redis database, empty before and after."""
+    connection = django_rq.get_connection("default")
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def tenant(committed: None, redis: object) -> Tenant:
+    return TenantFactory.create(slug="acme")
+
+
+@pytest.fixture
+def other_tenant(committed: None) -> Tenant:
+    return TenantFactory.create(slug="globex")
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        # The processes' own pooled sessions are gone; ours may have idled through a server-side change.
+        for connection in connections.all():
+            connection.close()
+
+
+def job_row(job_id: int) -> Job:
+    """A job as the system role sees it now (no tenant scope needed)."""
+    return Job.objects.unscoped().get(pk=job_id)
+
+
+def statuses(job_ids: list[int]) -> dict[str, int]:
+    rows = Job.objects.unscoped().filter(pk__in=job_ids).values_list("status", flat=True)
+    counts: dict[str, int] = {}
+    for status in rows:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def queue_length(name: str = "default") -> int:
+    return int(django_rq.get_queue(name).count)

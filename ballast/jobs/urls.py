@@ -1,0 +1,13 @@
+from django.urls import path
+
+from ballast.jobs import views
+
+urlpatterns = [
+    path("jobs", views.JobListCreateView.as_view(), name="job-list"),
+    path("jobs/<int:job_id>", views.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<int:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<int:job_id>/retry", views.JobRetryView.as_view(), name="job-retry"),
+    path("dead-letters", views.DeadLetterListView.as_view(), name="dead-letter-list"),
+    path("dead-letters/<int:dead_letter_id>/replay", views.DeadLetterReplayView.as_view(), name="dead-letter-replay"),
+    path("queue/process", views.QueueProcessView.as_view(), name="queue-process"),
+]

@@ -1,0 +1,217 @@
+"""The RQ worker class `manage.py rqworker` uses (settings RQ["WORKER_CLASS"]).
+
+A SimpleWorker (no fork per message: pooled connections stay warm; a crash takes the worker down and the
+scheduler's rescue takes its job back) that treats Redis as data, never code, and outlives Redis outages:
+
+- it reads messages as JSON only, and runs only Ballast's wake-up entry point (jobs.wakeups.RUN_WAKEUP): any
+  other function name, an instance, a callback or an RQ webhook in a message is refused before anything is
+  imported (`refusal`), and the message is deleted. WakeupJob resolves nothing but RUN_WAKEUP either, so RQ's
+  registry maintenance (which calls failure callbacks of abandoned jobs) cannot import a name from Redis;
+- when Redis is down or hung it logs, waits with backoff and carries on where it was (RQ alone quits on an
+  error outside its dequeue); a message it held then is lost with Redis, and its jobs wait in Postgres for
+  the scheduler's next dispatch pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any
+
+from django.db import connections
+from rq.exceptions import StopRequested
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+from rq.utils import import_attribute
+from rq.worker import SimpleWorker
+
+from ballast.jobs.wakeups import RUN_WAKEUP
+from ballast.jobs.worker.heartbeat import Heartbeat
+from ballast.jobs.worker.presence import Presence
+from ballast.jobs.worker.run import worker_identity
+from ballast.lib import redis_client
+
+logger = logging.getLogger(__name__)
+
+# How long a worker waits between checks while Redis is unreachable: doubling from the first to the last.
+RETRY_FIRST_SECONDS = 0.25
+RETRY_MAX_SECONDS = 2.0
+
+
+def refusal(job: Job) -> str | None:
+    """Why this message must not run, or None for a Ballast wake-up. Imports nothing."""
+    try:
+        func_name = job.func_name  # JSON only: decoding cannot run code
+        instance = job.instance
+    except Exception as exc:
+        return f"unreadable message ({type(exc).__name__})"
+    if func_name != RUN_WAKEUP:
+        return f"function {func_name!r} is not {RUN_WAKEUP!r}"
+    if instance is not None:
+        return "a message naming an instance"
+    names = (job._success_callback_name, job._failure_callback_name, job._stopped_callback_name)
+    if any(names):
+        return f"callbacks {[name for name in names if name]!r}"
+    if job.webhooks:
+        return "RQ webhooks"
+    return None
+
+
+class WakeupJob(Job):
+    """An RQ job that can only be a Ballast wake-up: `func` resolves RUN_WAKEUP and nothing else, callbacks
+    and webhooks named in Redis are ignored."""
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        problem = refusal(self)
+        if problem is not None:
+            raise PermissionError(f"refused RQ message {self.id}: {problem}")
+        return import_attribute(RUN_WAKEUP)
+
+    @property
+    def success_callback(self) -> None:
+        return None
+
+    @property
+    def failure_callback(self) -> None:
+        return None
+
+    @property
+    def stopped_callback(self) -> None:
+        return None
+
+    def send_webhooks(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class BallastWorker(SimpleWorker):
+    # RQ's own reconnect backoff inside its dequeue loop (its default climbs to a minute).
+    max_connection_wait_time = RETRY_MAX_SECONDS
+
+    def __init__(self, queues: Sequence[Queue | str], *args: Any, **kwargs: Any) -> None:
+        # The worker's own client from the one factory (REDIS_DSN or Sentinel); RQ raises its socket timeout
+        # above its blocking dequeue, so it is not shared with the wake-up client.
+        connection = redis_client.client("worker")
+        names = [queue.name if isinstance(queue, Queue) else str(queue) for queue in queues]
+        kwargs.update(connection=connection, serializer=JSONSerializer, job_class=WakeupJob, queue_class=Queue)
+        rq_queues = [
+            Queue(name, connection=connection, serializer=JSONSerializer, job_class=WakeupJob) for name in names
+        ]
+        pause = RETRY_FIRST_SECONDS
+        while True:  # RQ asks Redis about this client as it starts: wait for Redis, as later on
+            try:
+                super().__init__(rq_queues, *args, **kwargs)
+                return
+            except redis_client.REDIS_DOWN as exc:
+                logger.warning("Redis unreachable as the worker starts (%s); retrying in %ss", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        # Warm the connection pools before the first wake-up: the first job's claim is otherwise followed by a
+        # connect, which widens the instant between a claim and its handler's start.
+        for alias in ("default", "system"):
+            connections[alias].ensure_connection()
+            connections[alias].close()  # back to the pool, which keeps it open
+        # Publish the job types this process can run, from its heartbeat, while it works (jobs.worker.presence).
+        presence = Presence(worker_identity(), tuple(self.queue_names()))
+        heartbeat = Heartbeat.shared()
+        heartbeat.announce(presence)
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            heartbeat.announce(None)
+            try:
+                presence.withdraw()
+            except Exception:  # the row ages out by itself (jobs.worker.presence.live_seconds)
+                logger.warning("could not withdraw this worker's presence", exc_info=True)
+            connections.close_all()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        problem = refusal(job)
+        if problem is not None:
+            self.log.error("Worker %s: refused RQ message %s (deleted, not run): %s", self.name, job.id, problem)
+            with suppress(Exception):
+                job.delete(remove_from_queue=True, delete_dependents=True)
+            return
+        try:
+            super().execute_job(job, queue)
+        except redis_client.REDIS_DOWN as exc:
+            # Whatever the wake-up did in Postgres is committed; RQ's bookkeeping of the message is lost.
+            self.log.warning("Worker %s: Redis failed around message %s", self.name, job.id)
+            self._wait_for_redis(exc)
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except redis_client.REDIS_DOWN as exc:
+                self._wait_for_redis(exc)
+            except Exception as exc:
+                job_id = getattr(exc, "job_id", None)  # RQ tags a message it popped but could not read
+                if job_id is None:
+                    raise
+                self.log.error("Worker %s: dropped unreadable RQ message %s: %r", self.name, job_id, exc)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        try:
+            super().heartbeat(timeout, pipeline)
+        except redis_client.REDIS_DOWN as exc:
+            if pipeline is not None:
+                raise
+            self._wait_for_redis(exc)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except redis_client.REDIS_DOWN as exc:
+            self._wait_for_redis(exc)
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except redis_client.REDIS_DOWN as exc:
+            self._wait_for_redis(exc)
+
+    def register_birth(self) -> None:
+        while True:
+            try:
+                return super().register_birth()
+            except redis_client.REDIS_DOWN as exc:
+                self._wait_for_redis(exc)
+
+    def set_shutdown_requested_date(self) -> None:
+        try:
+            super().set_shutdown_requested_date()
+        except redis_client.REDIS_DOWN:
+            self.log.warning("Worker %s: stop requested while Redis is unreachable", self.name)
+
+    def register_death(self) -> None:
+        try:
+            super().register_death()
+        except redis_client.REDIS_DOWN:
+            self.log.warning("Worker %s: Redis unreachable; its registry entry will expire", self.name)
+
+    def _wait_for_redis(self, error: BaseException) -> None:
+        """Block until Redis answers (or a stop is requested), checking with growing pauses."""
+        self.log.warning(
+            "Worker %s: Redis unreachable (%s: %s); waiting for it", self.name, type(error).__name__, error
+        )
+        started = time.monotonic()
+        pause = RETRY_FIRST_SECONDS
+        while True:
+            until = time.monotonic() + pause
+            while time.monotonic() < until:
+                if self._stop_requested:
+                    raise StopRequested()
+                time.sleep(0.05)
+            try:
+                redis_client.client().ping()
+            except redis_client.REDIS_DOWN:
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
+                continue
+            self.log.info("Worker %s: Redis is back after %.1fs", self.name, time.monotonic() - started)
+            return

@@ -1,0 +1,135 @@
+"""`manage.py preflight`: the checks a deploy pipeline gates on, and the registry apps add theirs to.
+
+An app declares checks in its own `preflight.py` (imported by the command):
+
+    from ballast.lib.preflight import CheckFailed, preflight_check
+
+    @preflight_check("workers", needs_processes=True)
+    def live_worker_per_queue() -> str:
+        ...
+        raise CheckFailed("no live worker listens to queue 'email'")  # or
+        return "4 workers, every queue covered"
+
+A check returns a short detail when it passes and raises CheckFailed (or anything else) when it does not;
+it bounds its own waiting (timeouts). `needs_processes=True` marks checks that need the worker and scheduler
+processes running (`preflight --skip-processes` leaves them out, e.g. right after migrate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core import checks as django_checks
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.utils.module_loading import autodiscover_modules
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class CheckFailed(Exception):
+    """A preflight check did not pass; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    func: Callable[[], str]
+    needs_processes: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_checks: dict[str, Check] = {}
+
+
+def preflight_check(name: str, *, needs_processes: bool = False) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    def register(func: Callable[[], str]) -> Callable[[], str]:
+        _checks[name] = Check(name=name, func=func, needs_processes=needs_processes)
+        return func
+
+    return register
+
+
+def registered_checks() -> list[Check]:
+    autodiscover_modules("preflight")
+    return list(_checks.values())
+
+
+def run(check: Check) -> Result:
+    try:
+        detail = check.func()
+    except CheckFailed as exc:
+        return Result(check.name, False, str(exc))
+    except Exception as exc:  # a check that crashes has failed; say how
+        return Result(check.name, False, f"{type(exc).__name__}: {exc}"[:500])
+    return Result(check.name, True, detail)
+
+
+def run_checks(*, skip_processes: bool = False) -> list[Result]:
+    return [run(check) for check in registered_checks() if not (skip_processes and check.needs_processes)]
+
+
+# ------------------------------------------------------------------------------------------- built-in checks
+
+
+@preflight_check("configuration")
+def configuration() -> str:
+    """The settings loaded (so APP_ENV's refusal rules passed) and Django's checks, with the deployment
+    checks in prod, report nothing at warning level or above."""
+    from ballast.lib.settings_safety import configuration_problems
+
+    problems = configuration_problems({name: getattr(settings, name) for name in dir(settings) if name.isupper()})
+    messages = django_checks.run_checks(include_deployment_checks=settings.APP_ENV == "prod")
+    serious = [m for m in messages if m.level >= django_checks.WARNING]
+    problems += [f"{m.id}: {m.msg}" for m in serious]
+    if problems:
+        raise CheckFailed(f"APP_ENV={settings.APP_ENV}: " + "; ".join(problems))
+    rules = "production rules and deployment checks pass" if settings.APP_ENV == "prod" else "system checks pass"
+    return f"APP_ENV={settings.APP_ENV}: {rules}"
+
+
+@preflight_check("postgres")
+def postgres() -> str:
+    for alias in ("default", "system"):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    return "the app and system roles connect"
+
+
+@preflight_check("migrations")
+def migrations() -> str:
+    executor = MigrationExecutor(connections["default"])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in plan[:5])
+        raise CheckFailed(f"{len(plan)} unapplied migration(s): {names}")
+    return "every migration is applied"
+
+
+@preflight_check("redis")
+def redis() -> str:
+    from redis.exceptions import RedisError
+
+    from ballast.lib import redis_client
+
+    client = redis_client.probe(REDIS_TIMEOUT_SECONDS)
+    where = redis_client.describe()
+    try:
+        client.ping()
+    except RedisError as exc:
+        raise CheckFailed(f"Redis at {where} is unreachable ({type(exc).__name__}: {exc})") from None
+    finally:
+        client.close()
+    return f"Redis at {where} answers"

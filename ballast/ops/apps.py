@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    name = "ballast.ops"
+    label = "ops"
+    verbose_name = "Ops"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ballast.ops import idempotency_stats, jobs_wiring
+
+        idempotency_stats.install()  # count each keyed API request's outcome
+        jobs_wiring.install()  # the jobs API's and commands' operator actions are ops.actions objects

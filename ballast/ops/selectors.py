@@ -1,0 +1,591 @@
+"""Reads for the operator consoles. Cross-tenant, so through the system alias. The queue counts read the partial
+indexes on queued and running jobs (job_due, job_running_lease); finished jobs are counted from the last hour's
+attempts only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from ballast.jobs import pauses, policy, wakeups
+from ballast.jobs.registry import get_handler, registered_types
+from ballast.ops.models import Alert
+
+SYSTEM = "system"
+
+
+def _rows(statement: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    with connections[SYSTEM].cursor() as cursor:
+        cursor.execute(statement, params or {})
+        columns = [column.name for column in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _merged(key: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rows of several parts (UNION ALL, or two statements) merged by `key`: counts added, other values kept."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        into = merged.setdefault(row[key], {key: row[key]})
+        for name, value in row.items():
+            if name in ("due", "scheduled", "running"):
+                into[name] = into.get(name, 0) + int(value or 0)
+            elif value is not None:
+                into[name] = value
+    return merged
+
+
+def _one(statement: str, params: dict[str, Any] | None = None) -> Any:
+    rows = _rows(statement, params)
+    return next(iter(rows[0].values())) if rows else None
+
+
+# Live counts, each read from a partial index's own predicate: queued jobs from job_due (an index-only scan of
+# (queue, tenant_id, available_at)), running ones from job_running_lease; never a scan of the finished rows.
+QUEUE_COUNTS = """
+SELECT queue, count(*) FILTER (WHERE available_at <= now()) AS due, count(*) FILTER (WHERE available_at > now())
+    AS scheduled, 0 AS running,
+    extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now())) AS oldest_due_seconds
+FROM jobs_job WHERE status = 'queued' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY queue
+UNION ALL
+SELECT queue, 0, 0, count(*), NULL
+FROM jobs_job WHERE status = 'running' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY queue
+"""
+
+# Attempts that ended in the last hour, by queue (throughput and failures).
+QUEUE_HOUR = """
+SELECT j.queue, count(*) AS finished, count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NULL OR a.tenant_id = %(tenant_id)s)
+GROUP BY j.queue
+"""
+
+# Due and running jobs by type, live (job_due and job_running_lease, then their rows); scheduled ones (the many
+# future jobs, which no index by type covers) from the scheduler's per-minute rollup, ops_typebacklog.
+TYPE_COUNTS = """
+SELECT job_type, count(*) AS due, 0 AS running FROM jobs_job WHERE status = 'queued' AND available_at <= now()
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY job_type
+UNION ALL
+SELECT job_type, 0, count(*) FROM jobs_job WHERE status = 'running'
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY job_type
+"""
+
+TYPE_SCHEDULED = """
+SELECT job_type, sum(scheduled) AS scheduled FROM ops_typebacklog
+WHERE (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s) GROUP BY job_type
+"""
+
+TYPE_HOUR = """
+SELECT j.job_type, count(*) AS finished,
+    count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p50,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p95,
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p99,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
+        FILTER (WHERE a.attempt = 1) AS wait_p50,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
+        FILTER (WHERE a.attempt = 1) AS wait_p95,
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
+        FILTER (WHERE a.attempt = 1) AS wait_p99,
+    (array_agg(a.error ORDER BY a.finished_at DESC) FILTER (WHERE a.error <> ''))[1] AS last_error
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NULL OR a.tenant_id = %(tenant_id)s)
+GROUP BY j.job_type
+"""
+
+TENANT_HINTS = """
+WITH backlog AS (
+    SELECT tenant_id, count(*) AS due FROM jobs_job WHERE status = 'queued' AND available_at <= now() GROUP BY tenant_id
+), failures AS (
+    SELECT tenant_id, count(*) AS failures FROM jobs_jobattempt
+    WHERE finished_at > now() - interval '1 hour' AND outcome <> 'succeeded' GROUP BY tenant_id
+)
+SELECT t.id AS tenant_id, t.slug, COALESCE(b.due, 0) AS due, COALESCE(f.failures, 0) AS failures
+FROM tenants_tenant t LEFT JOIN backlog b ON b.tenant_id = t.id LEFT JOIN failures f ON f.tenant_id = t.id
+WHERE b.due IS NOT NULL OR f.failures IS NOT NULL
+ORDER BY COALESCE(b.due, 0) + COALESCE(f.failures, 0) DESC LIMIT 10
+"""
+
+DEAD_LETTERS = """
+SELECT d.id, d.job_id, d.job_type, d.reason, d.error, d.attempts, d.created_at, t.slug AS tenant
+FROM jobs_deadletter d JOIN tenants_tenant t ON t.id = d.tenant_id
+WHERE d.status = 'recorded' AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+ORDER BY d.created_at DESC LIMIT %(limit)s
+"""
+
+
+@dataclass
+class QueueHealth:
+    queue: str
+    due: int = 0
+    scheduled: int = 0
+    running: int = 0
+    oldest_due_seconds: float | None = None
+    per_minute: float = 0.0
+    failures_hour: int = 0
+    workers: int = 0
+    paused: bool = False
+
+
+@dataclass
+class Snapshot:
+    queues: list[QueueHealth]
+    leader: str | None
+    leader_since: datetime | None
+    leader_live: bool
+    redis_ok: bool
+    expired_leases: int
+    outbox_lag_seconds: float | None
+    dead_letters_24h: int
+    open_alerts: int
+    paused_queues: list[str] = field(default_factory=list)
+    paused_types: list[str] = field(default_factory=list)
+
+
+def workers_by_queue() -> tuple[dict[str, int], bool]:
+    """Workers listening on each RQ queue, from RQ's worker registry; (counts, Redis reachable)."""
+    from rq import Worker
+
+    counts = dict.fromkeys(policy.QUEUES, 0)
+    try:
+        connection = wakeups.redis_connection()
+        connection.ping()
+        for worker in Worker.all(connection=connection):
+            for name in worker.queue_names():
+                if name in counts:
+                    counts[name] += 1
+    except Exception:
+        return counts, False
+    return counts, True
+
+
+def tenant_choices() -> list[tuple[int, str]]:
+    return [(row["id"], row["slug"]) for row in _rows("SELECT id, slug FROM tenants_tenant ORDER BY slug")]
+
+
+def snapshot(*, tenant_id: int | None = None) -> Snapshot:
+    params = {"tenant_id": tenant_id}
+    counts = _merged("queue", _rows(QUEUE_COUNTS, params))
+    hour = {row["queue"]: row for row in _rows(QUEUE_HOUR, params)}
+    workers, redis_ok = workers_by_queue()
+    leader = _rows("SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1")
+    for name in policy.SCHEDULER_QUEUES:  # served by the scheduler's leader, not by RQ workers
+        workers[name] = int(bool(leader and leader[0]["live"]))
+    paused = pauses.current()
+    queues = []
+    for name in policy.QUEUES:
+        row, done = counts.get(name, {}), hour.get(name, {})
+        oldest = row.get("oldest_due_seconds")
+        queues.append(
+            QueueHealth(
+                queue=name,
+                due=row.get("due", 0),
+                scheduled=row.get("scheduled", 0),
+                running=row.get("running", 0),
+                oldest_due_seconds=float(oldest) if oldest is not None else None,
+                per_minute=round(done.get("finished", 0) / 60, 2),
+                failures_hour=done.get("failures", 0),
+                workers=workers.get(name, 0),
+                paused=name in paused.queues,
+            )
+        )
+    lag = _one(
+        "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox_outboxevent WHERE status = 'pending' "
+        "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",
+        params,
+    )
+    return Snapshot(
+        queues=queues,
+        leader=leader[0]["holder"] if leader else None,
+        leader_since=leader[0]["elected_at"] if leader else None,
+        leader_live=bool(leader and leader[0]["live"]),
+        redis_ok=redis_ok,
+        expired_leases=_one(
+            "SELECT count(*) FROM jobs_job WHERE status = 'running' AND lease_expires_at < now() "
+            "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",
+            params,
+        ),
+        outbox_lag_seconds=float(lag) if lag is not None else None,
+        dead_letters_24h=_one(
+            "SELECT count(*) FROM jobs_deadletter WHERE created_at > now() - interval '24 hours' "
+            "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",
+            params,
+        ),
+        open_alerts=Alert.objects.using(SYSTEM).exclude(status=Alert.Status.RESOLVED).count(),
+        paused_queues=sorted(paused.queues),
+        paused_types=sorted(paused.types),
+    )
+
+
+@dataclass
+class TypeRow:
+    job_type: str
+    queue: str
+    due: int
+    scheduled: int
+    running: int
+    finished_hour: int
+    failure_rate: float | None
+    run_ms: tuple[Any, Any, Any]
+    wait_ms: tuple[Any, Any, Any]
+    last_error: str
+    paused: bool
+
+
+def _ms(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def type_overview(*, tenant_id: int | None = None) -> list[TypeRow]:
+    params = {"tenant_id": tenant_id}
+    counts = _merged("job_type", _rows(TYPE_COUNTS, params) + _rows(TYPE_SCHEDULED, params))
+    hour = {row["job_type"]: row for row in _rows(TYPE_HOUR, params)}
+    paused = pauses.current()
+    rows = []
+    for name in sorted(set(registered_types()) | set(counts) | set(hour)):
+        row, done = counts.get(name, {}), hour.get(name, {})
+        try:
+            queue = get_handler(name).queue
+        except LookupError:
+            queue = "?"
+        finished = done.get("finished", 0)
+        rows.append(
+            TypeRow(
+                job_type=name,
+                queue=queue,
+                due=row.get("due", 0),
+                scheduled=row.get("scheduled", 0),
+                running=row.get("running", 0),
+                finished_hour=finished,
+                failure_rate=round(done["failures"] / finished, 3) if finished else None,
+                run_ms=(_ms(done.get("run_p50")), _ms(done.get("run_p95")), _ms(done.get("run_p99"))),
+                wait_ms=(_ms(done.get("wait_p50")), _ms(done.get("wait_p95")), _ms(done.get("wait_p99"))),
+                last_error=(done.get("last_error") or "")[:300],
+                paused=name in paused.types or queue in paused.queues,
+            )
+        )
+    return rows
+
+
+def tenant_hints() -> list[dict[str, Any]]:
+    return _rows(TENANT_HINTS)
+
+
+def dead_letters(*, tenant_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    return _rows(DEAD_LETTERS, {"tenant_id": tenant_id, "limit": limit})
+
+
+def alerts(*, limit: int = 50) -> list[Alert]:
+    return list(Alert.objects.using(SYSTEM).exclude(status=Alert.Status.RESOLVED).order_by("-opened_at")[:limit])
+
+
+# Uploads console.
+
+INTENTS_BY_TENANT = """
+SELECT t.slug AS tenant, i.status, count(*) AS count, COALESCE(sum(i.size), 0) AS bytes
+FROM uploads_uploadintent i JOIN tenants_tenant t ON t.id = i.tenant_id
+WHERE (%(tenant_id)s::bigint IS NULL OR i.tenant_id = %(tenant_id)s)
+GROUP BY t.slug, i.status ORDER BY t.slug, i.status
+"""
+
+STUCK_INTENTS = """
+SELECT count(*) FROM uploads_uploadintent
+WHERE status IN ('pending', 'uploaded') AND expires_at < now() - make_interval(secs => %(grace)s)
+  AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+"""
+
+STORAGE_BY_TENANT = """
+SELECT t.id AS tenant_id, t.slug,
+    COALESCE((SELECT sum(size) FROM uploads_document d WHERE d.tenant_id = t.id AND d.status <> 'purged'), 0)
+    + COALESCE((SELECT sum(size) FROM uploads_uploadintent i WHERE i.tenant_id = t.id
+                AND i.status IN ('pending', 'uploaded') AND i.expires_at > now()), 0) AS used
+FROM tenants_tenant t WHERE (%(tenant_id)s::bigint IS NULL OR t.id = %(tenant_id)s) ORDER BY t.slug
+"""
+
+CLEANUP_RUNS = """
+SELECT r.id, t.slug AS tenant, r.kind, r.trigger, r.job_id, r.dry_run, r.intents_cleaned, r.orphans_deleted,
+    r.documents_purged, r.objects_deleted, r.bytes_freed, jsonb_array_length(r.errors) AS error_count,
+    r.errors, r.started_at, r.finished_at
+FROM uploads_cleanuprun r JOIN tenants_tenant t ON t.id = r.tenant_id
+WHERE (%(tenant_id)s::bigint IS NULL OR r.tenant_id = %(tenant_id)s)
+ORDER BY r.finished_at DESC LIMIT %(limit)s
+"""
+
+
+def intents_by_tenant(*, tenant_id: int | None = None) -> list[dict[str, Any]]:
+    return _rows(INTENTS_BY_TENANT, {"tenant_id": tenant_id})
+
+
+def stuck_intents(*, tenant_id: int | None = None) -> int:
+    return int(_one(STUCK_INTENTS, {"tenant_id": tenant_id, "grace": settings.UPLOAD_CLEANUP_GRACE_SECONDS}))
+
+
+def storage_by_tenant(*, tenant_id: int | None = None) -> list[dict[str, Any]]:
+    quota = settings.TENANT_STORAGE_QUOTA_BYTES
+    rows = _rows(STORAGE_BY_TENANT, {"tenant_id": tenant_id})
+    for row in rows:
+        row["used"] = int(row["used"])
+        row["quota"] = quota
+        row["percent"] = round(100 * row["used"] / quota, 1) if quota else None
+    return rows
+
+
+def cleanup_runs(*, tenant_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    return _rows(CLEANUP_RUNS, {"tenant_id": tenant_id, "limit": limit})
+
+
+# Alert rules.
+
+
+def failure_rates(*, minutes: int) -> list[dict[str, Any]]:
+    return _rows(
+        """
+        SELECT j.queue, count(*) AS finished, count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures
+        FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+        WHERE a.finished_at > now() - make_interval(mins => %(minutes)s) GROUP BY j.queue
+        """,
+        {"minutes": minutes},
+    )
+
+
+def dead_letters_since(*, minutes: int) -> int:
+    return int(
+        _one(
+            "SELECT count(*) FROM jobs_deadletter WHERE created_at > now() - make_interval(mins => %(minutes)s)",
+            {"minutes": minutes},
+        )
+    )
+
+
+def disabled_endpoints() -> list[dict[str, Any]]:
+    return _rows(
+        """
+        SELECT e.id, e.tenant_id, t.slug, e.disabled_reason AS reason FROM webhooks_webhookendpoint e
+        JOIN tenants_tenant t ON t.id = e.tenant_id WHERE NOT e.enabled AND e.disabled_reason <> 'manual'
+        """
+    )
+
+
+# Metrics.
+
+
+def open_alerts_by_rule() -> list[tuple[str, int]]:
+    return [
+        (row["rule"], row["count"])
+        for row in _rows("SELECT rule, count(*) AS count FROM ops_alert WHERE status <> 'resolved' GROUP BY rule")
+    ]
+
+
+def last_rollup() -> list[dict[str, Any]]:
+    return _rows(
+        """
+        SELECT queue, sum(finished) AS finished, sum(failures) AS failures, max(wait_p95) AS wait_p95,
+            max(run_p50) AS run_p50, max(run_p95) AS run_p95, max(run_p99) AS run_p99
+        FROM ops_minuterollup WHERE minute = (SELECT max(minute) FROM ops_minuterollup WHERE finished > 0)
+        GROUP BY queue
+        """
+    )
+
+
+def webhook_deliveries_by_status() -> list[tuple[str, int]]:
+    return [
+        (row["status"], row["count"])
+        for row in _rows("SELECT status, count(*) AS count FROM webhooks_webhookdelivery GROUP BY status")
+    ]
+
+
+# Workers.
+
+
+@dataclass
+class WorkerRow:
+    identity: str  # host:pid, as jobs.worker.run.worker_identity() writes locked_by
+    name: str
+    queues: list[str]
+    state: str
+    started: datetime | None
+    last_heartbeat: datetime | None
+    live: bool
+    leases: list[dict[str, Any]] = field(default_factory=list)
+
+
+RUNNING_LEASES = """
+SELECT j.id, j.job_type, t.slug AS tenant, j.locked_by, j.lease_expires_at, j.lease_expires_at < now() AS expired
+FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
+WHERE j.status = 'running' ORDER BY j.lease_expires_at LIMIT %(limit)s
+"""
+
+
+def workers(*, limit: int = 500) -> list[WorkerRow]:
+    """RQ's registered workers with the leases each holds, then one row per identity that holds leases but is
+    not registered (its heartbeat stopped): the leases it left behind."""
+    from rq import Worker
+
+    rows: dict[str, WorkerRow] = {}
+    try:
+        for worker in Worker.all(connection=wakeups.redis_connection()):
+            identity = f"{worker.hostname}:{worker.pid}"
+            rows[identity] = WorkerRow(
+                identity=identity,
+                name=worker.name,
+                queues=worker.queue_names(),
+                state=str(worker.get_state()),
+                started=worker.birth_date,
+                last_heartbeat=worker.last_heartbeat,
+                live=True,
+            )
+    except Exception:  # Redis down: the leases still show
+        rows = {}
+    for lease in _rows(RUNNING_LEASES, {"limit": limit}):
+        identity = lease["locked_by"]
+        if identity not in rows:
+            rows[identity] = WorkerRow(identity, "", [], "heartbeat stopped", None, None, live=False)
+        rows[identity].leases.append(lease)
+    return sorted(rows.values(), key=lambda row: (row.live, row.identity))
+
+
+# Jobs browser.
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    tenant_id: int | None = None
+    job_type: str = ""
+    status: str = ""
+    queue: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    payload_text: str = ""
+    error_text: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """The filter as stored and audited (only what is set)."""
+        values = {
+            "tenant_id": self.tenant_id,
+            "job_type": self.job_type,
+            "status": self.status,
+            "queue": self.queue,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "payload_text": self.payload_text,
+            "error_text": self.error_text,
+        }
+        return {key: value for key, value in values.items() if value not in (None, "")}
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "job_type": self.job_type or None,
+            "status": self.status or None,
+            "queue": self.queue or None,
+            "since": self.since,
+            "until": self.until,
+            "payload": f"%{self.payload_text}%" if self.payload_text else None,
+            "error": f"%{self.error_text}%" if self.error_text else None,
+        }
+
+
+JOBS_WHERE = """
+WHERE (%(tenant_id)s::bigint IS NULL OR j.tenant_id = %(tenant_id)s)
+  AND (%(job_type)s::text IS NULL OR j.job_type = %(job_type)s)
+  AND (%(status)s::text IS NULL OR j.status = %(status)s)
+  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s)
+  AND (%(since)s::timestamptz IS NULL OR j.created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR j.created_at < %(until)s)
+  AND (%(payload)s::text IS NULL OR j.payload::text ILIKE %(payload)s)
+  AND (%(error)s::text IS NULL OR j.last_error ILIKE %(error)s)
+"""
+
+JOBS_MATCHING = f"""
+SELECT j.id, t.slug AS tenant, j.job_type, j.queue, j.status, j.attempts, j.max_attempts, j.created_at,
+    j.available_at, j.finished_at, left(j.last_error, 200) AS last_error
+FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
+{JOBS_WHERE} AND (%(before)s::bigint IS NULL OR j.id < %(before)s)
+ORDER BY j.id DESC LIMIT %(limit)s
+"""  # noqa: S608 (constant fragments)
+
+# Every match, for a bulk action.
+MATCHING_IDS = f"SELECT j.tenant_id, j.id FROM jobs_job j {JOBS_WHERE} ORDER BY j.id LIMIT %(limit)s"  # noqa: S608
+
+
+def jobs(where: JobFilter, *, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    return _rows(JOBS_MATCHING, {**where.params(), "before": before, "limit": limit})
+
+
+def job_detail(job_id: int) -> dict[str, Any] | None:
+    from ballast.jobs.models import Checkpoint, Job, JobAttempt
+    from ballast.outbox.selectors import event_chain
+    from ballast.tenants.context import tenant_scope
+
+    job = Job.objects.unscoped().filter(pk=job_id).select_related("tenant").first()
+    if job is None:
+        return None
+    attempts = list(JobAttempt.objects.unscoped().filter(job_id=job_id).order_by("attempt"))
+    checkpoints = Checkpoint.objects.unscoped().filter(job_id=job_id).order_by("-sequence")
+    last = checkpoints.first()
+    with tenant_scope(job.tenant_id):
+        chain = event_chain(job.created_event_id)
+    flat: list[dict[str, Any]] = []
+
+    def walk(nodes: list[dict[str, Any]], depth: int) -> None:
+        for node in nodes:
+            event = node["event"]
+            flat.append(
+                {
+                    "depth": depth,
+                    "indent": depth * 1.5,
+                    "type": event["type"],
+                    "id": event["id"],
+                    "status": node["status"],
+                    "subject": event.get("subject", ""),
+                    "time": event.get("time", ""),
+                }
+            )
+            walk(node["children"], depth + 1)
+
+    walk(chain["roots"] if chain else [], 0)
+    return {
+        "job": job,
+        "payload": json.dumps(job.payload, sort_keys=True)[:5000],
+        "attempts": attempts,
+        "checkpoint_count": checkpoints.count(),
+        "last_checkpoint": last,
+        "chain": flat,
+        "correlation_id": chain["correlation_id"] if chain else job.correlation_id,
+    }
+
+
+def matching_ids(where: JobFilter, *, limit: int) -> list[tuple[int, int]]:
+    """Every job the filter matches (up to `limit`), by id: what a bulk action touches."""
+    rows = _rows(MATCHING_IDS, {**where.params(), "limit": limit})
+    return [(row["tenant_id"], row["id"]) for row in rows]
+
+
+DURATION_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+
+DURATIONS_LAST_HOUR = """
+SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,
+    array_agg(a.duration_ms) FILTER (WHERE a.duration_ms IS NOT NULL) AS durations
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - interval '1 hour'
+GROUP BY j.job_type
+"""
+
+
+def duration_histograms() -> list[dict[str, Any]]:
+    """Run time per type over the last hour (the index attempt_finished), as cumulative buckets in seconds."""
+    found = []
+    for row in _rows(DURATIONS_LAST_HOUR):
+        durations = row["durations"] or []
+        buckets = [(str(limit / 1000), sum(1 for d in durations if d <= limit)) for limit in DURATION_BUCKETS_MS]
+        buckets.append(("+Inf", len(durations)))
+        found.append({"job_type": row["job_type"], "buckets": buckets, "sum": float(row["total_ms"]) / 1000})
+    return found

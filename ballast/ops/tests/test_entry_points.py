@@ -1,0 +1,99 @@
+"""The jobs API's cancel / retry / replay endpoints and `manage.py dlq_replay` go through the ops action objects
+(jobs.operator_actions, registered by ops.jobs_wiring): each writes the console's audited OperatorAction row."""
+
+from __future__ import annotations
+
+import getpass
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from ballast.jobs import operator_actions
+from ballast.jobs.models import DeadLetter, Job
+from ballast.jobs.services import enqueue
+from ballast.jobs.worker.run import run_now
+from ballast.ops import actions
+from ballast.ops.models import OperatorAction
+from ballast.tenants.models import AuditEntry, Role, Tenant
+from ballast.tenants.tests.conftest import TokenMaker, client_for
+
+
+def operator_rows() -> list[tuple[str, str, str, int | None]]:
+    return list(
+        OperatorAction.objects.using("system").order_by("id").values_list("action", "actor", "target_id", "tenant_id")
+    )
+
+
+def dead_letter_of(tenant: Tenant) -> DeadLetter:
+    job = enqueue(tenant=tenant, job_type="diagnostics.fail", payload={"message": "no"}, max_attempts=1)
+    run_now(job.pk)
+    return DeadLetter.objects.unscoped().get(job_id=job.pk)
+
+
+def test_cancel_and_retry_through_the_api_write_the_operator_actions_with_the_tokens_user(
+    tenant: Tenant, make_token: TokenMaker
+) -> None:
+    client = client_for(make_token(tenant))  # user acme-member-0
+    job = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
+
+    assert client.post(f"/api/v1/jobs/{job.pk}/cancel").json()["status"] == "cancelled"
+    assert client.post(f"/api/v1/jobs/{job.pk}/retry").json()["status"] == "queued"
+
+    assert operator_rows() == [
+        ("ops.job.cancel", "user:acme-member-0", str(job.pk), tenant.pk),
+        ("ops.job.retry", "user:acme-member-0", str(job.pk), tenant.pk),
+    ]
+    tenant_audit = AuditEntry.objects.unscoped().filter(target_id=str(job.pk)).values_list("action", "actor")
+    assert ("job.retried", "user:acme-member-0") in list(tenant_audit)
+
+
+def test_replaying_a_dead_letter_through_the_api_writes_the_operator_action(
+    tenant: Tenant, make_token: TokenMaker
+) -> None:
+    letter = dead_letter_of(tenant)
+
+    response = client_for(make_token(tenant)).post(f"/api/v1/dead-letters/{letter.pk}/replay")
+
+    assert response.status_code == 200 and response.json()["id"] == letter.job_id
+    assert operator_rows() == [("ops.dead_letters.replay", "user:acme-member-0", str(letter.pk), tenant.pk)]
+
+
+def test_another_tenants_job_is_404_through_the_api_and_nothing_is_audited(
+    tenant: Tenant, other_tenant: Tenant, make_token: TokenMaker
+) -> None:
+    theirs = enqueue(tenant=other_tenant, job_type="diagnostics.echo", payload={"value": 1})
+
+    assert client_for(make_token(tenant)).post(f"/api/v1/jobs/{theirs.pk}/cancel").status_code == 404
+
+    assert operator_rows() == []
+    assert Job.objects.unscoped().get(pk=theirs.pk).status == "queued"
+
+
+def test_dlq_replay_runs_the_operator_action_as_the_shell_user(tenant: Tenant) -> None:
+    letter = dead_letter_of(tenant)
+    out = StringIO()
+
+    call_command("dlq_replay", "--tenant", "acme", "--all", "--confirm", stdout=out)
+
+    actor = f"cli:{getpass.getuser()}:dlq_replay"
+    assert f"replayed 1 dead letter(s) as {actor}" in out.getvalue()
+    assert operator_rows() == [("ops.dead_letters.replay", actor, str(letter.pk), tenant.pk)]
+    assert DeadLetter.objects.unscoped().get(pk=letter.pk).status == "replayed"
+
+
+@pytest.mark.parametrize(
+    ("action", "caller"),
+    [
+        (actions.PauseJobs(kind="queue", target="default"), operator_actions.Caller("user:x", 1, Role.ADMIN)),
+        (actions.RetryJob(job_id=1), operator_actions.Caller("user:x", 1, Role.VIEWER)),
+        (actions.RetryJob(job_id=1), operator_actions.Caller("")),
+    ],
+)
+def test_an_api_credential_may_not_run_staff_actions_nor_a_viewer_or_a_nameless_caller_act(
+    action: actions.OperatorActionBase, caller: operator_actions.Caller
+) -> None:
+    with pytest.raises(actions.ActionForbidden):
+        action.check_caller(caller)
+    with pytest.raises(actions.ActionForbidden):
+        action.execute()

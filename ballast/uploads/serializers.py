@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ballast.api.serializers import StrictSerializer
+from ballast.uploads.models import CleanupRun, Document, UploadIntent
+from ballast.uploads.services import MODES
+
+
+class UploadCreateSerializer(StrictSerializer):
+    # Names and types are checked by the service (uploads.verification), which says precisely what is wrong.
+    filename = serializers.CharField(max_length=4096, trim_whitespace=False)
+    content_type = serializers.CharField(max_length=255)
+    size = serializers.IntegerField(min_value=0)
+    sha256 = serializers.CharField(required=False, allow_blank=True, max_length=128, help_text="hex SHA-256")
+    mode = serializers.ChoiceField(choices=list(MODES), default="auto")
+
+
+class DirectTargetSerializer(serializers.Serializer[Any]):
+    url = serializers.CharField()
+    method = serializers.CharField(default="POST")
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # A field named "fields" cannot be a class attribute: it would hide Serializer.fields.
+        declared = super().get_fields()
+        declared["fields"] = serializers.DictField(
+            child=serializers.CharField(), help_text="Send these form fields in order, then the file as `file`."
+        )
+        return declared
+
+
+class RelayTargetSerializer(serializers.Serializer[Any]):
+    url = serializers.CharField()
+    method = serializers.CharField(default="PUT")
+
+
+class UploadCreatedSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=UploadIntent.Kind.choices)
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    direct = DirectTargetSerializer(allow_null=True)
+    relay = RelayTargetSerializer()
+    finalize = RelayTargetSerializer(help_text="POST here once the bytes are uploaded.")
+
+
+class UploadIntentSerializer(serializers.ModelSerializer[UploadIntent]):
+    class Meta:
+        model = UploadIntent
+        fields = [
+            "id",
+            "kind",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+            "status",
+            "expires_at",
+            "document",
+            "last_error",
+            "created_at",
+            "uploaded_at",
+            "finalized_at",
+            "cleaned_at",
+        ]
+        read_only_fields = fields
+
+
+class DocumentSerializer(serializers.ModelSerializer[Document]):
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "name",
+            "content_type",
+            "size",
+            "sha256",
+            "status",
+            "created_by",
+            "correlation_id",
+            "created_at",
+            "trashed_at",
+            "purged_at",
+        ]
+        read_only_fields = fields
+
+
+class DocumentDetailSerializer(DocumentSerializer):
+    download_url = serializers.SerializerMethodField(help_text="Short-lived; null unless the document is active.")
+
+    class Meta(DocumentSerializer.Meta):
+        fields = [*DocumentSerializer.Meta.fields, "download_url"]
+        read_only_fields = fields
+
+    def get_download_url(self, document: Document) -> str | None:
+        url: str | None = self.context.get("download_url")
+        return url
+
+
+class FinalizedSerializer(serializers.Serializer[Any]):
+    document = DocumentDetailSerializer()
+
+
+class CleanupRunSerializer(serializers.ModelSerializer[CleanupRun]):
+    class Meta:
+        model = CleanupRun
+        fields = [
+            "id",
+            "kind",
+            "trigger",
+            "job_id",
+            "dry_run",
+            "intents_cleaned",
+            "orphans_deleted",
+            "documents_purged",
+            "objects_deleted",
+            "bytes_freed",
+            "errors",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

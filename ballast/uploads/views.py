@@ -1,0 +1,353 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import TemplateView
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ballast.api.pagination import NewestFirst
+from ballast.api.permissions import IsTenantManager
+from ballast.api.problem_details import json_problem_response
+from ballast.api.views import TenantAPIView, credential
+from ballast.tenants.audit import actor_for_user
+from ballast.uploads import selectors, services
+from ballast.uploads.errors import InvalidUpload, UploadError
+from ballast.uploads.models import Document, UploadIntent
+from ballast.uploads.serializers import (
+    CleanupRunSerializer,
+    DocumentDetailSerializer,
+    DocumentSerializer,
+    FinalizedSerializer,
+    UploadCreatedSerializer,
+    UploadCreateSerializer,
+    UploadIntentSerializer,
+)
+from ballast.uploads.storage import get_storage
+from ballast.uploads.storage.local import LocalStorage, Refused
+
+PROBLEM_RESPONSES = {code: OpenApiResponse(description="Problem details") for code in (400, 404, 409, 410, 413, 415)}
+
+
+def refused(exc: UploadError) -> exceptions.APIException:
+    """The API's answer to a refused upload operation (problem details with the error's status and code)."""
+    if isinstance(exc, InvalidUpload) and exc.field:
+        return exceptions.ValidationError({exc.field: [str(exc)]})
+    error = exceptions.APIException(detail=str(exc), code=exc.code)
+    error.status_code = exc.status
+    return error
+
+
+def _choice(request: Request, name: str, choices: list[str], default: str | None = None) -> str | None:
+    value = request.query_params.get(name) or default
+    if value and value not in choices:
+        raise exceptions.ValidationError({name: [f"Must be one of: {', '.join(choices)}."]})
+    return value
+
+
+def _content_length(request: HttpRequest) -> int | None:
+    value = request.META.get("CONTENT_LENGTH") or ""
+    try:
+        length = int(value)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+class OutsideTransactionView(APIView):
+    """Authenticated and permission-checked as every tenant API view, but the handler runs outside any
+    transaction: it streams a body or waits on storage, which must not hold a transaction (and a pooled
+    connection) open. Its services open short tenant scopes themselves.
+
+    No Idempotency-Key layer here: it would read the whole body to fingerprint it. Both handlers are safe to
+    repeat by themselves (the relay rewrites the same object; finalize answers 200 with the same document).
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        credential(request)
+
+
+class UploadListCreateView(TenantAPIView):
+    """Uploads go straight to storage under a signed POST policy (`direct`), or through the app (`relay`),
+    then `finalize` verifies what storage holds and creates the document."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=list(UploadIntent.Status.values)),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=UploadIntentSerializer(many=True),
+        summary="The tenant's upload intents, newest first (cursor pagination)",
+    )
+    def get(self, request: Request) -> Response:
+        wanted = _choice(request, "status", list(UploadIntent.Status.values))
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(selectors.intents(status=wanted), request, view=self)
+        return paginator.get_paginated_response(UploadIntentSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=UploadCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={201: UploadCreatedSerializer, **PROBLEM_RESPONSES},
+        summary="Declare an upload: a signed direct-upload target (unless mode=relay) and the relay URL",
+    )
+    def post(self, request: Request) -> Response:
+        params = UploadCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            created = services.create_intent(
+                tenant_id=credential(request).tenant_id, actor=actor_for_user(request.user), **params.validated_data
+            )
+        except UploadError as exc:
+            raise refused(exc) from None
+        intent = created.intent
+        direct = None
+        if created.direct is not None:
+            direct = {
+                "url": request.build_absolute_uri(created.direct.url),
+                "method": "POST",
+                "fields": created.direct.fields,
+            }
+        body = {
+            "id": intent.pk,
+            "mode": intent.kind,
+            "status": intent.status,
+            "expires_at": intent.expires_at,
+            "direct": direct,
+            "relay": {"url": request.build_absolute_uri(reverse("upload-content", args=[intent.pk])), "method": "PUT"},
+            "finalize": {
+                "url": request.build_absolute_uri(reverse("upload-finalize", args=[intent.pk])),
+                "method": "POST",
+            },
+        }
+        return Response(UploadCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class UploadDetailView(TenantAPIView):
+    @extend_schema(responses=UploadIntentSerializer, summary="One upload intent")
+    def get(self, request: Request, intent_id: int) -> Response:
+        intent = selectors.intent_or_none(intent_id)
+        if intent is None:
+            raise exceptions.NotFound(f"No upload {intent_id}.")
+        return Response(UploadIntentSerializer(intent).data)
+
+
+class UploadContentView(OutsideTransactionView):
+    """The relay, for clients that cannot reach storage directly. `Content-Length` is required and must equal
+    the declared size, `Content-Type` the declared type; the body is streamed to storage in chunks and a body
+    that ends early leaves nothing behind. Safe to repeat until finalized (Idempotency-Key is not used here)."""
+
+    @extend_schema(
+        request={"application/octet-stream": {"type": "string", "format": "binary"}},
+        responses={
+            200: UploadIntentSerializer,
+            411: OpenApiResponse(description="Problem details"),
+            **PROBLEM_RESPONSES,
+        },
+        summary="The relay: stream the file's bytes (exactly the declared size and type) to storage",
+    )
+    def put(self, request: Request, intent_id: int) -> Response:
+        try:
+            intent = services.receive_relay(
+                tenant_id=credential(request).tenant_id,
+                intent_id=intent_id,
+                stream=request._request,
+                content_length=_content_length(request._request),
+                content_type=request.META.get("CONTENT_TYPE", ""),
+                actor=actor_for_user(request.user),
+            )
+        except UploadError as exc:
+            raise refused(exc) from None
+        return Response(UploadIntentSerializer(intent).data)
+
+
+class UploadFinalizeView(OutsideTransactionView):
+    """Checks what storage holds against the declaration (existence, size, type, first bytes, checksum), moves
+    it under docs/ and creates the document (`document.created`). 409 before the upload, 410 after expiry,
+    422 when the bytes contradict the declaration. Idempotent by itself: a repeat answers 200."""
+
+    @extend_schema(
+        request=None,
+        responses={201: FinalizedSerializer, 200: FinalizedSerializer, **PROBLEM_RESPONSES, 422: OpenApiResponse()},
+        summary="Verify the uploaded object and create its document (201; a repeat answers 200 with the same one)",
+    )
+    def post(self, request: Request, intent_id: int) -> Response:
+        try:
+            result = services.finalize(
+                tenant_id=credential(request).tenant_id, intent_id=intent_id, actor=actor_for_user(request.user)
+            )
+        except UploadError as exc:
+            raise refused(exc) from None
+        body = {"document": _document_detail(request, result.document)}
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _document_detail(request: Request, document: Document) -> dict[str, Any]:
+    url = None
+    if document.status == Document.Status.ACTIVE:
+        url = request.build_absolute_uri(
+            get_storage().download_url(
+                key=document.storage_key,
+                filename=document.name,
+                content_type=document.content_type,
+                expires_in=settings.UPLOAD_DOWNLOAD_URL_SECONDS,
+            )
+        )
+    return dict(DocumentDetailSerializer(document, context={"download_url": url}).data)
+
+
+def _document(document_id: int) -> Document:
+    document = selectors.document_or_none(document_id)
+    if document is None:
+        raise exceptions.NotFound(f"No document {document_id}.")
+    return document
+
+
+class DocumentListView(TenantAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=list(Document.Status.values), description="default: active"),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=DocumentSerializer(many=True),
+        summary="The tenant's documents, newest first (cursor pagination)",
+    )
+    def get(self, request: Request) -> Response:
+        wanted = _choice(request, "status", list(Document.Status.values), default=Document.Status.ACTIVE)
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(selectors.documents(status=wanted or ""), request, view=self)
+        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+
+
+class TrashListView(TenantAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str)],
+        responses=DocumentSerializer(many=True),
+        summary="Documents in the trash, newest first; purged for good after TRASH_RETENTION_DAYS",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(selectors.documents(status=Document.Status.TRASHED), request, view=self)
+        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+
+
+class DocumentDetailView(TenantAPIView):
+    @extend_schema(responses=DocumentDetailSerializer, summary="One document, with a short-lived download URL")
+    def get(self, request: Request, document_id: int) -> Response:
+        return Response(_document_detail(request, _document(document_id)))
+
+    @extend_schema(
+        responses={200: DocumentSerializer, 409: OpenApiResponse(description="Problem details")},
+        summary="Move a document to the trash (document.trashed); restore it within the retention period",
+    )
+    def delete(self, request: Request, document_id: int) -> Response:
+        try:
+            document = services.trash_document(document=_document(document_id), actor=actor_for_user(request.user))
+        except UploadError as exc:
+            raise refused(exc) from None
+        return Response(DocumentSerializer(document).data)
+
+
+class DocumentRestoreView(TenantAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: DocumentSerializer, 409: OpenApiResponse(description="Problem details")},
+        summary="Take a document out of the trash (document.restored)",
+    )
+    def post(self, request: Request, document_id: int) -> Response:
+        try:
+            document = services.restore_document(document=_document(document_id), actor=actor_for_user(request.user))
+        except UploadError as exc:
+            raise refused(exc) from None
+        return Response(DocumentSerializer(document).data)
+
+
+class DocumentPurgeView(TenantAPIView):
+    permission_classes = [IsTenantManager]
+
+    @extend_schema(
+        request=None,
+        responses=DocumentSerializer,
+        summary="Delete the document's file for good (admins); its row stays as a tombstone (document.purged)",
+    )
+    def post(self, request: Request, document_id: int) -> Response:
+        document = services.purge_document(document=_document(document_id), actor=actor_for_user(request.user))
+        return Response(DocumentSerializer(document).data)
+
+
+class CleanupRunListView(TenantAPIView):
+    permission_classes = [IsTenantManager]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str)],
+        responses=CleanupRunSerializer(many=True),
+        summary="What the cleanup passes did (counts, bytes freed, errors), newest first (admins)",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(selectors.cleanup_runs(), request, view=self)
+        return paginator.get_paginated_response(CleanupRunSerializer(page, many=True).data)
+
+
+def _local_storage() -> LocalStorage:
+    storage = get_storage()
+    if not isinstance(storage, LocalStorage):
+        raise Http404("Direct uploads and downloads go to object storage, not to this server.")
+    return storage
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class LocalDirectPostView(View):
+    """The local backend's stand-in for S3's POST endpoint: the same form, checked against the app-signed
+    policy in its fields (no API token: the signature is the credential). 204 when stored."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        storage = _local_storage()
+        try:
+            storage.receive_post(
+                stream=request,
+                content_type=request.META.get("CONTENT_TYPE", ""),
+                content_length=_content_length(request),
+                now=timezone.now(),
+            )
+        except Refused as exc:
+            return json_problem_response(exc.status, str(exc), code=exc.code)
+        return HttpResponse(status=204)
+
+
+class LocalDownloadView(View):
+    """An app-signed, short-lived download link of the local backend: the file as an attachment."""
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponseBase:
+        storage = _local_storage()
+        try:
+            file, name, content_type = storage.open_download(token)
+        except Refused as exc:
+            return json_problem_response(exc.status, str(exc), code=exc.code)
+        response = FileResponse(file, as_attachment=True, filename=name, content_type=content_type)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class DemoPageView(TemplateView):
+    """dev/ci only: upload through the browser client, then download, trash, restore and purge."""
+
+    template_name = "uploads/demo.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.UPLOADS_DEMO_PAGE:
+            raise Http404("The uploads demo page exists in dev and ci only.")
+        return super().get(request, *args, **kwargs)

@@ -1,3 +1,0 @@
-from jobs.tests.conftest import other_tenant, processes, redis, tenant  # noqa: F401  (fixtures)
-from tenants.tests.conftest import make_token  # noqa: F401
-from webhooks.tests.conftest import private_networks, receiver  # noqa: F401
