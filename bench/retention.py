@@ -69,8 +69,8 @@ def old_months(count: int) -> list[date]:
 
 def fill_attempts(tenant_id: int, rows: int) -> list[date]:
     """`rows` attempts of the bench tenant over four old months, partitioned and flat."""
+    from ballast.lib.partitioned_tables import by_table
     from ballast.lib.partitioning import add_months
-    from ballast.lifecycle.tables import by_table
 
     spec = by_table("jobs_jobattempt").spec
     months = old_months(4)
@@ -118,7 +118,7 @@ def checkpoint() -> bool:
 def time_month(months: list[date]) -> dict[str, float]:
     """Removing the oldest month: retention's detach (all writers wait for) and drop, against DELETE and the
     VACUUM that must follow it before the space is usable again. Each starts after a CHECKPOINT."""
-    from ballast.lifecycle.tables import by_table
+    from ballast.lib.partitioned_tables import by_table
 
     spec = by_table("jobs_jobattempt").spec
     (partition,) = [p for p in spec.partitions() if p.start == months[0]]
@@ -193,8 +193,8 @@ def enqueue_load(tenant_id: int, count: int, during: Any = None) -> list[float]:
 
 def old_audit(tenant_id: int, rows: int) -> None:
     """`rows` audit entries in a month past the audit retention."""
+    from ballast.lib.partitioned_tables import by_table
     from ballast.lib.partitioning import add_months, month_start
-    from ballast.lifecycle.tables import by_table
 
     spec = by_table("tenants_auditentry").spec
     month = add_months(month_start(date.today()), -16)

@@ -8,7 +8,7 @@ else; with another method, path or body it gets 422; while the first is in fligh
 401, 403, 429 and 5xx responses are not stored: the client may fix the cause and retry with the key.
 
 The records are outbox.models.IdempotencyRecord, in daily partitions that retention drops whole
-(lifecycle.tables); an operator's invalidation is outbox.idempotency_records.invalidate.
+(ballast.lib.partitioned_tables); an operator's invalidation is outbox.idempotency_records.invalidate.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class EmailDelivery(TenantOwned):
             models.Index(fields=["job_id"], condition=Q(status="sending"), name="emaildelivery_sending"),
             # send_email looks a key up in every partition (under its advisory lock) before it inserts.
             models.Index(fields=["tenant", "key"], condition=Q(key__isnull=False), name="emaildelivery_key"),
-            # Retention keeps a month while a delivery in it may still be sent (lifecycle.tables).
+            # Retention keeps a month while a delivery in it may still be sent (ballast.lib.partitioned_tables).
             models.Index(
                 fields=["job_id"],
                 condition=Q(status__in=["pending", "sending", "unknown"]),

@@ -2,7 +2,6 @@ from importlib import import_module
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.utils.module_loading import autodiscover_modules
 
 
 class JobsConfig(AppConfig):
@@ -15,10 +14,12 @@ class JobsConfig(AppConfig):
         from ballast.lib.db_pool import retry_connections_steadily
 
         retry_connections_steadily()
-        # Every app declares its job types (and periodic maintenance) in its own job_handlers.py.
-        autodiscover_modules("job_handlers")
-        # Job types declared outside an app's job_handlers.py (JOBS_HANDLER_MODULES).
+        # Every app's job_handlers.py is loaded with the other declarations (ballast.lib.declarations); these
+        # are job types declared elsewhere (JOBS_HANDLER_MODULES).
         for module in settings.JOBS_HANDLER_MODULES:
             import_module(module)
-        # The outbox's subscriber hand-off (an outbox sink), its delivery job and its maintenance.
-        from ballast.jobs import outbox_wiring  # noqa: F401
+        # Code subscribers' hand-off: one job per subscriber and relayed event.
+        from ballast.jobs.subscriber_jobs import enqueue_subscriber_jobs
+        from ballast.outbox.sinks import register_sink
+
+        register_sink("jobs.subscribers", enqueue_subscriber_jobs)

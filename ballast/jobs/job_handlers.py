@@ -1,14 +1,24 @@
-"""Diagnostic job types, for smoke tests and operator drills (JOBS_DIAGNOSTICS)."""
+"""The jobs app's job types: diagnostics, for smoke tests and operator drills (JOBS_DIAGNOSTICS); and the outbox
+wired into the engine: code subscribers' delivery job, the relay (a scheduler service) and the hot tables' vacuum."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from ballast.jobs.registry import job_handler
-from ballast.jobs.worker.context import JobContext
+from ballast.jobs.scheduler.periodic import periodic, vacuum
+from ballast.jobs.scheduler.services import scheduler_service
+from ballast.jobs.subscriber_jobs import DELIVER_JOB
+from ballast.jobs.worker.context import JobContext, PermanentError
+from ballast.outbox.models import OutboxEvent
+from ballast.outbox.partitioned_tables import IDEMPOTENCY_RECORDS, OUTBOX, month_start
+from ballast.outbox.relay import run_relay
+from ballast.outbox.subscribers import get_subscription
 
 
 def diagnostics_enabled() -> bool:
@@ -136,3 +146,43 @@ def _chaos_work(ctx: JobContext, seconds: float) -> None:
                 data={"step": step},
             )
             ctx.checkpoint({"step": step})
+
+
+# --------------------------------------------------------------------------------------------------- the outbox
+
+
+@job_handler(
+    DELIVER_JOB,
+    max_attempts=10,
+    lifecycle_events=False,
+    schema={
+        "type": "object",
+        "required": ["subscriber", "event_id"],
+        "properties": {"subscriber": {"type": "string"}, "event_id": {"type": "string", "format": "uuid"}},
+    },
+)
+def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one code subscriber for one event (once: the job's idempotency key is event id + subscriber)."""
+    subscription = get_subscription(payload["subscriber"])
+    if subscription is None:
+        raise PermanentError(f"No subscriber {payload['subscriber']!r}")
+    event = OutboxEvent.objects.filter(event_id=payload["event_id"]).first()
+    if event is None:
+        raise PermanentError(f"No event {payload['event_id']} (dropped by retention?)")
+    subscription.func(event)
+    return {"subscriber": subscription.name, "event_id": payload["event_id"]}
+
+
+# The outbox's partitions are kept with every other partitioned table's (ballast.lifecycle.maintenance).
+
+
+@periodic("outbox.vacuum", every=timedelta(minutes=1), requires_owner=True)
+def vacuum_hot_tables() -> None:
+    """The month's outbox partition, today's idempotency records and the jobs table churn the most (see
+    jobs.scheduler.periodic.vacuum). Expired idempotency records go with their day's partition (lifecycle)."""
+    today = timezone.now().date()
+    vacuum(["jobs_job", OUTBOX.partition_name(month_start(today)), IDEMPOTENCY_RECORDS.partition_name(today)])
+
+
+# The relay is a service of every scheduler process (it runs until stopped): relays are safe side by side.
+scheduler_service("outbox-relay")(run_relay)

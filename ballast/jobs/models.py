@@ -20,7 +20,7 @@ class Job(TenantOwned):
     """The truth about one unit of background work. Redis only ever carries "run job X now".
 
     Range-partitioned by month on `retention_at` (real primary key (id, retention_at)); retention drops a month
-    only once every job in it has finished (lifecycle.tables). The per-tenant idempotency key cannot be a unique
+    only once every job in it has finished (partitioned_tables.py). The per-tenant idempotency key cannot be a unique
     index across partitions: enqueue serialises each key on an advisory lock and looks in every partition."""
 
     job_type = models.CharField(max_length=100)

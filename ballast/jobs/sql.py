@@ -220,7 +220,7 @@ BY_IDEMPOTENCY_KEYS = """
 SELECT id, idempotency_key, payload_hash FROM jobs_job WHERE idempotency_key = ANY(%(keys)s)
 """
 
-# Retention (lifecycle.tables) drops a month of jobs only once every job in it has finished. Before that, queued
+# Retention (partitioned_tables.py) drops a month of jobs only once every job in it has finished. Before that, queued
 # jobs not due for a while (scheduled far ahead, or backing off) are carried forward into the current month, a
 # bounded batch per run: a new retention_at makes Postgres move the row to that partition. Running and due jobs
 # are waited for instead: a claim or an acknowledgement that meets a row moved under it fails.

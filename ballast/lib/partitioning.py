@@ -1,7 +1,7 @@
 """Range partitions by time: naming, creation ahead, retention by DROP, and the DDL discipline they share.
 
 Every app's partitioned table is described by one `RangePartitioned` (apps register theirs in
-lifecycle.tables). Partitions are named `<parent>_pYYYYMM` (monthly) or `<parent>_pYYYYMMDD` (daily), plus
+ballast.lib.partitioned_tables). Partitions are named `<parent>_pYYYYMM` (monthly) or `<parent>_pYYYYMMDD` (daily), plus
 `<parent>_default` where the table has a safety-net DEFAULT partition. A period of a table where some tenants
 have partitions of their own (lifecycle.dedicated_tenants) is itself `PARTITION BY LIST (tenant_id)`: one leaf
 `<partition>_t<tenant_id>` per such tenant and a DEFAULT leaf `<partition>_tdefault` for everyone else.

@@ -1,6 +1,6 @@
 """`manage.py preflight`: the checks a deploy pipeline gates on, and the registry apps add theirs to.
 
-An app declares checks in its own `preflight.py` (imported by the command):
+An app declares checks in its own `preflight.py` (loaded with the other declarations, ballast.lib.declarations):
 
     from ballast.lib.preflight import CheckFailed, preflight_check
 
@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core import checks as django_checks
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
-from django.utils.module_loading import autodiscover_modules
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -63,7 +62,6 @@ def preflight_check(name: str, *, needs_processes: bool = False) -> Callable[[Ca
 
 
 def registered_checks() -> list[Check]:
-    autodiscover_modules("preflight")
     return list(_checks.values())
 
 

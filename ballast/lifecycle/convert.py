@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connections
 
 from ballast.lib.rls import enable_rls_sql
-from ballast.outbox.partitions import run_ddl
+from ballast.outbox.partitioned_tables import run_ddl
 
 OWNER = "owner"
 SYSTEM = "system"

@@ -1,7 +1,7 @@
 """Partitions of one tenant's own: an isolation tier for large or noisy tenants, and a purge by DROP.
 
 A dedicated tenant (`manage.py tenant_partition SLUG --execute`: a DedicatedTenant row, audited) has a leaf of
-its own in every period of every per-tenant table (lifecycle.tables, `per_tenant=True`): such a period is
+its own in every period of every per-tenant table (ballast.lib.partitioned_tables, `per_tenant=True`): such a period is
 `PARTITION BY LIST (tenant_id)` with one leaf per dedicated tenant and a DEFAULT leaf for everyone else
 (ballast.lib.partitioning names them). Maintenance creates future periods in that shape; `reshape` rebuilds an
 existing period into the shape the dedicated tenants call for:
@@ -27,6 +27,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from ballast.lib.partitioned_tables import HighVolumeTable, per_tenant_tables
 from ballast.lib.partitioning import (
     Partition,
     RangePartitioned,
@@ -36,7 +37,6 @@ from ballast.lib.partitioning import (
     run_ddl,
 )
 from ballast.lib.rls import enable_rls_sql
-from ballast.lifecycle.tables import HighVolumeTable, per_tenant_tables
 from ballast.tenants.audit import record
 from ballast.tenants.models import Tenant
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The high-volume tables and their models: every partitioned table of lifecycle.tables.TABLES (a test checks).
+# The high-volume tables and their models: every partitioned table of ballast.lib.partitioned_tables (a test checks).
 HIGH_VOLUME_TABLES: dict[str, str] = {
     "jobs_job": "Job",
     "jobs_jobattempt": "JobAttempt",

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from ballast.lifecycle.tables import TABLES, HighVolumeTable
+from ballast.lib.partitioned_tables import HighVolumeTable, tables
 
 BLOAT_MIN_DEAD_TUPLES = 10_000
 
@@ -88,7 +88,7 @@ def check_health(*, using: str = "system", today: date | None = None) -> HealthR
     today = today or timezone.now().date()
     report = HealthReport()
     with connections[using].cursor() as cursor:
-        for table in TABLES:
+        for table in tables():
             spec = table.spec
             rows = _catalogue(cursor, spec.table)
             report.tables[spec.table] = sum(1 for row in rows if row[5] == 1)

@@ -1,14 +1,19 @@
-"""Data lifecycle job types: the tenant purge (internal: only operators start it, through tenant_purge)."""
+"""Data lifecycle job types: the tenant purge (internal: only operators start it, through tenant_purge), the
+partition backfill, and the periodic partition upkeep and retention."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
 from ballast.jobs.registry import job_handler
+from ballast.jobs.scheduler.periodic import periodic
 from ballast.jobs.worker.context import JobContext, PermanentError
 from ballast.lifecycle import purge
+from ballast.lifecycle.maintenance import ensure_all_partitions
+from ballast.lifecycle.retention import apply_retention
 from ballast.tenants.audit import record
 
 PURGE_JOB = "lifecycle.tenant_purge"
@@ -113,3 +118,14 @@ def partition_backfill(ctx: JobContext, payload: dict[str, Any]) -> dict[str, An
         )
     except convert.ConvertError as exc:
         raise PermanentError(str(exc)) from exc
+
+
+# Partition upkeep and retention: periodic tasks of the scheduler's leader, run with the owner's DSN (DDL).
+@periodic("lifecycle.partitions", every=timedelta(hours=1), requires_owner=True)
+def maintain_partitions() -> None:
+    ensure_all_partitions()
+
+
+@periodic("lifecycle.retention", every=timedelta(hours=1), requires_owner=True)
+def retention() -> None:
+    apply_retention()

@@ -1,14 +1,10 @@
-"""Scheduled partition upkeep, as periodic jobs the scheduler's leader runs (the owner's DSN): partitions ahead,
-retention."""
+"""Partition upkeep: every declared partitioned table's partitions ahead (the periodic task lifecycle.partitions,
+ballast.lifecycle.job_handlers)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from ballast.jobs.scheduler.periodic import periodic
+from ballast.lib.partitioned_tables import tables
 from ballast.lifecycle.dedicated_tenants import dedicated_tenant_ids
-from ballast.lifecycle.retention import apply_retention
-from ballast.lifecycle.tables import TABLES
 
 
 def ensure_all_partitions() -> list[str]:
@@ -18,16 +14,6 @@ def ensure_all_partitions() -> list[str]:
     the names it created."""
     created: list[str] = []
     dedicated = dedicated_tenant_ids()
-    for table in TABLES:
+    for table in tables():
         created += table.spec.ensure(ahead=table.ahead, tenants=dedicated if table.per_tenant else ())
     return created
-
-
-@periodic("lifecycle.partitions", every=timedelta(hours=1), requires_owner=True)
-def maintain_partitions() -> None:
-    ensure_all_partitions()
-
-
-@periodic("lifecycle.retention", every=timedelta(hours=1), requires_owner=True)
-def retention() -> None:
-    apply_retention()

@@ -17,8 +17,8 @@ from datetime import date
 
 from django.db import DatabaseError, connections
 
+from ballast.lib.partitioned_tables import HighVolumeTable, tables
 from ballast.lib.partitioning import Partition
-from ballast.lifecycle.tables import TABLES, HighVolumeTable
 
 logger = logging.getLogger(__name__)
 OWNER = "owner"  # DDL
@@ -87,7 +87,7 @@ def _drop_or_attach_back(table: HighVolumeTable, partition: Partition) -> str:
 def apply_retention(*, dry_run: bool = False, today: date | None = None) -> RetentionReport:
     """Drop every partition wholly older than its table's retention; `dry_run` only says what would go."""
     report = RetentionReport(dry_run=dry_run)
-    for table in TABLES:
+    for table in tables():
         cutoff = table.retention_cutoff(today)
         decided: set[str] = set()
         for partition in table.spec.detached(OWNER):  # detached by a run that died before its decision

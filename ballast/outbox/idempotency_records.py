@@ -1,5 +1,5 @@
 """The stored Idempotency-Key records (the HTTP layer that writes them is api.idempotency): an operator's
-invalidation. Retention drops whole daily partitions (lifecycle.tables), never DELETEs rows."""
+invalidation. Retention drops whole daily partitions (ballast.lib.partitioned_tables), never DELETEs rows."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ballast.lib.preflight import CheckFailed, preflight_check
-from ballast.outbox import partitions
+from ballast.outbox import partitioned_tables as partitions
 
 
 @preflight_check("outbox_partitions")

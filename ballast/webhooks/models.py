@@ -84,7 +84,7 @@ class WebhookDelivery(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "endpoint", "-id"], name="webhookdelivery_newest"),
-            # Retention keeps a month while it holds a pending delivery (lifecycle.tables): found by this index.
+            # Retention keeps a month while it holds a pending delivery (partitioned_tables.py): found by this index.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhookdelivery_pending"),
         ]
         verbose_name_plural = "webhook deliveries"

@@ -22,7 +22,7 @@ from django.utils import timezone
 from ballast.api import idempotency
 from ballast.jobs.models import Job
 from ballast.outbox.models import IdempotencyRecord
-from ballast.outbox.partitions import IDEMPOTENCY_RECORDS
+from ballast.outbox.partitioned_tables import IDEMPOTENCY_RECORDS
 from ballast.tenants.models import Tenant
 from ballast.tenants.tests.conftest import TokenMaker, client_for
 

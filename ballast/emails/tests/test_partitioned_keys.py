@@ -15,7 +15,7 @@ from ballast.emails.models import EmailDelivery
 from ballast.emails.services import EmailConflict, send_email
 from ballast.emails.tests.conftest import new_delivery
 from ballast.jobs.models import Job
-from ballast.lifecycle.tables import by_table
+from ballast.lib.partitioned_tables import by_table
 from ballast.tenants.models import Tenant
 
 DELIVERIES = by_table("emails_emaildelivery").spec

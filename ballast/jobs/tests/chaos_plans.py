@@ -157,7 +157,7 @@ def _maintenance_held(stack: Stack) -> None:
     that writers do not conflict with (SHARE UPDATE EXCLUSIVE, which VACUUM itself takes)."""
     from ballast.jobs.scheduler.periodic import platform_tenant_id
     from ballast.jobs.services import enqueue
-    from ballast.outbox import partitions
+    from ballast.outbox import partitioned_tables as partitions
 
     table = partitions.IDEMPOTENCY_RECORDS.partition_name(timezone.now().date())
     holder = stack.pg.superuser()

@@ -77,7 +77,7 @@ def test_owner_tasks_go_to_the_queue_only_the_scheduler_serves(committed: None) 
 def test_the_hot_tables_vacuum_runs_as_the_owner_and_clears_dead_rows(committed: None) -> None:
     from django.db import connections
 
-    from ballast.jobs.outbox_wiring import vacuum_hot_tables
+    from ballast.jobs.job_handlers import vacuum_hot_tables
 
     with connections["owner"].cursor() as cursor:
         cursor.execute("CREATE TABLE churn (id int PRIMARY KEY, status text) WITH (autovacuum_enabled = false)")

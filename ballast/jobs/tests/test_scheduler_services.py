@@ -22,7 +22,7 @@ from ballast.jobs.tests.conftest import job_row
 from ballast.jobs.tests.processes import FAST_SETTINGS, Processes, wait_for
 from ballast.jobs.tests.slot_probe import NAME as PROBE
 from ballast.jobs.worker.claim import claim_next
-from ballast.outbox import partitions
+from ballast.outbox import partitioned_tables as partitions
 from ballast.tenants.models import Tenant
 
 LEASE = float(FAST_SETTINGS["JOBS_LEASE_SECONDS"])

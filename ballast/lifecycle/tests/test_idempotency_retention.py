@@ -10,9 +10,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from ballast.lib.partitioned_tables import by_table
 from ballast.lifecycle.maintenance import ensure_all_partitions
 from ballast.lifecycle.retention import apply_retention
-from ballast.lifecycle.tables import by_table
 from ballast.tenants.models import Tenant
 
 RECORDS = by_table("outbox_idempotencyrecord")

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from ballast.jobs.models import DeadLetter, Job
 from ballast.jobs.services import enqueue
+from ballast.lib.partitioned_tables import by_table
 from ballast.lifecycle.retention import apply_retention
-from ballast.lifecycle.tables import by_table
 from ballast.lifecycle.tests.test_partitions import partition_names
 from ballast.tenants.models import Tenant
 

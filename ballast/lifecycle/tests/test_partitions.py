@@ -13,10 +13,10 @@ from django.db import connections, transaction
 
 from ballast.jobs.services import enqueue
 from ballast.lib import preflight
+from ballast.lib.partitioned_tables import by_table, tables
 from ballast.lifecycle.health import check_health
 from ballast.lifecycle.maintenance import ensure_all_partitions
 from ballast.lifecycle.retention import apply_retention
-from ballast.lifecycle.tables import TABLES, by_table
 from ballast.lifecycle.tests.conftest import owner_sql
 from ballast.tenants.models import Tenant
 from ballast.webhooks.models import WebhookEndpoint
@@ -40,7 +40,7 @@ def test_every_partitioned_table_is_healthy_and_each_partition_has_forced_rls_an
     report = check_health()
 
     assert report.healthy, report.findings
-    assert set(report.tables) == {t.table for t in TABLES}
+    assert set(report.tables) == {t.table for t in tables()}
     assert all(count >= 2 for count in report.tables.values())  # this period and the next, at least
 
 
@@ -54,7 +54,7 @@ def test_maintenance_creates_the_partitions_ahead_and_is_safe_to_run_twice(commi
         assert furthest in created and again == []
         assert furthest in partition_names("tenants_auditentry")
     finally:
-        for table in TABLES:
+        for table in tables():
             if table.table == "outbox_outboxevent":
                 continue  # OUTBOX_PARTITIONS_AHEAD, not this setting
             for offset in (4, 5):

@@ -18,12 +18,12 @@ from ballast.emails.models import EmailDelivery
 from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
 from ballast.jobs.services import enqueue
 from ballast.jobs.tests.processes import Processes, wait_for
+from ballast.lib.partitioned_tables import per_tenant_tables
 from ballast.lifecycle import dedicated_tenants, purge
 from ballast.lifecycle.health import check_health
 from ballast.lifecycle.job_handlers import PURGE_JOB
 from ballast.lifecycle.models import DedicatedTenant
 from ballast.lifecycle.progress import job_progress
-from ballast.lifecycle.tables import per_tenant_tables
 from ballast.outbox.models import IdempotencyRecord
 from ballast.tenants.audit import record
 from ballast.tenants.context import tenant_scope

@@ -13,9 +13,9 @@ from django.db import connections
 
 from ballast.jobs.models import Job
 from ballast.jobs.services import retry_job
+from ballast.lib.partitioned_tables import by_table
 from ballast.lib.partitioning import Partition, RangePartitioned
 from ballast.lifecycle.retention import apply_retention
-from ballast.lifecycle.tables import by_table
 from ballast.lifecycle.tests.conftest import owner_sql
 from ballast.lifecycle.tests.test_job_partitions import JOBS, enqueue_echo, move_to_month, old_month, system_sql
 from ballast.lifecycle.tests.test_partitions import partition_names

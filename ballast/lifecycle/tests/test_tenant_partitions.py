@@ -14,13 +14,13 @@ from django.db import connections
 from django.utils import timezone
 
 from ballast.jobs.services import enqueue
+from ballast.lib.partitioned_tables import by_table, per_tenant_tables
 from ballast.lib.partitioning import RangePartitioned
 from ballast.lifecycle import dedicated_tenants
 from ballast.lifecycle.health import check_health
 from ballast.lifecycle.maintenance import ensure_all_partitions
 from ballast.lifecycle.models import DedicatedTenant
 from ballast.lifecycle.retention import apply_retention
-from ballast.lifecycle.tables import by_table, per_tenant_tables
 from ballast.tenants.audit import record
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import AuditEntry, Tenant

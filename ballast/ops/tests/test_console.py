@@ -226,7 +226,7 @@ def test_a_bulk_retry_of_a_filter_touches_every_match_at_preview_time_in_batches
 def test_the_queue_console_shows_partition_health_and_each_finding(reader: User, data: ConsoleData) -> None:
     assert "Healthy: jobs_jobattempt" in logged_in(reader).get(QUEUE).content.decode()
 
-    from ballast.lifecycle.tables import by_table
+    from ballast.lib.partitioned_tables import by_table
 
     by_table("jobs_jobattempt").spec.ensure(ahead=0, today=date(2018, 6, 1))
     try:

@@ -5,7 +5,7 @@ import uuid
 from django.db import migrations, models
 
 
-from ballast.outbox.partitions import ensure_partitions
+from ballast.outbox.partitioned_tables import ensure_partitions
 from ballast.lib.rls import EnableRowLevelSecurity
 
 # The outbox is range-partitioned by month; its primary key must include the partition key.

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import ballast.outbox.models
-from ballast.outbox.partitions import IDEMPOTENCY_RECORDS
+from ballast.outbox.partitioned_tables import IDEMPOTENCY_RECORDS
 from ballast.lib.partitioning import TableShape, partition_existing
 
 TABLE = "outbox_idempotencyrecord"

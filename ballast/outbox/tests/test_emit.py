@@ -13,7 +13,7 @@ from ballast.jobs.services import cancel_job, enqueue
 from ballast.jobs.worker.run import run_now
 from ballast.lib import partitioning
 from ballast.lib.tracing import TraceContext, trace_context
-from ballast.outbox import partitions
+from ballast.outbox import partitioned_tables as partitions
 from ballast.outbox.envelope import to_cloudevent
 from ballast.outbox.services import NOTIFY_CHANNEL, NewEvent, OutsideTransaction, emit, insert_from_cte_sql
 from ballast.outbox.tests.helpers import emit_in_transaction, events

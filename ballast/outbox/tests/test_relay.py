@@ -12,7 +12,8 @@ import pytest
 from django.db import connections, transaction
 from django.db.models.functions import Now
 
-from ballast.outbox import partitions, relay
+from ballast.outbox import partitioned_tables as partitions
+from ballast.outbox import relay
 from ballast.outbox.models import OutboxEvent
 from ballast.outbox.services import NewEvent, emit, insert_from_cte_sql
 from ballast.outbox.tests import helpers

@@ -15,7 +15,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from ballast.jobs.models import Job
-from ballast.lifecycle.tables import by_table
+from ballast.lib.partitioned_tables import by_table
 from ballast.tenants.context import TenantContextError, tenant_scope
 from ballast.tenants.models import Tenant
 from ballast.webhooks.models import WebhookDelivery
