@@ -107,6 +107,8 @@ class JobAttempt(TenantOwned):
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     error = models.TextField(blank=True, default="")
+    # The exception's class as an import path (e.g. "builtins.ValueError"): the Tasks API's TaskError.
+    error_class = models.CharField(max_length=300, blank=True, default="", db_default="")
     traceback = models.TextField(blank=True, default="")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
 

@@ -130,6 +130,7 @@ class NewJob:
     max_attempts: int | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    queue: str | None = None  # another workers' queue than the type's own (the Tasks API's queue_name)
 
 
 def _tenant_id(tenant: Tenant | int) -> int:
@@ -149,13 +150,15 @@ def enqueue(
     causation_id: str | None = None,
     actor: str = SYSTEM_ACTOR,
     public_only: bool = False,
+    queue: str | None = None,
 ) -> Job:
     """Create a job in the caller's transaction; its queue is woken only after commit.
 
     The same tenant and idempotency key return the existing job (`job.created` is False); the same key with
     another type or payload raises IdempotencyConflict. Refused input raises EnqueueError (`public_only`:
-    only types clients may enqueue). Correlation, causation and trace default to the current request's or
-    job's (ballast.lib.tracing); a `job.created` event goes to the outbox in the same statement.
+    only types clients may enqueue). `queue` runs it on another of the workers' queues than its type's.
+    Correlation, causation and trace default to the current request's or job's (ballast.lib.tracing); a
+    `job.created` event goes to the outbox in the same statement.
     """
     new = NewJob(
         job_type=job_type,
@@ -166,6 +169,7 @@ def enqueue(
         max_attempts=max_attempts,
         correlation_id=correlation_id,
         causation_id=causation_id,
+        queue=queue,
     )
     return enqueue_many(tenant=tenant, jobs=[new], actor=actor, public_only=public_only)[0]
 
@@ -178,12 +182,14 @@ def enqueue_many(
     tenant_id = _tenant_id(tenant)
     context = tracing.current()
     rows: list[dict[str, Any]] = []
-    specs: list[HandlerSpec] = []
     keys: list[str] = []
     for index, new in enumerate(jobs):
         spec, encoded = _validated(new.job_type, new.payload, new.max_attempts, new.priority, public_only=public_only)
         if new.run_at is not None and timezone.is_naive(new.run_at):
             raise EnqueueError("run_at must carry a time zone")
+        queue = spec.queue if new.queue is None else new.queue
+        if new.queue is not None and new.queue not in policy.QUEUE_ORDER:
+            raise EnqueueError(f"Unknown queue {queue!r}; the workers' queues: {', '.join(policy.QUEUE_ORDER)}")
         if new.idempotency_key is not None:
             if len(new.idempotency_key) > KEY_COLUMN_LENGTH:
                 raise EnqueueError(f"An idempotency key is at most {KEY_COLUMN_LENGTH} characters")
@@ -192,15 +198,14 @@ def enqueue_many(
             keys.append(new.idempotency_key)
         traceparent = context.traceparent or tracing.new_traceparent()
         trace_id = context.trace_id or traceparent[3:35]
-        specs.append(spec)
         rows.append(
             {
                 "ord": index,
                 "job_type": new.job_type,
-                "queue": spec.queue,
+                "queue": queue,
                 "payload": json.loads(encoded),
                 "payload_hash": payload_fingerprint(new.job_type, new.payload),
-                "priority": policy.QUEUES[spec.queue].default_priority if new.priority is None else new.priority,
+                "priority": policy.QUEUES[queue].default_priority if new.priority is None else new.priority,
                 "run_at": new.run_at.isoformat() if new.run_at else None,
                 "max_attempts": new.max_attempts or spec.max_attempts,
                 "idempotency_key": new.idempotency_key,
@@ -211,7 +216,7 @@ def enqueue_many(
                 "created_event_id": str(uuid.uuid4()),
                 "lifecycle_events": spec.lifecycle_events,
                 "audit_data": {"job_type": new.job_type, "run_at": new.run_at.isoformat() if new.run_at else None},
-                "event_data": {"job_type": new.job_type, "queue": spec.queue},
+                "event_data": {"job_type": new.job_type, "queue": queue},
             }
         )
     if not rows:
@@ -239,14 +244,14 @@ def enqueue_many(
             cursor.execute(jobs_sql.BY_IDEMPOTENCY_KEYS, {"keys": keys})
             existing = {key: (job_id, fingerprint) for job_id, key, fingerprint in cursor.fetchall()}
         result: list[Job] = []
-        for row, spec in zip(rows, specs, strict=True):
+        for row in rows:
             if row["ord"] in created:
                 job_id, due, priority, available_at, created_at = created[row["ord"]]
                 job = Job(
                     id=job_id,
                     tenant_id=tenant_id,
                     job_type=row["job_type"],
-                    queue=spec.queue,
+                    queue=row["queue"],
                     payload=row["payload"],
                     payload_hash=row["payload_hash"],
                     status=S.QUEUED,
@@ -266,8 +271,8 @@ def enqueue_many(
                 )
                 job.created = True
                 if due:
-                    urgent = priority > policy.QUEUES[spec.queue].default_priority
-                    wakeups.wake_after_commit(spec.queue, tenant_id, urgent=urgent)
+                    urgent = priority > policy.QUEUES[row["queue"]].default_priority
+                    wakeups.wake_after_commit(row["queue"], tenant_id, urgent=urgent)
                 result.append(job)
                 continue
             key = row["idempotency_key"]

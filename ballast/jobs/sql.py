@@ -138,10 +138,10 @@ WHERE id = %(job_id)s AND status = 'running'
 """
 
 INSERT_ATTEMPT = """
-INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error, traceback,
-    duration_ms)
+INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error, error_class,
+    traceback, duration_ms)
 VALUES (%(tenant_id)s, %(job_id)s, %(attempt)s, %(worker)s, COALESCE(%(started_at)s::timestamptz, clock_timestamp()),
-    clock_timestamp(), %(outcome)s, %(error)s, %(traceback)s,
+    clock_timestamp(), %(outcome)s, %(error)s, %(error_class)s, %(traceback)s,
     GREATEST(0, (extract(epoch FROM clock_timestamp() - %(started_at)s::timestamptz) * 1000)::int))
 """
 

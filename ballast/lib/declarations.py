@@ -3,6 +3,7 @@
 - `partitioned_tables.py`: its high-volume tables (ballast.lib.partitioned_tables);
 - `audit_actions.py`: the audit action names it records (ballast.tenants.audit.register_actions);
 - `job_handlers.py`: its job types, periodic tasks and scheduler services (ballast.jobs.registry);
+- `tasks.py`: its Django Tasks (`@task`, each a job type: ballast.tasks.backend);
 - `preflight.py`: its deploy checks (ballast.lib.preflight).
 
 `load()` imports these modules from every installed app, Ballast's and the project's own, in the order of
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from django.utils.module_loading import autodiscover_modules
 
-MODULES = ("partitioned_tables", "audit_actions", "job_handlers", "preflight")
+MODULES = ("partitioned_tables", "audit_actions", "job_handlers", "tasks", "preflight")
 
 
 def load() -> None:

@@ -14,6 +14,7 @@ from config.settings.outbox import *  # noqa: F403
 from config.settings.redis import *  # noqa: F403
 from config.settings.rq import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
+from config.settings.tasks import *  # noqa: F403
 from config.settings.uploads import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403
 

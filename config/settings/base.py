@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "django_tasks",
     "ballast.tenants",
     "ballast.jobs",
     "ballast.outbox",
@@ -59,6 +60,9 @@ INSTALLED_APPS = [
     "ballast.lifecycle",
     "ballast.ops",
 ]
+if not IS_PROD:
+    # The guides' examples (examples/tasks.py): tasks any tenant's code may enqueue.
+    INSTALLED_APPS.append("examples")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

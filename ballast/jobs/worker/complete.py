@@ -95,7 +95,9 @@ def release_unstarted(job: ClaimedJob, *, delay: float = 0.0, using: str = "syst
     )
 
 
-def attempt_row(job: ClaimedJob, *, worker: str, outcome: str, error: str = "", trace: str = "", using: str) -> None:
+def attempt_row(
+    job: ClaimedJob, *, worker: str, outcome: str, error: str = "", error_class: str = "", trace: str = "", using: str
+) -> None:
     with connections[using].cursor() as cursor:
         cursor.execute(
             sql.INSERT_ATTEMPT,
@@ -107,6 +109,7 @@ def attempt_row(job: ClaimedJob, *, worker: str, outcome: str, error: str = "", 
                 "started_at": job.started_at,
                 "outcome": outcome,
                 "error": clean_error(error),
+                "error_class": error_class[:300],
                 "traceback": clean_error(trace[-MAX_ERROR_CHARS:]),
             },
         )
@@ -211,6 +214,7 @@ def record_failure(
     spec: HandlerSpec | None,
     worker: str,
     error: str,
+    error_class: str = "",
     trace: str = "",
     permanent: bool = False,
     cancelled: bool = False,
@@ -223,7 +227,14 @@ def record_failure(
         DEFAULT_DB_ALIAS,
         f"writing how job {job.id} ended",
         lambda: _record_failure(
-            job, spec=spec, worker=worker, error=error, trace=trace, permanent=permanent, cancelled=cancelled
+            job,
+            spec=spec,
+            worker=worker,
+            error=error,
+            error_class=error_class,
+            trace=trace,
+            permanent=permanent,
+            cancelled=cancelled,
         ),
     )
 
@@ -266,6 +277,7 @@ def _record_failure(
     spec: HandlerSpec | None,
     worker: str,
     error: str,
+    error_class: str,
     trace: str,
     permanent: bool,
     cancelled: bool,
@@ -274,14 +286,28 @@ def _record_failure(
         try:
             cancel_requested = fence(job.id, job.lease_token, retention_at=job.retention_at) or cancelled
         except LeaseLost:
-            attempt_row(job, worker=worker, outcome=Outcome.LEASE_LOST, error=error, trace=trace, using="default")
+            attempt_row(
+                job,
+                worker=worker,
+                outcome=Outcome.LEASE_LOST,
+                error=error,
+                error_class=error_class,
+                trace=trace,
+                using="default",
+            )
             return str(Outcome.LEASE_LOST)
         outcome = end_unsuccessfully(
             job, spec=spec, error=error, cancel_requested=cancel_requested, permanent=permanent, using="default"
         )
         attempt_outcome = {"retry": Outcome.FAILED, "dead_letter": Outcome.FAILED}.get(outcome, outcome)
         attempt_row(
-            job, worker=worker, outcome=attempt_outcome or Outcome.LEASE_LOST, error=error, trace=trace, using="default"
+            job,
+            worker=worker,
+            outcome=attempt_outcome or Outcome.LEASE_LOST,
+            error=error,
+            error_class=error_class,
+            trace=trace,
+            using="default",
         )
         _events([outcome_event(job, outcome, error=clean_error(error))], DEFAULT_DB_ALIAS)
         return outcome or str(Outcome.LEASE_LOST)

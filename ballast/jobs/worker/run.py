@@ -320,6 +320,7 @@ def _failed(job: ClaimedJob, spec: HandlerSpec | None, exc: Exception, *, worker
         spec=spec,
         worker=worker,
         error=error,
+        error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
         trace=traceback.format_exc(),
         permanent=isinstance(exc, PermanentError | UnknownJobType | complete.ResultTooLarge),
     )

@@ -1,0 +1,1 @@
+from ballast.jobs.tests.conftest import processes, redis, tenant  # noqa: F401  (fixtures)
