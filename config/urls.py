@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -25,3 +26,5 @@ urlpatterns = [
     path("api/v1/", include("ballast.uploads.urls")),
     path("uploads/", include("ballast.uploads.page_urls")),
 ]
+if "examples" in settings.INSTALLED_APPS:  # the guides' dev app (not in prod)
+    urlpatterns.append(path("api/v1/", include("examples.urls")))

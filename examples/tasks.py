@@ -1,4 +1,4 @@
-"""The first tasks of docs/first-job.md."""
+"""The tasks of docs/first-job.md."""
 
 from __future__ import annotations
 
