@@ -240,6 +240,7 @@ PLANS: dict[str, Plan] = {
 @dataclass(frozen=True)
 class Post:
     sent: float
+    answered: float
     status: int  # 0: no answer (refused, timed out)
     job_id: int | None
     job_type: str
@@ -283,7 +284,7 @@ class Poster(threading.Thread):
                 status = exc.code
             except OSError:
                 status = 0
-            self.posts.append(Post(sent, status, job_id, job_type))
+            self.posts.append(Post(sent, time.time(), status, job_id, job_type))
             self.stop.wait(max(0.0, POST_INTERVAL - (time.time() - sent)))
 
 
@@ -296,6 +297,7 @@ class PlanResult:
     run_twice_at_once: int = 0
     charged_unstarted: int = 0
     posts_during_fault: int = 0
+    posts_in_flight_during_fault: int = 0
     availability: float = 1.0
     recovery_s: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -444,6 +446,10 @@ def check(plan: Plan, job_ids: list[int], posts: list[Post], *, log: Path, fault
                 result.run_twice_at_once += 1
                 result.problems.append(f"job {job_id} attempts {earlier.attempt} and {later.attempt} overlapped")
     during = [post for post in posts if fault[0] <= post.sent <= fault[1]]
+    # Sent during the fault, or sent before it and still waiting for an answer when it began.
+    result.posts_in_flight_during_fault = sum(
+        1 for post in posts if post.sent <= fault[1] and post.answered >= fault[0]
+    )
     result.posts_during_fault = len(during)
     result.availability = sum(post.ok for post in during) / len(during) if during else 1.0
     # Recovery: the next completed job after the fault clears (for a newer type, the next job of that type).
