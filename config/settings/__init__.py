@@ -1,22 +1,15 @@
-"""Settings: one base plus one module per concern; APP_ENV picks the defaults."""
+"""Settings: this repository's site (base) on Ballast's own (ballast.settings); APP_ENV picks the defaults."""
 
+# isort: off
+# The site's environment comes first: config.settings.env loads .env and var/*.env into the environment that
+# Ballast's settings then read.
 import django_stubs_ext
 
-from ballast.lib.settings_safety import assert_safe_configuration
 from config.settings.base import *  # noqa: F403
-from config.settings.convert import *  # noqa: F403
-from config.settings.drf import *  # noqa: F403
-from config.settings.emails import *  # noqa: F403
-from config.settings.jobs import *  # noqa: F403
-from config.settings.lifecycle import *  # noqa: F403
-from config.settings.ops import *  # noqa: F403
-from config.settings.outbox import *  # noqa: F403
-from config.settings.redis import *  # noqa: F403
-from config.settings.rq import *  # noqa: F403
-from config.settings.security import *  # noqa: F403
-from config.settings.tasks import *  # noqa: F403
-from config.settings.uploads import *  # noqa: F403
-from config.settings.webhooks import *  # noqa: F403
+from ballast.settings import *  # noqa: F403
+from ballast.lib.settings_safety import assert_safe_configuration
+
+# isort: on
 
 assert_safe_configuration(globals())
 

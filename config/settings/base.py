@@ -21,7 +21,6 @@ __all__ = [
     "LANGUAGE_CODE",
     "LOGGING",
     "MIDDLEWARE",
-    "REDIS_DSN",
     "ROOT_URLCONF",
     "SECRET_KEY",
     "STATIC_ROOT",
@@ -162,11 +161,6 @@ STORAGES = {
         )
     },
 }
-
-_redis_db = 1 if APP_ENV == "ci" else 0
-REDIS_DSN: str = env.str(
-    "REDIS_DSN", default=local_default(f"redis://127.0.0.1:{env.str('BALLAST_REDIS_PORT', default='6379')}/{_redis_db}")
-)
 
 # Django's cache is per process memory: nothing Ballast shares goes through it (its Redis backend pickles values,
 # and Redis is data, never code: the API throttle counts in Redis itself, api/throttling.py).

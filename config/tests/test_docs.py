@@ -1,6 +1,7 @@
 """The docs cannot rot: every fenced block in README.md and docs/*.md is checked against the code.
 
-- ```python path=<file>: the block is those lines of the repository file, verbatim (the suite runs the file).
+- ```<language> path=<file>: the block is those lines of the repository file, verbatim (the suite runs the file).
+- ```<language> test=<name>: config/tests/test_<name>.py runs the block itself (e.g. in a new project).
 - ```python: the block runs, with Django set up and the test database behind it.
 - ```sh: one command per line, each real: a Make target, a management command that accepts its arguments, a
   script, a benchmark and its flags, a test path, a URL the site routes, or one of a few known programs.
@@ -77,9 +78,9 @@ def test_every_block_says_what_it_is() -> None:
     assert unnamed == [], f"blocks need one of {sorted(LANGUAGES)}"
 
 
-def test_every_python_block_with_a_path_is_that_file_verbatim() -> None:
+def test_every_block_with_a_path_is_that_file_verbatim() -> None:
     wrong = []
-    for block in of("python"):
+    for block in BLOCKS:
         if "path" in block.options:
             source = ROOT / block.options["path"]
             if not source.is_file() or block.body not in source.read_text():
@@ -87,9 +88,19 @@ def test_every_python_block_with_a_path_is_that_file_verbatim() -> None:
     assert wrong == []
 
 
+def test_every_block_a_test_runs_names_a_test_that_reads_its_page() -> None:
+    wrong = []
+    for block in BLOCKS:
+        if "test" in block.options:
+            test = ROOT / "config" / "tests" / f"test_{block.options['test']}.py"
+            if not test.is_file() or block.page.name not in test.read_text():
+                wrong.append(f"{block}: no {test.relative_to(ROOT)} that reads {block.page.name}")
+    assert wrong == []
+
+
 def test_every_python_block_without_a_path_runs(committed: None) -> None:
     for block in of("python"):
-        if "path" in block.options:
+        if "path" in block.options or "test" in block.options:
             continue
         module = types.ModuleType(f"docs_block_{block.line}")
         sys.modules[module.__name__] = module
@@ -111,6 +122,8 @@ def test_every_sql_block_runs_as_the_owner(committed: None) -> None:
         pass
 
     for block in of("sql"):
+        if "path" in block.options or "test" in block.options:
+            continue
         with pytest.raises(Rollback), transaction.atomic(using="owner"):
             with connections["owner"].cursor() as cursor:
                 cursor.execute(block.body)
@@ -206,8 +219,13 @@ def _command_problem(words: list[str]) -> str | None:
 
 
 def test_every_shell_line_is_a_real_command() -> None:
+    run_elsewhere = [block for block in of("sh") if "test" in block.options]
     wrong = [
-        f"{block}: {line}: {why}" for block in of("sh") for line in _commands(block.body) if (why := problem(line))
+        f"{block}: {line}: {why}"
+        for block in of("sh")
+        if block not in run_elsewhere
+        for line in _commands(block.body)
+        if (why := problem(line))
     ]
     assert wrong == []
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from config.settings.env import APP_ENV, BASE_DIR, env
+from pathlib import Path
+
+from ballast.settings.environment import APP_ENV, env
 
 __all__ = [
     "S3_ACCESS_KEY_ID",
@@ -30,7 +32,7 @@ if UPLOADS_BACKEND not in ("local", "s3"):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"UPLOADS_BACKEND must be 'local' or 's3', not {UPLOADS_BACKEND!r}")
-UPLOADS_LOCAL_ROOT: str = env.str("UPLOADS_LOCAL_ROOT", default=str(BASE_DIR / "var" / "uploads"))
+UPLOADS_LOCAL_ROOT: str = env.str("UPLOADS_LOCAL_ROOT", default=str(Path("var", "uploads").resolve()))
 S3_ENDPOINT_URL: str = env.str("S3_ENDPOINT_URL", default="")  # empty: AWS itself
 S3_BUCKET: str = env.str("S3_BUCKET", default="")
 S3_REGION: str = env.str("S3_REGION", default="us-east-1")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from config.settings.env import BASE_DIR, IS_PROD, env
+from pathlib import Path
+
+from ballast.settings.environment import IS_PROD, env
 
 __all__ = [
     "DEFAULT_FROM_EMAIL",
@@ -25,7 +27,8 @@ EMAIL_BACKEND: str = env.str(
     if IS_PROD
     else "django.core.mail.backends.filebased.EmailBackend",
 )
-EMAIL_FILE_PATH = str(BASE_DIR / "var" / "mail")
+# The file backend of dev and ci writes here (relative to the directory the process starts in).
+EMAIL_FILE_PATH: str = env.str("EMAIL_FILE_PATH", default=str(Path("var", "mail").resolve()))
 EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.settings.env import env
+from ballast.settings.environment import env
 
 __all__ = [
     "JOBS_PARTITIONS_AHEAD",

@@ -1,15 +1,25 @@
-"""Redis: where it is (REDIS_DSN, or Sentinel), and how long a request may wait for it (config/redis_client.py)."""
+"""Redis: where it is (REDIS_DSN, or Sentinel), and how long a request may wait for it (ballast.lib.redis_client)."""
 
 from __future__ import annotations
 
-from config.settings.env import env
+from ballast.settings.environment import APP_ENV, env, local_default
 
 __all__ = [
+    "REDIS_DSN",
     "REDIS_FAIL_OPEN_SECONDS",
     "REDIS_REQUEST_TIMEOUT",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_MASTER",
 ]
+
+# Wake-ups, rate limits and throttles live here (never data: nothing Ballast loads from Redis is code). dev and ci
+# default to a local server (ci on database 1, so a test run leaves dev's wake-ups alone); prod must set it.
+REDIS_DSN: str = env.str(
+    "REDIS_DSN",
+    default=local_default(
+        f"redis://127.0.0.1:{env.str('BALLAST_REDIS_PORT', default='6379')}/{1 if APP_ENV == 'ci' else 0}"
+    ),
+)
 
 # Sentinel: "host:port,host:port" and the monitored master's name. When set, every client asks the sentinels
 # for the current primary (REDIS_DSN then only gives the database number, user and password).

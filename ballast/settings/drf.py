@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from config.settings.env import env
-from config.settings.security import TRUSTED_PROXY
+from ballast.settings.environment import env
+from ballast.settings.security import TRUSTED_PROXY
 
 __all__ = ["API_RATE_PER_TENANT", "API_RATE_PER_TOKEN", "QUEUE_PROCESS_RATE", "REST_FRAMEWORK", "SPECTACULAR_SETTINGS"]
 

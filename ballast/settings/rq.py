@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from config.settings.base import REDIS_DSN
-from config.settings.env import env
-from config.settings.redis import REDIS_SENTINEL_MASTER, REDIS_SENTINELS
+from ballast.settings.environment import env
+from ballast.settings.redis import REDIS_DSN, REDIS_SENTINEL_MASTER, REDIS_SENTINELS
 
 __all__ = ["REDIS_CONNECT_TIMEOUT", "REDIS_SOCKET_TIMEOUT", "RQ", "RQ_QUEUES"]
 

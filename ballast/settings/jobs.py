@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.settings.env import IS_PROD, env
+from ballast.settings.environment import IS_PROD, env
 
 __all__ = [
     "EMAIL_RATE_PER_MINUTE",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.settings.env import IS_PROD, env
+from ballast.settings.environment import IS_PROD, env
 
 __all__ = [
     "CSRF_COOKIE_SECURE",
@@ -23,7 +23,7 @@ __all__ = [
 
 # true only when a proxy in front of every web process sets X-Forwarded-Proto and strips the client's own, and
 # appends the client's address to X-Forwarded-For: otherwise a client could claim HTTPS, or any address (the
-# throttles count callers without a token by address, config/settings/drf.py NUM_PROXIES), by sending the headers.
+# throttles count callers without a token by address, ballast/settings/drf.py NUM_PROXIES), by sending the headers.
 TRUSTED_PROXY: bool = env.bool("TRUSTED_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 
