@@ -7,7 +7,7 @@ STAMP := $(VENV)/.deps-installed
 DEV := APP_ENV=$(or $(APP_ENV),dev)
 CI := APP_ENV=ci
 
-.PHONY: venv services migrate preflight run test lint typecheck pytest bench clean
+.PHONY: venv services migrate preflight run test lint typecheck pytest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -111,7 +111,7 @@ psql_super() {
     runuser -u postgres -- psql -p "$PG_PORT" -v ON_ERROR_STOP=1 -tAq "$@"
   else
     log "cannot reach Postgres on 127.0.0.1:$PG_PORT as a superuser. Create the roles by hand:"
-    log "  see README.md, 'Database roles'"
+    log "  see docs/install.md, 'The database and its three roles'"
     exit 1
   fi
 }

@@ -11,7 +11,7 @@ existing period into the shape the dedicated tenants call for:
 2. a sync trigger on the period repeats every later insert, update and delete on the copy;
 3. copy the period's rows in id ranges (system role, ON CONFLICT DO NOTHING: a rerun is harmless);
 4. swap in one short transaction through run_ddl (lock_timeout, retries): detach the period, attach the copy
-   under its name. Writers of the table wait only for this (README: Benchmarks, Retention);
+   under its name. Writers of the table wait only for this (docs/benchmarks.md, Retention);
 5. drop the old period (its own transaction).
 
 Each step is safe to rerun: a period already in shape is skipped and a crashed run's leftovers are dropped.

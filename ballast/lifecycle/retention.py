@@ -1,6 +1,7 @@
-"""Retention: whole partitions past their table's retention are detached and dropped, never rows DELETEd.
+"""Retention: whole partitions past their table's retention are detached and dropped; no row of a partitioned
+table is DELETEd (a month of jobs loses its dead letters first, in bounded batches: a table's `prepare`).
 
-Runs hourly (lifecycle.maintenance) and as `manage.py retention [--dry-run]`. As the owner role (DDL).
+Runs hourly (the periodic task lifecycle.retention) and as `manage.py retention [--dry-run]`. As the owner role (DDL).
 
 A partition that looks droppable is detached first, then decided on again, and only then dropped: once
 detached, no claim, retry or update can reach its rows (the detach waits for the writers' locks, and after it

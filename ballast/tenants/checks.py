@@ -76,6 +76,6 @@ def check_runtime_roles(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     except DatabaseError as exc:
         return [Error(f"Cannot check the database roles: {type(exc).__name__}", id="tenants.E004")]
     return [
-        Error(f"Refusing to start with APP_ENV=prod: {problem}", hint="README: 'Security model'.", id="tenants.E003")
+        Error(f"Refusing to start with APP_ENV=prod: {problem}", hint="docs/security.md", id="tenants.E003")
         for problem in problems
     ]

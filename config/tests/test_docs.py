@@ -156,7 +156,9 @@ def _bench(args: list[str]) -> str | None:
         return f"no benchmark {args[0]}"
     source = script.read_text()
     unknown = [
-        flag.split("=")[0] for flag in args[1:] if flag.startswith("--") and f'"{flag.split("=")[0]}"' not in source
+        flag.split("=")[0]
+        for flag in args[1:]
+        if flag.startswith("--") and flag != "--help" and f'"{flag.split("=")[0]}"' not in source
     ]
     return f"{args[0]} has no flag {', '.join(unknown)}" if unknown else None
 
@@ -204,7 +206,12 @@ def _command_problem(words: list[str]) -> str | None:
         else:
             return f"unknown python invocation {shlex.join(words)!r}"
     if program == ".venv/bin/pytest":
-        paths = [arg.split("::")[0] for arg in args if not arg.startswith("-")]
+        valued = {"-k", "-m", "-p", "-o", "--durations", "--basetemp", "--timeout"}  # options that take a value
+        paths = [
+            arg.split("::")[0]
+            for before, arg in zip(["", *args], args, strict=False)
+            if not arg.startswith("-") and before not in valued
+        ]
         missing = [path for path in paths if not (ROOT / path).exists()]
         return f"no test path {', '.join(missing)}" if missing else None
     if program == "curl":
