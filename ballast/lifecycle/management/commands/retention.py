@@ -11,7 +11,10 @@ from ballast.lifecycle.retention import apply_retention
 
 
 class Command(BaseCommand):
-    help = "Detach and drop partitions whose rows are all past retention (RETENTION_* settings); a month of jobs loses its dead letters first."
+    help = (
+        "Detach and drop partitions whose rows are all past retention (RETENTION_* settings); "
+        "a month of jobs loses its dead letters first."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="list what would be dropped; change nothing")
