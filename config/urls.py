@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ballast.api import health
+from ballast.api import health, problem_details
 from ballast.ops.metrics import metrics_view
 
+handler400 = "ballast.api.problem_details.bad_request"
 handler404 = "ballast.api.problem_details.not_found"
 handler500 = "ballast.api.problem_details.server_error"
 
@@ -25,6 +26,9 @@ urlpatterns = [
     path("api/v1/", include("ballast.webhooks.urls")),
     path("api/v1/", include("ballast.uploads.urls")),
     path("uploads/", include("ballast.uploads.page_urls")),
+    # Last: any other path under /api/ (a trailing slash included) is a problem 404, whatever DEBUG says.
+    # /api/schema and /api/docs without their slash still redirect to it (APPEND_SLASH).
+    re_path(r"^api/(?!(?:schema|docs)$)", problem_details.no_route),
 ]
 if "examples" in settings.INSTALLED_APPS:  # the guides' dev app (not in prod)
     urlpatterns.append(path("api/v1/", include("examples.urls")))

@@ -103,7 +103,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     """A digest of the request; JSON bodies are canonicalised, so key order and spacing do not matter."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         canonical = body
     return hashlib.sha256(method.encode() + b"\n" + path.encode() + b"\n" + canonical).hexdigest()
 

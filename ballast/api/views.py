@@ -1,21 +1,25 @@
-"""The base of every tenant API view: it runs inside tenant_scope of its credential's tenant, and every
-mutating request honours Idempotency-Key (api.idempotency)."""
+"""The bases of the API's views. ApiRequestMixin holds every view to its contract (the method, the body's
+size, the declared query parameters); TenantScopedMixin runs the handler inside tenant_scope of the
+credential's tenant, and every mutating request honours Idempotency-Key (api.idempotency)."""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, ClassVar
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ballast.api import idempotency
-from ballast.api.problem_details import json_problem_response
+from ballast.api.problem_details import json_problem_response, request_too_large
+from ballast.api.serializers import StrictSerializer
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import ApiToken
 
@@ -31,7 +35,58 @@ def refuse_nul_in_query(request: Request) -> None:
         raise exceptions.ValidationError(bad)
 
 
-class TenantScopedMixin:
+class NoQuery(StrictSerializer):
+    """An operation without query parameters: any one is unknown."""
+
+    json_types = False  # query parameters are strings
+
+
+def _content_length(request: Request) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+class ApiRequestMixin:
+    """Put first in the bases of every API view (TenantScopedMixin includes it).
+
+    Before authentication: a method the path does not answer is a 405 (with Allow), a body over
+    API_MAX_BODY_BYTES a 413 (unless `streams_body`). After it: a query parameter the operation does not
+    declare in `query_serializers` (by method) is a 400 naming it; the handler reads `self.query`.
+    """
+
+    query_serializers: ClassVar[dict[str, type[serializers.Serializer[Any]]]] = {}
+    streams_body: ClassVar[bool] = False
+    query: dict[str, Any]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):  # type: ignore[attr-defined]
+            raise exceptions.MethodNotAllowed(request.method or "")
+        if not self.streams_body and _content_length(request) > settings.API_MAX_BODY_BYTES:
+            raise request_too_large()
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        refuse_nul_in_query(request)
+        query = self.query_serializers.get("get" if method == "head" else method, NoQuery)(
+            data=request.query_params.dict()
+        )
+        query.is_valid(raise_exception=True)
+        self.query = dict(query.validated_data)
+
+
+def read_body(request: Request) -> bytes:
+    """The raw body, at most API_MAX_BODY_BYTES (a chunked body has no Content-Length to check first)."""
+    try:
+        body = request._request.body
+    except RequestDataTooBig:
+        raise request_too_large() from None
+    if len(body) > settings.API_MAX_BODY_BYTES:
+        raise request_too_large()
+    return body
+
+
+class TenantScopedMixin(ApiRequestMixin):
     """Put first in the bases of every tenant API view.
 
     After authentication and permission checks, the handler runs inside `tenant_scope`, so the app
@@ -65,17 +120,18 @@ class TenantScopedMixin:
             raise
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        refuse_nul_in_query(request)
+        super().initial(request, *args, **kwargs)
         token = request.auth
         if not isinstance(token, ApiToken):
             raise exceptions.PermissionDenied("This credential belongs to no tenant.", code="no_tenant")
         self._tenant_stack.enter_context(tenant_scope(token.tenant_id))
         if request.method in idempotency.UNSAFE_METHODS:
-            self._begin_idempotent(request, token)
+            body = read_body(request)
+            if body:
+                request.data  # noqa: B018  (parsed now: a malformed or too deep body is a 400 before any claim)
+            self._begin_idempotent(request, token, body)
 
-    def _begin_idempotent(self, request: Request, token: ApiToken) -> None:
-        body = request._request.body  # the raw bytes (DRF has not parsed them yet)
+    def _begin_idempotent(self, request: Request, token: ApiToken, body: bytes) -> None:
         key = idempotency.request_key(request)
         if key is None and self.idempotency_derive_key:
             key = idempotency.derived_key(request.method or "", request.path, body)

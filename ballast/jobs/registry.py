@@ -137,6 +137,11 @@ def public_handler(job_type: str) -> HandlerSpec:
     return spec
 
 
+def public_types() -> list[HandlerSpec]:
+    """The types clients may enqueue now, by name."""
+    return sorted((s for s in _registry.values() if s.enabled() and s.public), key=lambda spec: spec.job_type)
+
+
 def types_on_queues(queues: tuple[str, ...]) -> list[str]:
     return sorted(t for t, s in _registry.items() if s.queue in queues)
 

@@ -1,20 +1,60 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
-from ballast.api.serializers import StrictSerializer
+from ballast.api.pagination import PageQuery
+from ballast.api.serializers import JSONObjectField, StrictSerializer
 from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
+from ballast.jobs.registry import public_types
 from ballast.jobs.services import CLIENT_KEY_PREFIX, MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE
+from ballast.jobs.states import JobStatus
 
 
 class JobCreateSerializer(StrictSerializer):
+    """A job to enqueue: one of the types clients may enqueue, with a payload that fits that type's schema."""
+
     job_type = serializers.CharField(max_length=100)
-    payload = serializers.JSONField()
+    payload = JSONObjectField()
     priority = serializers.IntegerField(required=False, min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1])
     run_at = serializers.DateTimeField(required=False)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT)
+
+
+class JobCreateSchema(OpenApiSerializerExtension):
+    """The request is one of the public job types, each with its own payload schema (read at schema time: the
+    types enabled here, e.g. diagnostics ones with JOBS_DIAGNOSTICS)."""
+
+    target_class = JobCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        base: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        mapping: dict[str, str] = {}
+        refs = []
+        for spec in public_types():
+            name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", spec.job_type))
+            properties = {
+                **base["properties"],
+                "job_type": {"type": "string", "enum": [spec.job_type]},
+                "payload": {"type": "object", **(spec.schema or {})},
+            }
+            component = ResolvedComponent(
+                name=f"{name}JobCreateRequest",
+                type=ResolvedComponent.SCHEMA,
+                object=f"job-create:{spec.job_type}",
+                schema={**base, "properties": properties, "description": f"A {spec.job_type} job."},
+            )
+            auto_schema.registry.register_on_missing(component)
+            refs.append(component.ref)
+            mapping[spec.job_type] = component.ref["$ref"]
+        if not refs:
+            return base
+        discriminator = {"propertyName": "job_type", "mapping": mapping}
+        return {"oneOf": refs, "discriminator": discriminator, "required": base.get("required", [])}
 
 
 class JobAttemptSerializer(serializers.ModelSerializer[JobAttempt]):
@@ -30,6 +70,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
+    payload = JSONObjectField(read_only=True)
     idempotency_key = serializers.SerializerMethodField()
 
     def get_idempotency_key(self, job: Job) -> str | None:
@@ -78,12 +119,27 @@ class DeadLetterSerializer(serializers.ModelSerializer[DeadLetter]):
         read_only_fields = fields
 
 
+class JobListQuery(PageQuery):
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False, help_text="Only jobs in this status.")
+    job_type = serializers.CharField(required=False, max_length=100, help_text="Only jobs of this type.")
+
+
+class DeadLetterQuery(PageQuery):
+    status = serializers.ChoiceField(
+        choices=DeadLetter.Status.choices, required=False, help_text="Only dead letters in this status."
+    )
+
+
 class QueueProcessParams(StrictSerializer):
-    max = serializers.IntegerField(min_value=1, max_value=50, default=10)
+    json_types = False  # query parameters are strings
+
+    max = serializers.IntegerField(min_value=1, max_value=50, default=10, help_text="Jobs to run at most.")
     # Well under the web server's worker timeout (30 s): a request must never be killed mid-job.
-    budget_ms = serializers.IntegerField(min_value=1, max_value=10_000, default=5_000)
-    job_type = serializers.CharField(required=False, max_length=100)
-    tenant = serializers.SlugField(required=False)
+    budget_ms = serializers.IntegerField(
+        min_value=1, max_value=10_000, default=5_000, help_text="No job starts after this many milliseconds."
+    )
+    job_type = serializers.CharField(required=False, max_length=100, help_text="Only jobs of this type.")
+    tenant = serializers.SlugField(required=False, help_text="X-Queue-Secret only: only this tenant's jobs.")
 
 
 class QueueProcessResult(serializers.Serializer[Any]):

@@ -72,7 +72,11 @@ def _job_created_cte(tenant_id: int, actor: str) -> tuple[str, dict[str, Any]]:
 
 
 class EnqueueError(ValueError):
-    """The job was refused; the message says why. Nothing was written."""
+    """The job was refused; the message says why and `field` what it is about. Nothing was written."""
+
+    def __init__(self, message: str, *, field: str = "payload") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class IdempotencyConflict(EnqueueError):
@@ -94,7 +98,7 @@ def _validated(
     try:
         spec = public_handler(job_type) if public_only else get_handler(job_type)
     except UnknownJobType as exc:
-        raise EnqueueError(str(exc)) from None
+        raise EnqueueError(str(exc), field="job_type") from None
     try:
         encoded = json.dumps(payload)
     except (TypeError, ValueError) as exc:
@@ -112,9 +116,9 @@ def _validated(
         where = "/".join(str(part) for part in exc.absolute_path) or "payload"
         raise EnqueueError(f"Payload does not fit {job_type}: {where}: {exc.message}") from None
     if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
-        raise EnqueueError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        raise EnqueueError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}", field="max_attempts")
     if priority is not None and not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
-        raise EnqueueError(f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}")
+        raise EnqueueError(f"priority must be between {PRIORITY_RANGE[0]} and {PRIORITY_RANGE[1]}", field="priority")
     return spec, encoded
 
 
@@ -186,15 +190,21 @@ def enqueue_many(
     for index, new in enumerate(jobs):
         spec, encoded = _validated(new.job_type, new.payload, new.max_attempts, new.priority, public_only=public_only)
         if new.run_at is not None and timezone.is_naive(new.run_at):
-            raise EnqueueError("run_at must carry a time zone")
+            raise EnqueueError("run_at must carry a time zone", field="run_at")
         queue = spec.queue if new.queue is None else new.queue
         if new.queue is not None and new.queue not in policy.QUEUE_ORDER:
-            raise EnqueueError(f"Unknown queue {queue!r}; the workers' queues: {', '.join(policy.QUEUE_ORDER)}")
+            raise EnqueueError(
+                f"Unknown queue {queue!r}; the workers' queues: {', '.join(policy.QUEUE_ORDER)}", field="queue"
+            )
         if new.idempotency_key is not None:
             if len(new.idempotency_key) > KEY_COLUMN_LENGTH:
-                raise EnqueueError(f"An idempotency key is at most {KEY_COLUMN_LENGTH} characters")
+                raise EnqueueError(
+                    f"An idempotency key is at most {KEY_COLUMN_LENGTH} characters", field="Idempotency-Key"
+                )
             if new.idempotency_key in keys:
-                raise EnqueueError(f"Idempotency key {new.idempotency_key!r} appears twice in one enqueue")
+                raise EnqueueError(
+                    f"Idempotency key {new.idempotency_key!r} appears twice in one enqueue", field="Idempotency-Key"
+                )
             keys.append(new.idempotency_key)
         traceparent = context.traceparent or tracing.new_traceparent()
         trace_id = context.trace_id or traceparent[3:35]

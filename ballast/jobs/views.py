@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -13,21 +13,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ballast.api.idempotency import request_key
-from ballast.api.pagination import NewestFirst
+from ballast.api.pagination import page_of, paginated
 from ballast.api.permissions import MANAGER_ROLES
 from ballast.api.throttling import QueueProcessThrottle, TenantRateThrottle, TokenRateThrottle
-from ballast.api.views import TenantAPIView, credential
+from ballast.api.views import ApiRequestMixin, TenantAPIView, credential
 from ballast.jobs import operator_actions, selectors, services
 from ballast.jobs.serializers import (
+    DeadLetterQuery,
     DeadLetterSerializer,
     JobCreateSerializer,
     JobDetailSerializer,
+    JobListQuery,
     JobSerializer,
     QueueProcessParams,
     QueueProcessResult,
 )
 from ballast.jobs.services import client_key
-from ballast.jobs.states import JobStatus
 from ballast.jobs.worker.processing import process_due_jobs
 from ballast.tenants.audit import actor_for_user
 from ballast.tenants.models import ApiToken
@@ -44,38 +45,30 @@ class Unprocessable(exceptions.APIException):
     default_code = "idempotency_conflict"
 
 
-def _choice(request: Request, name: str, choices: list[str]) -> str | None:
-    value = request.query_params.get(name)
-    if value and value not in choices:
-        raise exceptions.ValidationError({name: [f"Must be one of: {', '.join(choices)}."]})
-    return value or None
-
-
 class JobListCreateView(TenantAPIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=list(JobStatus.values)),
-            OpenApiParameter("job_type", str),
-            OpenApiParameter("cursor", str),
-        ],
-        responses=JobSerializer(many=True),
-        summary="The tenant's jobs, newest first (cursor pagination)",
-    )
+    query_serializers = {"get": JobListQuery}
+
+    @extend_schema(responses=page_of(JobSerializer), summary="The tenant's jobs, newest first (cursor pagination)")
     def get(self, request: Request) -> Response:
-        jobs = selectors.jobs_of_current_tenant(
-            status=_choice(request, "status", list(JobStatus.values)), job_type=request.query_params.get("job_type")
-        )
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(jobs, request, view=self)
-        return paginator.get_paginated_response(JobSerializer(page, many=True).data)
+        """The tenant's jobs, newest first, optionally only those in one status or of one type."""
+        jobs = selectors.jobs_of_current_tenant(status=self.query.get("status"), job_type=self.query.get("job_type"))
+        return paginated(request, self, jobs, lambda page: JobSerializer(page, many=True).data, JobListQuery)
 
     @extend_schema(
         request=JobCreateSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-        responses={201: JobSerializer, 200: JobSerializer},
+        responses={
+            201: JobSerializer,
+            200: JobSerializer,
+            422: OpenApiResponse(
+                description="The Idempotency-Key names a job of another type or payload (`idempotency-conflict`), "
+                "or was used for another request (`idempotency-key-reused`)."
+            ),
+        },
         summary="Enqueue a job (201; a repeated Idempotency-Key answers 200 with the same job, 422 if it differs)",
     )
     def post(self, request: Request) -> Response:
+        """Enqueues a job of a type clients may enqueue, its payload checked against the type's schema; it runs
+        at `run_at` (default now). With an Idempotency-Key, a repeat answers the same job."""
         params = JobCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
@@ -89,13 +82,14 @@ class JobListCreateView(TenantAPIView):
         except services.IdempotencyConflict as exc:
             raise Unprocessable(str(exc)) from None
         except services.EnqueueError as exc:
-            raise exceptions.ValidationError({"payload": [str(exc)]}) from None
+            raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if job.created else status.HTTP_200_OK)
 
 
 class JobDetailView(TenantAPIView):
     @extend_schema(responses=JobDetailSerializer, summary="One job, with its attempts and last checkpoint")
     def get(self, request: Request, job_id: int) -> Response:
+        """One of the tenant's jobs, with every attempt (outcome, error, duration) and its last checkpoint."""
         job = selectors.job_detail(job_id)
         if job is None:
             raise exceptions.NotFound(f"No job {job_id}.")
@@ -122,42 +116,65 @@ def _operator_action(request: Request, name: str, *, answer_with: int, **target:
 
 
 class JobCancelView(TenantAPIView):
-    @extend_schema(request=None, responses=JobSerializer, summary="Cancel a queued job; ask a running one to stop")
+    @extend_schema(
+        request=None,
+        responses={200: JobSerializer, 409: OpenApiResponse(description="The job has finished (`conflict`).")},
+        summary="Cancel a queued job; ask a running one to stop",
+    )
     def post(self, request: Request, job_id: int) -> Response:
+        """A queued job is cancelled at once; a running one is asked to stop (`cancel_requested`) and stops at
+        its next checkpoint. Answers the job."""
         return _operator_action(request, operator_actions.CANCEL_JOB, answer_with=job_id, job_id=job_id)
 
 
 class JobRetryView(TenantAPIView):
-    @extend_schema(request=None, responses=JobSerializer, summary="Run a failed or cancelled job again (409 otherwise)")
+    @extend_schema(
+        request=None,
+        responses={
+            200: JobSerializer,
+            409: OpenApiResponse(description="The job is neither failed nor cancelled (`conflict`)."),
+        },
+        summary="Run a failed or cancelled job again (409 otherwise)",
+    )
     def post(self, request: Request, job_id: int) -> Response:
+        """Queues a failed or cancelled job again, with a fresh set of attempts. Answers the job."""
         return _operator_action(request, operator_actions.RETRY_JOB, answer_with=job_id, job_id=job_id)
 
 
 class DeadLetterListView(TenantAPIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=["recorded", "replayed"])],
-        responses=DeadLetterSerializer(many=True),
-        summary="The tenant's dead letters, newest first",
-    )
+    query_serializers = {"get": DeadLetterQuery}
+
+    @extend_schema(responses=page_of(DeadLetterSerializer), summary="The tenant's dead letters, newest first")
     def get(self, request: Request) -> Response:
-        letters = selectors.dead_letters_of_current_tenant(status=_choice(request, "status", ["recorded", "replayed"]))
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(letters, request, view=self)
-        return paginator.get_paginated_response(DeadLetterSerializer(page, many=True).data)
+        """Jobs that ran out of attempts (or were dead-lettered by an operator), newest first, optionally only
+        those recorded or replayed."""
+        letters = selectors.dead_letters_of_current_tenant(status=self.query.get("status"))
+        return paginated(
+            request, self, letters, lambda page: DeadLetterSerializer(page, many=True).data, DeadLetterQuery
+        )
 
 
 class DeadLetterReplayView(TenantAPIView):
-    @extend_schema(request=None, responses=JobSerializer, summary="Replay a dead letter: its job runs again")
+    @extend_schema(
+        request=None,
+        responses={
+            200: JobSerializer,
+            409: OpenApiResponse(description="The dead letter was replayed already (`conflict`)."),
+        },
+        summary="Replay a dead letter: its job runs again",
+    )
     def post(self, request: Request, dead_letter_id: int) -> Response:
+        """Marks the dead letter replayed and queues its job again. Answers the job."""
         letter = get_object_or_404(selectors.dead_letters_of_current_tenant(), pk=dead_letter_id)
         return _operator_action(
             request, operator_actions.REPLAY_DEAD_LETTERS, answer_with=letter.job_id, dead_letter_ids=[dead_letter_id]
         )
 
 
-class QueueProcessView(APIView):
+class QueueProcessView(ApiRequestMixin, APIView):
     """Tenant admins process their own tenant's due jobs; the X-Queue-Secret holder (cron) any tenant's."""
 
+    query_serializers = {"post": QueueProcessParams}
     permission_classes = [AllowAny]  # checked below: either the queue secret or a manager token
     throttle_classes = [QueueProcessThrottle, TokenRateThrottle, TenantRateThrottle]
 
@@ -179,29 +196,27 @@ class QueueProcessView(APIView):
         if token.membership.role not in MANAGER_ROLES:
             raise exceptions.PermissionDenied("Only a tenant owner or admin may process the queue.")
         if "tenant" in params:
-            raise exceptions.ValidationError({"tenant": ["Only the X-Queue-Secret holder may name a tenant."]})
+            raise exceptions.PermissionDenied("Only the X-Queue-Secret holder may name a tenant.")
         return token.tenant_id
 
     @extend_schema(
         request=None,
         parameters=[
-            OpenApiParameter("max", int, description="1 to 50 (default 10)"),
-            OpenApiParameter("budget_ms", int, description="1 to 10000 (default 5000)"),
-            OpenApiParameter("job_type", str),
-            OpenApiParameter("tenant", str, description="X-Queue-Secret only"),
-            OpenApiParameter("X-Queue-Secret", str, OpenApiParameter.HEADER),
+            OpenApiParameter(
+                "X-Queue-Secret", str, OpenApiParameter.HEADER, description="The cron's secret (QUEUE_PROCESS_SECRET)."
+            ),
         ],
         responses=QueueProcessResult,
         summary="Process due jobs synchronously, within a time budget",
     )
     def post(self, request: Request) -> Response:
-        params = QueueProcessParams(data=request.query_params.dict())
-        params.is_valid(raise_exception=True)
-        tenant_id = self._tenant_id(request, params.validated_data)
+        """Runs up to `max` due jobs in this request, within `budget_ms`, and reports what happened: a tenant
+        admin's token processes its own tenant's jobs, X-Queue-Secret any tenant's (or one, with `tenant`)."""
+        tenant_id = self._tenant_id(request, self.query)
         report = process_due_jobs(
-            max_jobs=params.validated_data["max"],
-            budget_ms=params.validated_data["budget_ms"],
+            max_jobs=self.query["max"],
+            budget_ms=self.query["budget_ms"],
             tenant_id=tenant_id,
-            job_type=params.validated_data.get("job_type"),
+            job_type=self.query.get("job_type"),
         )
         return Response(QueueProcessResult(report).data)

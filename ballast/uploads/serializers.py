@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from ballast.api.serializers import StrictSerializer
 from ballast.uploads.models import CleanupRun, Document, UploadIntent
 from ballast.uploads.services import MODES
+from ballast.uploads.verification import BIDI_CONTROLS, MAX_NAME_CHARS, media_type
+
+# What clean_filename accepts: not blank, not '.' or '..', no control or bidirectional character, no path.
+_REFUSED_IN_NAMES = r"\x00-\x1f\x7f-\x9f/\\" + "".join(f"\\u{ord(char):04x}" for char in sorted(BIDI_CONTROLS))
+FILENAME_PATTERN = rf"^(?!\s*$)(?!\s*\.{{1,2}}\s*$)[^{_REFUSED_IN_NAMES}]+$"
 
 
 class UploadCreateSerializer(StrictSerializer):
@@ -16,6 +23,26 @@ class UploadCreateSerializer(StrictSerializer):
     size = serializers.IntegerField(min_value=0)
     sha256 = serializers.CharField(required=False, allow_blank=True, max_length=128, help_text="hex SHA-256")
     mode = serializers.ChoiceField(choices=list(MODES), default="auto")
+
+
+class UploadCreateSchema(OpenApiSerializerExtension):
+    """The declaration's limits, read at schema time from the settings (allowed types, the size limit)."""
+
+    target_class = UploadCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        properties = schema["properties"]
+        properties["filename"].update(minLength=1, maxLength=MAX_NAME_CHARS, pattern=FILENAME_PATTERN)
+        properties["content_type"] = {
+            "type": "string",
+            "enum": sorted({media_type(kind) for kind in settings.UPLOAD_ALLOWED_TYPES}),
+            "description": "One of UPLOAD_ALLOWED_TYPES.",
+        }
+        properties["size"]["maximum"] = settings.UPLOAD_MAX_BYTES
+        properties["sha256"] = {**properties["sha256"], "pattern": "^([0-9a-fA-F]{64})?$"}
+        properties["sha256"].pop("maxLength", None)
+        return schema
 
 
 class DirectTargetSerializer(serializers.Serializer[Any]):

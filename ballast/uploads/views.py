@@ -11,16 +11,16 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ballast.api.pagination import NewestFirst
+from ballast.api.pagination import PageQuery, page_of, paginated
 from ballast.api.permissions import IsTenantManager
 from ballast.api.problem_details import json_problem_response
-from ballast.api.views import TenantAPIView, credential
+from ballast.api.views import ApiRequestMixin, TenantAPIView, credential
 from ballast.tenants.audit import actor_for_user
 from ballast.uploads import selectors, services
 from ballast.uploads.errors import InvalidUpload, UploadError
@@ -37,7 +37,29 @@ from ballast.uploads.serializers import (
 from ballast.uploads.storage import get_storage
 from ballast.uploads.storage.local import LocalStorage, Refused
 
-PROBLEM_RESPONSES = {code: OpenApiResponse(description="Problem details") for code in (400, 404, 409, 410, 413, 415)}
+PROBLEM_RESPONSES = {
+    400: OpenApiResponse(description="A declared field does not fit (`invalid`, by field) or the body is not JSON."),
+    404: OpenApiResponse(description="The tenant has no such upload (`not-found`)."),
+    409: OpenApiResponse(description="The upload is not in a state that allows this (`not-uploaded`, `conflict`)."),
+    410: OpenApiResponse(description="The upload intent has expired (`upload-expired`)."),
+    413: OpenApiResponse(
+        description="Over UPLOAD_MAX_BYTES (`upload-too-large`), the tenant's quota (`quota-exceeded`) or the body "
+        "limit (`request-too-large`)."
+    ),
+    415: OpenApiResponse(description="A content type not in UPLOAD_ALLOWED_TYPES (`type-not-allowed`)."),
+}
+
+
+class UploadListQuery(PageQuery):
+    status = serializers.ChoiceField(
+        choices=UploadIntent.Status.choices, required=False, help_text="Only uploads in this status."
+    )
+
+
+class DocumentListQuery(PageQuery):
+    status = serializers.ChoiceField(
+        choices=Document.Status.choices, default=Document.Status.ACTIVE, help_text="Only documents in this status."
+    )
 
 
 def refused(exc: UploadError) -> exceptions.APIException:
@@ -49,13 +71,6 @@ def refused(exc: UploadError) -> exceptions.APIException:
     return error
 
 
-def _choice(request: Request, name: str, choices: list[str], default: str | None = None) -> str | None:
-    value = request.query_params.get(name) or default
-    if value and value not in choices:
-        raise exceptions.ValidationError({name: [f"Must be one of: {', '.join(choices)}."]})
-    return value
-
-
 def _content_length(request: HttpRequest) -> int | None:
     value = request.META.get("CONTENT_LENGTH") or ""
     try:
@@ -65,7 +80,7 @@ def _content_length(request: HttpRequest) -> int | None:
     return length if length >= 0 else None
 
 
-class OutsideTransactionView(APIView):
+class OutsideTransactionView(ApiRequestMixin, APIView):
     """Authenticated and permission-checked as every tenant API view, but the handler runs outside any
     transaction: it streams a body or waits on storage, which must not hold a transaction (and a pooled
     connection) open. Its services open short tenant scopes themselves.
@@ -83,23 +98,20 @@ class UploadListCreateView(TenantAPIView):
     """Uploads go straight to storage under a signed POST policy (`direct`), or through the app (`relay`),
     then `finalize` verifies what storage holds and creates the document."""
 
+    query_serializers = {"get": UploadListQuery}
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=list(UploadIntent.Status.values)),
-            OpenApiParameter("cursor", str),
-        ],
-        responses=UploadIntentSerializer(many=True),
+        responses=page_of(UploadIntentSerializer),
         summary="The tenant's upload intents, newest first (cursor pagination)",
     )
     def get(self, request: Request) -> Response:
-        wanted = _choice(request, "status", list(UploadIntent.Status.values))
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(selectors.intents(status=wanted), request, view=self)
-        return paginator.get_paginated_response(UploadIntentSerializer(page, many=True).data)
+        intents = selectors.intents(status=self.query.get("status"))
+        return paginated(
+            request, self, intents, lambda page: UploadIntentSerializer(page, many=True).data, UploadListQuery
+        )
 
     @extend_schema(
         request=UploadCreateSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         responses={201: UploadCreatedSerializer, **PROBLEM_RESPONSES},
         summary="Declare an upload: a signed direct-upload target (unless mode=relay) and the relay URL",
     )
@@ -138,6 +150,7 @@ class UploadListCreateView(TenantAPIView):
 class UploadDetailView(TenantAPIView):
     @extend_schema(responses=UploadIntentSerializer, summary="One upload intent")
     def get(self, request: Request, intent_id: int) -> Response:
+        """One of the tenant's upload intents: its declaration, status and expiry."""
         intent = selectors.intent_or_none(intent_id)
         if intent is None:
             raise exceptions.NotFound(f"No upload {intent_id}.")
@@ -149,11 +162,14 @@ class UploadContentView(OutsideTransactionView):
     the declared size, `Content-Type` the declared type; the body is streamed to storage in chunks and a body
     that ends early leaves nothing behind. Safe to repeat until finalized (Idempotency-Key is not used here)."""
 
+    streams_body = True  # bounded by the declared size, not by API_MAX_BODY_BYTES
+
     @extend_schema(
         request={"application/octet-stream": {"type": "string", "format": "binary"}},
         responses={
             200: UploadIntentSerializer,
-            411: OpenApiResponse(description="Problem details"),
+            411: OpenApiResponse(description="No Content-Length (`length-required`)."),
+            422: OpenApiResponse(description="The bytes do not match the declared SHA-256 (`checksum-mismatch`)."),
             **PROBLEM_RESPONSES,
         },
         summary="The relay: stream the file's bytes (exactly the declared size and type) to storage",
@@ -180,7 +196,12 @@ class UploadFinalizeView(OutsideTransactionView):
 
     @extend_schema(
         request=None,
-        responses={201: FinalizedSerializer, 200: FinalizedSerializer, **PROBLEM_RESPONSES, 422: OpenApiResponse()},
+        responses={
+            201: FinalizedSerializer,
+            200: FinalizedSerializer,
+            **PROBLEM_RESPONSES,
+            422: OpenApiResponse(description="What storage holds contradicts the declaration (`verification-failed`)."),
+        },
         summary="Verify the uploaded object and create its document (201; a repeat answers 200 with the same one)",
     )
     def post(self, request: Request, intent_id: int) -> Response:
@@ -216,43 +237,49 @@ def _document(document_id: int) -> Document:
 
 
 class DocumentListView(TenantAPIView):
+    query_serializers = {"get": DocumentListQuery}
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=list(Document.Status.values), description="default: active"),
-            OpenApiParameter("cursor", str),
-        ],
-        responses=DocumentSerializer(many=True),
+        responses=page_of(DocumentSerializer),
         summary="The tenant's documents, newest first (cursor pagination)",
     )
     def get(self, request: Request) -> Response:
-        wanted = _choice(request, "status", list(Document.Status.values), default=Document.Status.ACTIVE)
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(selectors.documents(status=wanted or ""), request, view=self)
-        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+        """The tenant's documents in one status (default: active), newest first."""
+        documents = selectors.documents(status=self.query["status"])
+        return paginated(
+            request, self, documents, lambda page: DocumentSerializer(page, many=True).data, DocumentListQuery
+        )
 
 
 class TrashListView(TenantAPIView):
+    query_serializers = {"get": PageQuery}
+
     @extend_schema(
-        parameters=[OpenApiParameter("cursor", str)],
-        responses=DocumentSerializer(many=True),
+        responses=page_of(DocumentSerializer),
         summary="Documents in the trash, newest first; purged for good after TRASH_RETENTION_DAYS",
     )
     def get(self, request: Request) -> Response:
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(selectors.documents(status=Document.Status.TRASHED), request, view=self)
-        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+        """Trashed documents, newest first: restore one before TRASH_RETENTION_DAYS pass."""
+        documents = selectors.documents(status=Document.Status.TRASHED)
+        return paginated(request, self, documents, lambda page: DocumentSerializer(page, many=True).data)
 
 
 class DocumentDetailView(TenantAPIView):
     @extend_schema(responses=DocumentDetailSerializer, summary="One document, with a short-lived download URL")
     def get(self, request: Request, document_id: int) -> Response:
+        """One of the tenant's documents; an active one carries a download URL valid for
+        UPLOAD_DOWNLOAD_URL_SECONDS."""
         return Response(_document_detail(request, _document(document_id)))
 
     @extend_schema(
-        responses={200: DocumentSerializer, 409: OpenApiResponse(description="Problem details")},
+        responses={
+            200: DocumentSerializer,
+            409: OpenApiResponse(description="The document is not active (`conflict`)."),
+        },
         summary="Move a document to the trash (document.trashed); restore it within the retention period",
     )
     def delete(self, request: Request, document_id: int) -> Response:
+        """Moves an active document to the trash and answers it; its file stays until purged."""
         try:
             document = services.trash_document(document=_document(document_id), actor=actor_for_user(request.user))
         except UploadError as exc:
@@ -263,10 +290,14 @@ class DocumentDetailView(TenantAPIView):
 class DocumentRestoreView(TenantAPIView):
     @extend_schema(
         request=None,
-        responses={200: DocumentSerializer, 409: OpenApiResponse(description="Problem details")},
+        responses={
+            200: DocumentSerializer,
+            409: OpenApiResponse(description="The document is not in the trash (`conflict`)."),
+        },
         summary="Take a document out of the trash (document.restored)",
     )
     def post(self, request: Request, document_id: int) -> Response:
+        """Makes a trashed document active again and answers it."""
         try:
             document = services.restore_document(document=_document(document_id), actor=actor_for_user(request.user))
         except UploadError as exc:
@@ -283,6 +314,7 @@ class DocumentPurgeView(TenantAPIView):
         summary="Delete the document's file for good (admins); its row stays as a tombstone (document.purged)",
     )
     def post(self, request: Request, document_id: int) -> Response:
+        """Deletes the document's file from storage (owners and admins); the document stays, purged."""
         document = services.purge_document(document=_document(document_id), actor=actor_for_user(request.user))
         return Response(DocumentSerializer(document).data)
 
@@ -290,15 +322,16 @@ class DocumentPurgeView(TenantAPIView):
 class CleanupRunListView(TenantAPIView):
     permission_classes = [IsTenantManager]
 
+    query_serializers = {"get": PageQuery}
+
     @extend_schema(
-        parameters=[OpenApiParameter("cursor", str)],
-        responses=CleanupRunSerializer(many=True),
+        responses=page_of(CleanupRunSerializer),
         summary="What the cleanup passes did (counts, bytes freed, errors), newest first (admins)",
     )
     def get(self, request: Request) -> Response:
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(selectors.cleanup_runs(), request, view=self)
-        return paginator.get_paginated_response(CleanupRunSerializer(page, many=True).data)
+        """Each pass of the uploads cleanup (expired intents, orphans in storage) for the tenant, newest first."""
+        runs = selectors.cleanup_runs()
+        return paginated(request, self, runs, lambda page: CleanupRunSerializer(page, many=True).data)
 
 
 def _local_storage() -> LocalStorage:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ballast.api.serializers import StrictSerializer
@@ -12,13 +13,25 @@ from ballast.webhooks.ssrf import MAX_URL_LENGTH
 MAX_EVENT_TYPES = 50
 
 
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": EVENT_TYPE_PATTERN.pattern})
+class EventTypeField(serializers.CharField):
+    """An event type or pattern (checked by validate_event_types, which names every bad one)."""
+
+
 class WebhookEndpointWriteSerializer(StrictSerializer):
     """POST and PUT: every field (missing ones take their defaults); PATCH (partial): the fields given."""
 
-    url = serializers.CharField(max_length=MAX_URL_LENGTH, trim_whitespace=False)
+    url = serializers.CharField(
+        max_length=MAX_URL_LENGTH,
+        trim_whitespace=False,
+        help_text="http(s), resolving to public addresses only (400 under `url` otherwise).",
+    )
     description = serializers.CharField(max_length=200, allow_blank=True, default="")
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=200), max_length=MAX_EVENT_TYPES, default=list
+        child=EventTypeField(max_length=200),
+        max_length=MAX_EVENT_TYPES,
+        default=list,
+        help_text="'*', an exact type such as 'job.succeeded', or a prefix such as 'job.*'.",
     )
     enabled = serializers.BooleanField(default=True)
 

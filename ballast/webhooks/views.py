@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ballast.api import idempotency
-from ballast.api.pagination import NewestFirst
+from ballast.api.pagination import PageQuery, page_of, paginated
 from ballast.api.views import TenantAPIView
 from ballast.tenants.audit import actor_for_user
 from ballast.webhooks import selectors, services
@@ -38,23 +38,36 @@ def _refused_url(exc: UnsafeURL) -> exceptions.ValidationError:
     return exceptions.ValidationError({"url": [str(exc)]})
 
 
+class DeliveryQuery(PageQuery):
+    status = serializers.ChoiceField(
+        choices=WebhookDelivery.Status.choices, required=False, help_text="Only deliveries in this status."
+    )
+
+
 class WebhookListCreateView(TenantAPIView):
     """Webhook endpoints receive the tenant's events, signed per Standard Webhooks (`webhook-id`,
     `webhook-timestamp`, `webhook-signature`). The URL must resolve to public addresses only."""
 
     @extend_schema(responses=WebhookEndpointSerializer(many=True), summary="The tenant's webhook endpoints")
     def get(self, request: Request) -> Response:
+        """Every webhook endpoint of the tenant (at most WEBHOOK_MAX_ENDPOINTS_PER_TENANT), never a secret."""
         return Response(WebhookEndpointSerializer(selectors.endpoints_of_current_tenant(), many=True).data)
 
     @extend_schema(
         request=WebhookEndpointWriteSerializer,
         responses={
             201: WebhookEndpointCreatedSerializer,
-            409: OpenApiResponse(description="The tenant has WEBHOOK_MAX_ENDPOINTS_PER_TENANT endpoints already."),
+            409: OpenApiResponse(
+                description="The tenant has WEBHOOK_MAX_ENDPOINTS_PER_TENANT endpoints already "
+                "(`webhook-endpoint-limit`), or the Idempotency-Key is in use (`idempotency-in-flight`)."
+            ),
         },
         summary="Create an endpoint; the response shows its signing secret, once",
     )
     def post(self, request: Request) -> Response:
+        """Creates an endpoint for the event types given (`*`, `job.succeeded`, `job.*`); the response holds its
+        signing secret, which is never shown again. The URL must be http(s) and resolve to public addresses
+        (400 `invalid` under `url` otherwise)."""
         params = WebhookEndpointWriteSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
@@ -116,22 +129,15 @@ class WebhookDeliveryListView(TenantAPIView):
     KiB of its body) or error. Retries follow 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10 %, or later when
     the receiver sends Retry-After)."""
 
+    query_serializers = {"get": DeliveryQuery}
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=list(WebhookDelivery.Status.values)),
-            OpenApiParameter("cursor", str),
-        ],
-        responses=WebhookDeliverySerializer(many=True),
+        responses=page_of(WebhookDeliverySerializer),
         summary="An endpoint's deliveries, newest first (cursor pagination)",
     )
     def get(self, request: Request, endpoint_id: int) -> Response:
         endpoint = _endpoint(endpoint_id)
-        wanted = request.query_params.get("status") or None
-        if wanted and wanted not in WebhookDelivery.Status.values:
-            choices = ", ".join(WebhookDelivery.Status.values)
-            raise exceptions.ValidationError({"status": [f"Must be one of: {choices}."]})
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(
-            selectors.deliveries_of_endpoint(endpoint.pk, status=wanted), request, view=self
+        deliveries = selectors.deliveries_of_endpoint(endpoint.pk, status=self.query.get("status"))
+        return paginated(
+            request, self, deliveries, lambda page: WebhookDeliverySerializer(page, many=True).data, DeliveryQuery
         )
-        return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
