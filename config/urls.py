@@ -26,9 +26,8 @@ urlpatterns = [
     path("api/v1/", include("ballast.webhooks.urls")),
     path("api/v1/", include("ballast.uploads.urls")),
     path("uploads/", include("ballast.uploads.page_urls")),
+    *([path("api/v1/", include("examples.urls"))] if "examples" in settings.INSTALLED_APPS else []),  # dev only
     # Last: any other path under /api/ (a trailing slash included) is a problem 404, whatever DEBUG says.
     # /api/schema and /api/docs without their slash still redirect to it (APPEND_SLASH).
     re_path(r"^api/(?!(?:schema|docs)$)", problem_details.no_route),
 ]
-if "examples" in settings.INSTALLED_APPS:  # the guides' dev app (not in prod)
-    urlpatterns.append(path("api/v1/", include("examples.urls")))

@@ -11,6 +11,11 @@ from ballast.lib.settings_safety import assert_safe_configuration
 
 # isort: on
 
+if "examples" in INSTALLED_APPS:  # noqa: F405  (the guides' dev app, not in prod)
+    SPECTACULAR_SETTINGS["TAGS"].append(  # noqa: F405
+        {"name": "examples", "description": "The guides' examples (docs/first-job.md)."}
+    )
+
 assert_safe_configuration(globals())
 
 # Lets generic Django classes be subscripted at run time (ModelAdmin[Model]) for mypy.
