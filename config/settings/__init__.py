@@ -3,6 +3,8 @@
 # isort: off
 # The site's environment comes first: config.settings.env loads .env and var/*.env into the environment that
 # Ballast's settings then read.
+from typing import cast
+
 import django_stubs_ext
 
 from config.settings.base import *  # noqa: F403
@@ -12,7 +14,7 @@ from ballast.lib.settings_safety import assert_safe_configuration
 # isort: on
 
 if "examples" in INSTALLED_APPS:  # noqa: F405  (the guides' dev app, not in prod)
-    SPECTACULAR_SETTINGS["TAGS"].append(  # noqa: F405
+    cast(list[dict[str, str]], SPECTACULAR_SETTINGS["TAGS"]).append(  # noqa: F405
         {"name": "examples", "description": "The guides' examples (docs/first-job.md)."}
     )
 
