@@ -2,8 +2,8 @@
 
 from ballast.jobs.testing import run_due_jobs
 
-@pytest.mark.django_db(transaction=True)   # the jobs must be committed: claims see only committed rows
-def test_signup_sends_the_welcome_task(client):
+# The jobs must be committed (claims see only committed rows): ballast.pytest_plugin's `committed` fixture.
+def test_signup_sends_the_welcome_task(committed, client):
     client.post("/signup", {...})
     assert run_due_jobs().succeeded == 1
 """

@@ -5,13 +5,14 @@
 - ```python: the block runs, with Django set up and the test database behind it.
 - ```sh: one command per line, each real: a Make target, a management command that accepts its arguments, a
   script, a benchmark and its flags, a test path, a URL the site routes, or one of a few known programs.
-- ```json and ```toml parse; ```sql runs as the owner inside a transaction that is rolled back.
+- ```json, ```toml and ```ini parse; ```sql runs as the owner inside a transaction that is rolled back.
 - ```text: diagrams and output, not run.
 Relative links must point at files that exist.
 """
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import shlex
@@ -31,7 +32,7 @@ from django.urls import Resolver404, resolve
 
 ROOT = Path(settings.BASE_DIR)
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-LANGUAGES = {"python", "sh", "text", "json", "toml", "sql"}
+LANGUAGES = {"python", "sh", "text", "json", "toml", "ini", "sql"}
 # Programs a command line may run besides the repository's own (make, manage.py, scripts, bench, pytest, curl).
 KNOWN_PROGRAMS = {
     *("git", "pip", ".venv/bin/pip", "honcho", "cd", "kill", "sleep", "runuser"),
@@ -110,11 +111,13 @@ def test_every_python_block_without_a_path_runs(committed: None) -> None:
             del sys.modules[module.__name__]
 
 
-def test_every_json_and_toml_block_parses() -> None:
+def test_every_json_toml_and_ini_block_parses() -> None:
     for block in of("json"):
         json.loads(block.body)
     for block in of("toml"):
         tomllib.loads(block.body)
+    for block in of("ini"):
+        configparser.ConfigParser().read_string(block.body)
 
 
 def test_every_sql_block_runs_as_the_owner(committed: None) -> None:

@@ -1,6 +1,7 @@
 """docs/install.md, followed literally: a new Django project, Ballast installed from this checkout into a fresh
 virtualenv, the guide's files and commands, a migrated database of its own, a task enqueued from a view, a
-worker, and the result read back."""
+worker, the result read back, and the project's tests on Ballast's fixtures. docs/first-job.md's app (`examples`,
+whose files that page quotes) is added to the same project, and its tests run there too."""
 
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ ROOT = Path(settings.BASE_DIR)
 GUIDE = ROOT / "docs" / "install.md"
 # The guide's files, and where each goes in the new project (appended, or written whole).
 APPENDED = {"docs/install/settings.py": "mysite/settings.py", "docs/install/urls.py": "mysite/urls.py"}
-WRITTEN = {f"docs/install/shop/{name}": f"shop/{name}" for name in ("tasks.py", "views.py", "urls.py")}
+WRITTEN = {
+    **{f"docs/install/shop/{name}": f"shop/{name}" for name in ("tasks.py", "views.py", "urls.py", "tests.py")},
+    "docs/install/conftest.py": "conftest.py",
+    "docs/install/pytest.ini": "pytest.ini",
+}
+# docs/first-job.md's app, installed as its first step says, with its routes.
+FIRST_JOB_SETTINGS = 'INSTALLED_APPS += ["examples"]\n'
+FIRST_JOB_URLS = 'urlpatterns += [path("api/v1/", include("examples.urls"))]\n'
 COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "var", "node_modules", "__pycache__", "*_cache", "build")
 
 
@@ -100,7 +108,7 @@ def test_the_install_guide_runs_a_task_from_a_view_in_a_new_project(tmp_path: Pa
         "REDIS_DSN": redis_url,
         "PORT": str(_free_port()),
     }
-    install, run = _blocks()
+    install, run, test = _blocks()
 
     _run(install, project, env)
     for guide_file, target in APPENDED.items():
@@ -108,9 +116,18 @@ def test_the_install_guide_runs_a_task_from_a_view_in_a_new_project(tmp_path: Pa
             file.write("\n" + (ROOT / guide_file).read_text())
     for guide_file, target in WRITTEN.items():
         (project / target).write_text((ROOT / guide_file).read_text())
+    shutil.copytree(ROOT / "examples", project / "examples", ignore=COPY_IGNORED)
+    with (project / "mysite" / "settings.py").open("a") as file:
+        file.write(FIRST_JOB_SETTINGS)
+    with (project / "mysite" / "urls.py").open("a") as file:
+        file.write(FIRST_JOB_URLS)
     try:
         output = _run(run, project, env)
+        tested = _run(test, project, env)
     finally:
         redis.Redis.from_url(redis_url).flushdb()
 
     assert json.loads(output.strip().splitlines()[-1]) == {"status": "SUCCESSFUL", "greeting": "Hello, Ada!"}
+    # The guide's test and every test of docs/first-job.md, inside the new project.
+    first_job_tests = len(re.findall(r"^def test_", (ROOT / "examples/tests/test_first_job.py").read_text(), re.M))
+    assert f"{1 + first_job_tests} passed" in tested, tested[-2000:]

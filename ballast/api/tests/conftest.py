@@ -1,3 +1,2 @@
 from ballast.jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
-from ballast.tenants.tests.conftest import make_token  # noqa: F401  (fixture)
 from config.tests.redis_fixtures import private_redis  # noqa: F401  (fixture)

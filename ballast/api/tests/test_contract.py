@@ -14,9 +14,10 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from ballast.api.problem_details import PROBLEM_TYPE_BASE, problem_types
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import ApiToken, Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 from ballast.webhooks.services import create_endpoint
 
 PROBLEM = "application/problem+json"

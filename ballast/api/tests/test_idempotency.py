@@ -16,8 +16,9 @@ from ballast.jobs.models import Job
 from ballast.jobs.services import CLIENT_KEY_PREFIX
 from ballast.jobs.views import JobListCreateView
 from ballast.outbox.models import KEY_COLUMN_LENGTH, MAX_CLIENT_KEY_LENGTH, IdempotencyRecord
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 JOB = {"job_type": "diagnostics.echo", "payload": {"value": 1}}
 

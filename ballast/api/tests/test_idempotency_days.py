@@ -23,8 +23,9 @@ from ballast.api import idempotency
 from ballast.jobs.models import Job
 from ballast.outbox.models import IdempotencyRecord
 from ballast.outbox.partitioned_tables import IDEMPOTENCY_RECORDS
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 JOB = {"job_type": "diagnostics.echo", "payload": {"value": 1}}
 TODAY = timezone.now().date()

@@ -15,8 +15,8 @@ import pytest
 from django.conf import settings
 
 from ballast.jobs.tests.processes import process_env, wait_for
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker
 from config.tests.pg_servers import free_port
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

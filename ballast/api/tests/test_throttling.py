@@ -21,8 +21,9 @@ from rest_framework.test import APIClient
 from ballast.api import throttling
 from ballast.jobs.models import Job
 from ballast.jobs.tests.processes import process_env, wait_for
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import ApiToken, Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 from config.tests.redis_servers import RedisServer, free_port
 
 JOB = {"job_type": "diagnostics.echo", "payload": {"value": 1}}

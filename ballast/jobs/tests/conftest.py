@@ -10,7 +10,6 @@ from django.db import connections
 from ballast.jobs.models import Job
 from ballast.jobs.tests.processes import Processes
 from ballast.tenants.models import Tenant
-from ballast.tenants.tests.conftest import client_for, make_token  # noqa: F401  (fixtures)
 from ballast.tenants.tests.factories import TenantFactory
 from config.tests.redis_fixtures import private_redis  # noqa: F401  (fixture)
 

@@ -10,8 +10,9 @@ from ballast.jobs.services import enqueue
 from ballast.jobs.tests.conftest import job_row, queue_length
 from ballast.jobs.worker.run import run_now
 from ballast.outbox.idempotency_records import invalidate
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 PROBLEM = "application/problem+json"
 

@@ -12,8 +12,9 @@ from rq import Worker
 from ballast.jobs.services import enqueue
 from ballast.jobs.tests.conftest import job_row, statuses
 from ballast.jobs.tests.processes import Processes, wait_for
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 from config.tests.redis_servers import RedisServer
 
 JOB = {"job_type": "diagnostics.echo", "payload": {"value": 1}}

@@ -19,7 +19,6 @@ from ballast.jobs.worker.processing import process_due_jobs
 from ballast.ops.models import Alert
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
-from ballast.tenants.tests.conftest import make_token  # noqa: F401  (fixture)
 from ballast.uploads import keys
 from ballast.uploads.models import UploadIntent
 from ballast.uploads.tests.conftest import local_storage, uploads_root, web_server  # noqa: F401  (fixtures)

@@ -15,8 +15,9 @@ from ballast.jobs.services import enqueue
 from ballast.jobs.worker.run import run_now
 from ballast.ops import actions
 from ballast.ops.models import OperatorAction
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import AuditEntry, Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 
 def operator_rows() -> list[tuple[str, str, str, int | None]]:

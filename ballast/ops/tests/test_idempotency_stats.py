@@ -16,8 +16,9 @@ from ballast.api import idempotency
 from ballast.ops import idempotency_stats
 from ballast.ops.job_handlers import roll_up
 from ballast.ops.models import IdempotencyMinute
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import ApiToken, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 JOB = {"job_type": "diagnostics.echo", "payload": {"value": 1}}
 NEXT_MINUTE = 60.0  # flushing "a minute from now" makes the current minute a complete one

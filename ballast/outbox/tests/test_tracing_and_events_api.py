@@ -8,8 +8,9 @@ from ballast.jobs.tests.conftest import job_row
 from ballast.lib.tracing import current
 from ballast.outbox.services import emit
 from ballast.outbox.tests.helpers import events, run_pending_jobs
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

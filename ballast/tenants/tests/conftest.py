@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from rest_framework.test import APIClient
 
-from ballast.tenants.models import Role, Tenant
-from ballast.tenants.services import create_user_token
+from ballast.tenants.models import Tenant
 from ballast.tenants.tests.factories import TenantFactory
-
-TokenMaker = Callable[..., str]
 
 
 @pytest.fixture
@@ -20,16 +15,6 @@ def tenant_a(committed: None) -> Tenant:
 @pytest.fixture
 def tenant_b(committed: None) -> Tenant:
     return TenantFactory.create(slug="bravo")
-
-
-@pytest.fixture
-def make_token(committed: None) -> TokenMaker:
-    counter = iter(range(1000))
-
-    def make(tenant: Tenant, role: Role = Role.MEMBER) -> str:
-        return create_user_token(tenant=tenant, username=f"{tenant.slug}-{role}-{next(counter)}", role=role).plaintext
-
-    return make
 
 
 def client_for(token: str, keyword: str = "Bearer") -> APIClient:

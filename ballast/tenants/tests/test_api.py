@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import ApiToken, Role, Tenant
 from ballast.tenants.services import set_tenant_status
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 PROBLEM = "application/problem+json"
 

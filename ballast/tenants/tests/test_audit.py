@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core.management import call_command
 
 from ballast.emails.transitions import AUDIT_ACTIONS as EMAIL_TRANSITION_ACTIONS
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.audit import UnregisteredAuditAction, record, record_many, registered_actions
 from ballast.tenants.models import AuditEntry, Role, Tenant
 from ballast.tenants.services import create_user_token, set_tenant_status
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

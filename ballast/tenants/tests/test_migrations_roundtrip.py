@@ -16,9 +16,6 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RunPython, RunSQL
 
 from ballast.jobs.tests.processes import process_env
-from conftest import TEST_DB_NAME
-
-SCRATCH = f"{TEST_DB_NAME}_roundtrip"
 
 
 def _dsn(alias: str, dbname: str) -> str:
@@ -31,15 +28,16 @@ def _owner_admin() -> psycopg.Connection[Any]:
 
 
 @pytest.fixture(scope="module")
-def scratch() -> Iterator[str]:
+def scratch(ballast_test_db_name: str) -> Iterator[str]:
+    scratch_name = f"{ballast_test_db_name}_roundtrip"
     with _owner_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{SCRATCH}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch_name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{scratch_name}"')
     try:
-        yield SCRATCH
+        yield scratch_name
     finally:
         with _owner_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{scratch_name}" WITH (FORCE)')
 
 
 def run_step(step: str, database: str) -> dict[str, Any]:

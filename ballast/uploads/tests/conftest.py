@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from ballast.jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
 from ballast.jobs.tests.processes import process_env, wait_for
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import client_for, make_token  # noqa: F401  (fixtures)
+from ballast.tenants.tests.conftest import client_for
 from ballast.uploads.storage import get_storage
 from ballast.uploads.storage.s3 import S3Storage
 

@@ -18,7 +18,6 @@ from ballast.jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F40
 from ballast.jobs.worker.run import run_now
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
-from ballast.tenants.tests.conftest import make_token  # noqa: F401  (fixture)
 from ballast.webhooks.delivery import job_key
 from ballast.webhooks.models import WebhookDelivery, WebhookEndpoint
 from ballast.webhooks.services import create_endpoint, fan_out

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import AuditEntry, Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 from ballast.webhooks.models import WebhookDelivery, WebhookEndpoint
 from ballast.webhooks.tests.conftest import make_endpoint, publish
 

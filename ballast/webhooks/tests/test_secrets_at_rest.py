@@ -11,9 +11,10 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from ballast.lib.encryption import UndecryptableSecret
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 from ballast.webhooks.models import WebhookEndpoint
 
 PUBLIC = "https://93.184.215.14/hooks"
