@@ -13,7 +13,10 @@ from ballast.lib.settings_safety import assert_safe_configuration
 
 # isort: on
 
-if "examples" in INSTALLED_APPS:  # noqa: F405  (the guides' dev app, not in prod)
+INSTALLED_APPS += BALLAST_APPS  # noqa: F405
+if APP_ENV != "prod":  # noqa: F405
+    # The guides' examples (examples/tasks.py): tasks any tenant's code may enqueue.
+    INSTALLED_APPS.append("examples")
     cast(list[dict[str, str]], SPECTACULAR_SETTINGS["TAGS"]).append(  # noqa: F405
         {"name": "examples", "description": "The guides' examples (docs/first-job.md)."}
     )

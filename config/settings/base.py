@@ -48,20 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_rq",
-    "django_tasks",
-    "ballast.tenants",
-    "ballast.jobs",
-    "ballast.outbox",
-    "ballast.webhooks",
-    "ballast.emails",
-    "ballast.uploads",
-    "ballast.lifecycle",
-    "ballast.ops",
-]
-if not IS_PROD:
-    # The guides' examples (examples/tasks.py): tasks any tenant's code may enqueue.
-    INSTALLED_APPS.append("examples")
+]  # Ballast's apps follow (config/settings/__init__.py), as docs/install.md adds them to a project.
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
