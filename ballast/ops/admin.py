@@ -17,8 +17,9 @@ from django.utils.dateparse import parse_datetime
 
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
-from ballast.ops.models import Alert, BulkOperation, Jobs, OperatorAction, Queue, Uploads
+from ballast.ops.models import Alert, BulkOperation, Jobs, Queue, Uploads
 from ballast.tenants.admin import ReadOnlySystemAdmin
+from ballast.tenants.models import OperatorAction
 
 
 def _int(value: str | None, default: int) -> int:
@@ -57,7 +58,7 @@ class ConsoleAdmin(admin.ModelAdmin[Model]):
     def tenant_filter(self, request: HttpRequest) -> int | None:
         value = request.GET.get("tenant") or request.POST.get("filter_tenant") or ""
         try:
-            return actions._tenant_id(value)
+            return actions.tenant_id_of(value)
         except actions.ActionRefused:
             return None
 
@@ -289,7 +290,7 @@ class JobsConsoleAdmin(ConsoleAdmin):
     def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
         job_id = _int(request.POST.get("job_id"), 0)
         if name == "bulk_preview":
-            tenant_id = actions._tenant_id(request.POST.get("tenant") or None)
+            tenant_id = actions.tenant_id_of(request.POST.get("tenant") or None)
             where = self.job_filter(request.POST, tenant_id)
             return actions.PreviewBulk(action=request.POST.get("bulk_action", ""), where=where)
         if name == "bulk_confirm":

@@ -11,13 +11,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from ballast.jobs import services as jobs_services
-from ballast.jobs.models import DeadLetter, Job
+from ballast.jobs.models import Job
 from ballast.jobs.states import IllegalTransition
-from ballast.jobs.states import JobStatus as S
-from ballast.jobs.transitions import NOW, transition
 from ballast.ops import selectors
 from ballast.ops.models import BulkOperation
-from ballast.tenants.audit import record
 from ballast.tenants.context import tenant_scope
 
 ACTIONS = ("retry", "cancel", "discard")
@@ -38,23 +35,15 @@ def preview(*, action: str, where: selectors.JobFilter, actor: str) -> BulkOpera
 
 
 def apply_one(action: str, job: Job, actor: str) -> bool:
-    """The action on one job, inside its tenant's scope; False when the job is no longer in a state it applies to."""
+    """The action on one job (the jobs services), inside its tenant's scope; False when the job is no longer in a
+    state it applies to."""
     try:
         if action == "retry":
             jobs_services.retry_job(job=job, actor=actor)
         elif action == "cancel":
             jobs_services.cancel_job(job=job, actor=actor)
-        elif job.status == S.QUEUED and transition(
-            job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
-        ):
-            record(tenant_id=job.tenant_id, actor=actor, action="job.discarded", target_type="job", target_id=job.pk)
-        elif job.status in (S.FAILED, S.CANCELLED):
-            DeadLetter.objects.filter(job_id=job.pk, status=DeadLetter.Status.RECORDED).update(
-                status=DeadLetter.Status.REPLAYED, replayed_at=timezone.now()
-            )
-            record(tenant_id=job.tenant_id, actor=actor, action="job.discarded", target_type="job", target_id=job.pk)
         else:
-            return False
+            jobs_services.discard_job(job=job, actor=actor)
     except IllegalTransition:
         return False
     return True

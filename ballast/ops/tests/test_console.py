@@ -16,8 +16,8 @@ from ballast.jobs import sql
 from ballast.jobs.models import Job, Pause
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.tests.conftest import processes  # noqa: F401  (fixture)
-from ballast.ops.models import OperatorAction
 from ballast.ops.tests.conftest import ConsoleData
+from ballast.tenants.models import OperatorAction
 
 QUEUE = "/admin/ops/queue/"
 UPLOADS = "/admin/ops/uploads/"

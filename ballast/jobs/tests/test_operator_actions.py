@@ -1,5 +1,6 @@
-"""The jobs API's cancel / retry / replay endpoints and `manage.py dlq_replay` go through the ops action objects
-(jobs.operator_actions, registered by ops.jobs_wiring): each writes the console's audited OperatorAction row."""
+"""The jobs API's cancel / retry / replay endpoints and `manage.py dlq_replay` call the jobs app's operations
+(ballast.jobs.actions), as the console does: each writes the same operator log row. A tenant's credential sees and
+acts only on its jobs of public types."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from ballast.jobs import operator_actions
 from ballast.jobs.models import DeadLetter, Job
-from ballast.jobs.services import enqueue
+from ballast.jobs.services import cancel_job, enqueue
 from ballast.jobs.worker.run import run_now
-from ballast.ops import actions
-from ballast.ops.models import OperatorAction
-from ballast.tenants.models import AuditEntry, Role, Tenant
+from ballast.tenants.context import tenant_scope
+from ballast.tenants.models import AuditEntry, OperatorAction, Role, Tenant
 from ballast.tenants.tests.conftest import TokenMaker, client_for
 
 
@@ -82,18 +81,34 @@ def test_dlq_replay_runs_the_operator_action_as_the_shell_user(tenant: Tenant) -
     assert DeadLetter.objects.unscoped().get(pk=letter.pk).status == "replayed"
 
 
-@pytest.mark.parametrize(
-    ("action", "caller"),
-    [
-        (actions.PauseJobs(kind="queue", target="default"), operator_actions.Caller("user:x", 1, Role.ADMIN)),
-        (actions.RetryJob(job_id=1), operator_actions.Caller("user:x", 1, Role.VIEWER)),
-        (actions.RetryJob(job_id=1), operator_actions.Caller("")),
-    ],
-)
-def test_an_api_credential_may_not_run_staff_actions_nor_a_viewer_or_a_nameless_caller_act(
-    action: actions.OperatorActionBase, caller: operator_actions.Caller
+def test_a_viewer_token_may_not_retry_and_nothing_is_audited(tenant: Tenant, make_token: TokenMaker) -> None:
+    letter = dead_letter_of(tenant)
+
+    response = client_for(make_token(tenant, Role.VIEWER)).post(f"/api/v1/jobs/{letter.job_id}/retry")
+
+    assert response.status_code == 403
+    assert operator_rows() == []
+    assert Job.objects.unscoped().get(pk=letter.job_id).status == "failed"
+
+
+@pytest.mark.parametrize("job_type", ["ops.bulk", "uploads.cleanup_intents"])
+def test_a_tenant_member_can_neither_see_nor_cancel_nor_retry_an_internal_job(
+    tenant: Tenant, make_token: TokenMaker, job_type: str
 ) -> None:
-    with pytest.raises(actions.ActionForbidden):
-        action.check_caller(caller)
-    with pytest.raises(actions.ActionForbidden):
-        action.execute()
+    payload = {"bulk_id": 1} if job_type == "ops.bulk" else {}
+    internal = enqueue(tenant=tenant, job_type=job_type, payload=payload, actor="user:operator")
+    public = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
+    client = client_for(make_token(tenant))
+
+    listed = [row["id"] for row in client.get("/api/v1/jobs").json()["results"]]
+    by_type = client.get("/api/v1/jobs", {"job_type": job_type}).json()["results"]
+    assert listed == [public.pk] and by_type == []
+    assert client.get(f"/api/v1/jobs/{internal.pk}").status_code == 404
+    assert client.post(f"/api/v1/jobs/{internal.pk}/cancel").status_code == 404
+    assert Job.objects.unscoped().get(pk=internal.pk).status == "queued"
+
+    with tenant_scope(tenant.pk):
+        cancel_job(job=Job.objects.get(pk=internal.pk), actor="user:operator")
+    assert client.post(f"/api/v1/jobs/{internal.pk}/retry").status_code == 404
+    assert Job.objects.unscoped().get(pk=internal.pk).status == "cancelled"
+    assert operator_rows() == []
