@@ -21,6 +21,7 @@ from ballast.jobs.models import DeadLetter, Job, Pause
 from ballast.jobs.registry import UnknownJobType, get_handler, public_type_names
 from ballast.jobs.scheduler.dispatch import dispatch_pass
 from ballast.jobs.states import IllegalTransition
+from ballast.jobs.states import JobStatus as S
 from ballast.jobs.worker.processing import process_due_jobs
 from ballast.tenants.audit import record_operator_action
 from ballast.tenants.context import tenant_scope
@@ -57,6 +58,19 @@ class Operator:
 class Outcome:
     message: str  # what happened, in a sentence
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def offered(*, status: str, cancel_requested: bool, open_dead_letters: int) -> list[str]:
+    """The operations that apply to a job in this state, in the order a page shows them: only moves the state
+    machine has (no cancel of a failed job)."""
+    found = []
+    if status in (S.FAILED, S.CANCELLED):
+        found.append("retry")
+    if status == S.QUEUED or (status == S.RUNNING and not cancel_requested):
+        found.append("cancel")
+    if status == S.QUEUED or (status in (S.FAILED, S.CANCELLED) and open_dead_letters):
+        found.append("discard")
+    return found
 
 
 def visible_jobs(by: Operator) -> Any:
@@ -111,7 +125,7 @@ def cancel_job(*, by: Operator, job_id: int) -> Outcome:
             _log(by, CANCEL, target_type="job", target_id=job.pk, tenant_id=job.tenant_id, job_type=job.job_type)
     except IllegalTransition as exc:
         raise _refused(exc, f"cancel job {job.pk}") from None
-    requested = " (cancel requested)" if job.cancel_requested and job.status != "cancelled" else ""
+    requested = " (cancel requested)" if job.cancel_requested and job.status != S.CANCELLED else ""
     return Outcome(f"Job {job.pk}: {job.status}{requested}.", {"job_id": job.pk})
 
 

@@ -54,7 +54,7 @@ class Queue(models.Model):
 
 
 class Uploads(models.Model):
-    """No table: the admin entry "Ops: uploads" at /admin/ops/uploads/ (ops.admin)."""
+    """No table: the admin entry "Ops: uploads" at /admin/ops/uploads/ (ops.views)."""
 
     class Meta:
         managed = False
@@ -94,7 +94,7 @@ class MinuteRollup(models.Model):
 
 
 class Jobs(models.Model):
-    """No table: the admin entry "Ops: jobs" at /admin/ops/jobs/ (the jobs browser, ops.admin)."""
+    """No table: the admin entry "Ops: jobs" at /admin/ops/jobs/ (the jobs browser, ops.views)."""
 
     class Meta:
         managed = False
