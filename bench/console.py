@@ -112,11 +112,12 @@ def time_naive(loads: int) -> list[float]:
 def console_queries(tenant_id: int) -> dict[str, tuple[str, dict[str, Any]]]:
     """Every statement on jobs_job (or joined with it) the queue snapshot and the jobs page run."""
     from ballast.jobs import sql
+    from ballast.jobs.bulk import JobFilter
     from ballast.ops import selectors
 
     every = {"tenant_id": None}
     one = {"tenant_id": tenant_id}
-    page = {**selectors.JobFilter().params(), "before": None, "limit": 50}
+    page = {**JobFilter().params(), "before": None, "limit": 50}
     return {
         "QUEUE_COUNTS": (sql.QUEUE_COUNTS, every),
         "QUEUE_COUNTS (tenant)": (sql.QUEUE_COUNTS, one),

@@ -1,7 +1,7 @@
 """The operator's operations on jobs (Zulip's zerver/actions): retry, cancel, discard, replay dead letters, run now,
-pause and resume. One function each, called alike by the API (ballast.jobs.views), the console (ballast.ops) and
-the management commands. Each writes its change, the job's audit rows and one operator log row
-(ballast.tenants.audit.record_operator_action) in one transaction.
+pause, resume, and bulk actions over a filter (preview, then confirm). One function each, called alike by the API
+(ballast.jobs.views), the console (ballast.ops) and the management commands. Each writes its change, the job's
+audit rows and one operator log row (ballast.tenants.audit.record_operator_action) in one transaction.
 
 Who may act is the caller's check (a token's role, a staff user's permission). An `Operator` with a `tenant_id`
 is a tenant's API credential: it reaches only its own tenant's jobs of public types; any other job is absent.
@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from ballast.jobs import policy, services
-from ballast.jobs.models import DeadLetter, Job, Pause
+from ballast.jobs import bulk, policy, services
+from ballast.jobs.models import BulkOperation, DeadLetter, Job, Pause
 from ballast.jobs.registry import UnknownJobType, get_handler, public_type_names
 from ballast.jobs.scheduler.dispatch import dispatch_pass
 from ballast.jobs.states import IllegalTransition
@@ -35,6 +36,8 @@ REPLAY = "ops.dead_letters.replay"
 RUN_NOW = "ops.queue.run_now"
 PAUSE = "ops.queue.pause"
 RESUME = "ops.queue.resume"
+BULK_PREVIEW = "ops.bulk.preview"
+BULK_CONFIRM = "ops.bulk.confirm"
 
 
 class ActionRefused(ValueError):
@@ -145,7 +148,10 @@ def discard_job(*, by: Operator, job_id: int) -> Outcome:
                 dead_letters_closed=closed,
             )
     except IllegalTransition as exc:
-        raise _refused(exc, f"discard job {job.pk} (queued, failed or cancelled only)") from None
+        raise ActionRefused(
+            f"Cannot discard job {job.pk}: it is {exc.current}; only a queued job, or one with an open dead letter, "
+            "can be discarded."
+        ) from None
     return Outcome(f"Job {job.pk} discarded.", {"job_id": job.pk})
 
 
@@ -249,3 +255,56 @@ def resume(*, by: Operator, kind: str, target: str) -> Outcome:
         # Wake what waited now, rather than at the scheduler's next pass.
         transaction.on_commit(dispatch_pass, using=APP)
     return Outcome(f"Resumed the {kind} {target}.")
+
+
+def preview_bulk(*, by: Operator, action: str, where: bulk.JobFilter) -> Outcome:
+    """Record every job the filter matches now, and their count, for a confirmation to act on."""
+    if action not in bulk.ACTIONS:
+        raise ActionRefused(f"Bulk action must be one of {', '.join(bulk.ACTIONS)}, not {action!r}.")
+    with transaction.atomic(using=APP):
+        operation = bulk.preview(action=action, where=where, actor=by.actor)
+        _log(
+            by,
+            BULK_PREVIEW,
+            target_type="bulk_operation",
+            target_id=operation.pk,
+            tenant_id=None,
+            filter=operation.filter,
+            count=operation.count,
+            bulk_action=action,
+        )
+    return Outcome(f"{operation.count} job(s) match: confirm to {action} them.", {"bulk_id": operation.pk})
+
+
+def confirm_bulk(*, by: Operator, bulk_id: int) -> Outcome:
+    """Start a previewed bulk action: one `ops.bulk` job per tenant works through its matched jobs."""
+    with transaction.atomic(using=APP):
+        operation = BulkOperation.objects.using(APP).select_for_update().filter(pk=bulk_id).first()
+        if operation is None:
+            raise TargetNotFound(f"There is no bulk operation {bulk_id}.")
+        if operation.status != BulkOperation.Status.PREVIEWED:
+            raise ActionRefused(f"Bulk operation {operation.pk} is {operation.status} already.")
+        operation.status = BulkOperation.Status.RUNNING if operation.count else BulkOperation.Status.DONE
+        operation.confirmed_by, operation.confirmed_at = by.actor, timezone.now()
+        if not operation.count:
+            operation.finished_at = operation.confirmed_at
+        operation.save(using=APP)
+        _log(
+            by,
+            BULK_CONFIRM,
+            target_type="bulk_operation",
+            target_id=operation.pk,
+            tenant_id=None,
+            filter=operation.filter,
+            count=operation.count,
+            bulk_action=operation.action,
+        )
+        for tenant_id in sorted({tenant for tenant, _ in operation.matched}):
+            services.enqueue(
+                tenant=tenant_id,
+                job_type=bulk.JOB_TYPE,
+                payload={"bulk_id": operation.pk},
+                idempotency_key=f"{bulk.JOB_TYPE}:{operation.pk}",
+                actor=by.actor,
+            )
+    return Outcome(f"{operation.action.capitalize()} of {operation.count} job(s) started.", {"bulk_id": operation.pk})

@@ -368,9 +368,10 @@ def retry_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
 
 
 def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
-    """A job that should never run: a queued one is cancelled, a failed or cancelled one stays so; its open dead
+    """A job that should never run: a queued one is cancelled; a failed or cancelled one stays so and its open dead
     letters are closed without a replay; audited `job.discarded` under its trace id. Returns the dead letters
-    closed; IllegalTransition from any other state (or when a queued job was claimed meanwhile)."""
+    closed. IllegalTransition from any other state, for a finished job with no open dead letter (nothing to
+    discard), or when a queued job was claimed meanwhile."""
     with tenant_scope(job.tenant_id):
         if job.status == S.QUEUED:
             if not transition(
@@ -381,6 +382,8 @@ def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
         elif job.status not in (S.FAILED, S.CANCELLED):
             raise IllegalTransition(job.status, S.CANCELLED)
         closed = _resolve_dead_letters(job)
+        if job.status != S.QUEUED and not closed:
+            raise IllegalTransition(job.status, S.CANCELLED)
         record(
             tenant_id=job.tenant_id,
             actor=actor,

@@ -1,7 +1,7 @@
 """The console's operator actions as objects (the Wagtail actions pattern): `check(user)` raises ActionForbidden
 unless the staff user holds the permission; `execute()` then does the work. Actions on jobs call the jobs app's
 operations (ballast.jobs.actions), the same functions the API and the commands call; the console's own (alerts,
-bulk, upload cleanup) write their change and one operator log row (ballast.tenants.models.OperatorAction) in one
+upload cleanup) write their change and one operator log row (ballast.tenants.models.OperatorAction) in one
 transaction.
 
     action = RetryJob(job_id=42)
@@ -21,10 +21,11 @@ from django.utils import timezone
 
 from ballast.jobs import actions as jobs_actions
 from ballast.jobs.actions import ActionRefused, Operator, Outcome, TargetNotFound
+from ballast.jobs.bulk import JobFilter
 from ballast.jobs.models import Pause
 from ballast.jobs.worker.run import run_now
-from ballast.ops import alerts, bulk, selectors
-from ballast.ops.models import Alert, BulkOperation
+from ballast.ops import alerts
+from ballast.ops.models import Alert
 from ballast.tenants.audit import actor_for_user, record_operator_action
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
@@ -302,57 +303,22 @@ class ResolveAlert(_AlertAction):
 
 @dataclass
 class PreviewBulk(OperatorActionBase):
-    """Record every job the filter matches now, and their count, for a confirmation to act on."""
-
-    name: ClassVar[str] = "ops.bulk.preview"
+    name: ClassVar[str] = jobs_actions.BULK_PREVIEW
     permission: ClassVar[str] = OPERATE_QUEUE
     target_type: ClassVar[str] = "bulk_operation"
     action: str = "retry"
-    where: selectors.JobFilter = field(default_factory=selectors.JobFilter)
+    where: JobFilter = field(default_factory=JobFilter)
 
     def perform(self) -> Outcome:
-        if self.action not in bulk.ACTIONS:
-            raise ActionRefused(f"Bulk action must be one of {', '.join(bulk.ACTIONS)}, not {self.action!r}.")
-        with transaction.atomic(using=APP):
-            operation = bulk.preview(action=self.action, where=self.where, actor=self.actor)
-            self.audit(target_id=operation.pk, filter=operation.filter, count=operation.count, bulk_action=self.action)
-        return Outcome(f"{operation.count} job(s) match: confirm to {self.action} them.", {"bulk_id": operation.pk})
+        return jobs_actions.preview_bulk(by=self.operator, action=self.action, where=self.where)
 
 
 @dataclass
 class ConfirmBulk(OperatorActionBase):
-    """Start a previewed bulk action: one `ops.bulk` job per tenant works through the matched jobs."""
-
-    name: ClassVar[str] = "ops.bulk.confirm"
+    name: ClassVar[str] = jobs_actions.BULK_CONFIRM
     permission: ClassVar[str] = OPERATE_QUEUE
     target_type: ClassVar[str] = "bulk_operation"
     bulk_id: int = 0
 
     def perform(self) -> Outcome:
-        from ballast.jobs.services import enqueue
-
-        with transaction.atomic(using=APP):
-            operation = BulkOperation.objects.using(APP).select_for_update().filter(pk=self.bulk_id).first()
-            if operation is None:
-                raise ActionRefused(f"There is no bulk operation {self.bulk_id}.")
-            if operation.status != BulkOperation.Status.PREVIEWED:
-                raise ActionRefused(f"Bulk operation {operation.pk} is {operation.status} already.")
-            operation.status = BulkOperation.Status.RUNNING if operation.count else BulkOperation.Status.DONE
-            operation.confirmed_by, operation.confirmed_at = self.actor, timezone.now()
-            if not operation.count:
-                operation.finished_at = operation.confirmed_at
-            operation.save(using=APP)
-            self.audit(
-                target_id=operation.pk, filter=operation.filter, count=operation.count, bulk_action=operation.action
-            )
-            for tenant_id in sorted({tenant for tenant, _ in operation.matched}):
-                enqueue(
-                    tenant=tenant_id,
-                    job_type="ops.bulk",
-                    payload={"bulk_id": operation.pk},
-                    idempotency_key=f"ops.bulk:{operation.pk}",
-                    actor=self.actor,
-                )
-        return Outcome(
-            f"{operation.action.capitalize()} of {operation.count} job(s) started.", {"bulk_id": operation.pk}
-        )
+        return jobs_actions.confirm_bulk(by=self.operator, bulk_id=self.bulk_id)

@@ -1,4 +1,4 @@
-"""Persisted alerts, rollups, bulk operations, and the console pages (admin entries without tables). The operator's
+"""Persisted alerts, rollups, and the console pages (admin entries without tables). The operator's
 audit log is ballast.tenants.models.OperatorAction."""
 
 from __future__ import annotations
@@ -104,36 +104,6 @@ class Jobs(models.Model):
 
     def __str__(self) -> str:
         return "jobs browser"
-
-
-class BulkOperation(models.Model):
-    """Retry, cancel or discard every job a filter matched at preview time (ops.bulk). Confirmed by an operator,
-    then worked through by one `ops.bulk` job per tenant, in batches, with progress here."""
-
-    class Status(models.TextChoices):
-        PREVIEWED = "previewed"
-        RUNNING = "running"
-        DONE = "done"
-
-    action = models.CharField(max_length=16)  # retry | cancel | discard
-    filter = models.JSONField(default=dict)
-    matched = models.JSONField(default=list)  # [[tenant_id, job_id], ...] at preview time
-    count = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEWED)
-    processed = models.PositiveIntegerField(default=0)
-    changed = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)  # no longer in a state the action applies to
-    created_by = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-    confirmed_by = models.CharField(max_length=200, blank=True, default="")
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        default_permissions = ("view",)
-
-    def __str__(self) -> str:
-        return f"bulk {self.action} of {self.count} jobs ({self.status})"
 
 
 class IdempotencyMinute(models.Model):

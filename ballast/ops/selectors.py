@@ -14,6 +14,7 @@ from django.db import connections
 
 from ballast.jobs import pauses, policy, wakeups
 from ballast.jobs import sql as jobs_sql
+from ballast.jobs.bulk import JobFilter
 from ballast.jobs.registry import get_handler, registered_types
 from ballast.ops.models import Alert
 
@@ -358,44 +359,6 @@ def workers(*, limit: int = 500) -> list[WorkerRow]:
 # Jobs browser.
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    tenant_id: int | None = None
-    job_type: str = ""
-    status: str = ""
-    queue: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-    payload_text: str = ""
-    error_text: str = ""
-
-    def describe(self) -> dict[str, Any]:
-        """The filter as stored and audited (only what is set)."""
-        values = {
-            "tenant_id": self.tenant_id,
-            "job_type": self.job_type,
-            "status": self.status,
-            "queue": self.queue,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "payload_text": self.payload_text,
-            "error_text": self.error_text,
-        }
-        return {key: value for key, value in values.items() if value not in (None, "")}
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "tenant_id": self.tenant_id,
-            "job_type": self.job_type or None,
-            "status": self.status or None,
-            "queue": self.queue or None,
-            "since": self.since,
-            "until": self.until,
-            "payload": f"%{self.payload_text}%" if self.payload_text else None,
-            "error": f"%{self.error_text}%" if self.error_text else None,
-        }
-
-
 def jobs(where: JobFilter, *, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
     return _rows(jobs_sql.JOBS_FILTERED, {**where.params(), "before": before, "limit": limit})
 
@@ -445,12 +408,6 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
         "chain": flat,
         "correlation_id": chain["correlation_id"] if chain else job.correlation_id,
     }
-
-
-def matching_ids(where: JobFilter, *, limit: int) -> list[tuple[int, int]]:
-    """Every job the filter matches (up to `limit`), by id: what a bulk action touches."""
-    rows = _rows(jobs_sql.JOB_IDS_FILTERED, {**where.params(), "limit": limit})
-    return [(row["tenant_id"], row["id"]) for row in rows]
 
 
 DURATION_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)

@@ -16,9 +16,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 
+from ballast.jobs.bulk import JobFilter
+from ballast.jobs.models import BulkOperation
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
-from ballast.ops.models import BulkOperation
 
 
 def _int(value: str | None, default: int) -> int:
@@ -268,8 +269,8 @@ class JobsConsoleAdmin(ConsoleAdmin):
             "next_query": following.urlencode() if len(rows) == 50 else "",
         }
 
-    def job_filter(self, data: Any, tenant_id: int | None) -> selectors.JobFilter:
-        return selectors.JobFilter(
+    def job_filter(self, data: Any, tenant_id: int | None) -> JobFilter:
+        return JobFilter(
             tenant_id=tenant_id,
             job_type=data.get("job_type", ""),
             status=data.get("status", ""),

@@ -112,3 +112,26 @@ def test_a_tenant_member_can_neither_see_nor_cancel_nor_retry_an_internal_job(
     assert client.post(f"/api/v1/jobs/{internal.pk}/retry").status_code == 404
     assert Job.objects.unscoped().get(pk=internal.pk).status == "cancelled"
     assert operator_rows() == []
+
+
+def test_a_bulk_discard_closes_the_dead_letter_and_audits_under_the_jobs_trace_like_a_single_discard(
+    tenant: Tenant,
+) -> None:
+    from ballast.jobs import actions
+    from ballast.jobs.bulk import JobFilter
+    from ballast.jobs.worker.processing import process_due_jobs
+
+    one, many = dead_letter_of(tenant), dead_letter_of(tenant)
+    operator = actions.Operator(actor="user:operator")
+
+    actions.discard_job(by=operator, job_id=one.job_id)
+    preview = actions.preview_bulk(by=operator, action="discard", where=JobFilter(tenant_id=tenant.pk, status="failed"))
+    actions.confirm_bulk(by=operator, bulk_id=preview.data["bulk_id"])
+    assert process_due_jobs(max_jobs=5, budget_ms=10_000, job_type="ops.bulk").succeeded == 1
+
+    for letter in (one, many):
+        job = Job.objects.unscoped().get(pk=letter.job_id)
+        audit = AuditEntry.objects.unscoped().get(action="job.discarded", target_id=str(job.pk))
+        assert (job.status, audit.trace_id) == ("failed", job.trace_id)
+        assert DeadLetter.objects.unscoped().get(pk=letter.pk).status == "replayed"
+    assert [row[0] for row in operator_rows()] == ["ops.job.discard", "ops.bulk.preview", "ops.bulk.confirm"]

@@ -216,10 +216,9 @@ def test_a_failed_jobs_page_shows_each_traceback_and_only_the_controls_its_state
 def test_a_bulk_retry_of_a_filter_touches_every_match_at_preview_time_in_batches_by_a_job(
     operator: User, data: ConsoleData
 ) -> None:
-    from ballast.jobs.models import Checkpoint
+    from ballast.jobs.models import BulkOperation, Checkpoint
     from ballast.jobs.services import enqueue
     from ballast.jobs.worker.processing import process_due_jobs
-    from ballast.ops.models import BulkOperation
 
     def fail_one() -> Job:
         job = enqueue(tenant=data.tenant, job_type="diagnostics.fail", payload={"message": "boom"}, max_attempts=1)
