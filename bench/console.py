@@ -111,26 +111,24 @@ def time_naive(loads: int) -> list[float]:
 
 def console_queries(tenant_id: int) -> dict[str, tuple[str, dict[str, Any]]]:
     """Every statement on jobs_job (or joined with it) the queue snapshot and the jobs page run."""
+    from ballast.jobs import sql
+    from ballast.jobs.bulk import JobFilter
     from ballast.ops import selectors
 
     every = {"tenant_id": None}
     one = {"tenant_id": tenant_id}
-    page = {**selectors.JobFilter().params(), "before": None, "limit": 50}
+    page = {**JobFilter().params(), "before": None, "limit": 50}
     return {
-        "QUEUE_COUNTS": (selectors.QUEUE_COUNTS, every),
-        "QUEUE_COUNTS (tenant)": (selectors.QUEUE_COUNTS, one),
-        "QUEUE_HOUR": (selectors.QUEUE_HOUR, every),
-        "TYPE_COUNTS": (selectors.TYPE_COUNTS, every),
+        "QUEUE_COUNTS": (sql.QUEUE_COUNTS, every),
+        "QUEUE_COUNTS (tenant)": (sql.QUEUE_COUNTS, one),
+        "QUEUE_LAST_HOUR": (sql.QUEUE_LAST_HOUR, every),
+        "TYPE_COUNTS": (sql.TYPE_COUNTS, every),
         "TYPE_SCHEDULED": (selectors.TYPE_SCHEDULED, every),
-        "TYPE_HOUR": (selectors.TYPE_HOUR, every),
-        "TENANT_HINTS": (selectors.TENANT_HINTS, {}),
-        "EXPIRED_LEASES": (
-            "SELECT count(*) FROM jobs_job WHERE status = 'running' AND lease_expires_at < now() "
-            "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",
-            every,
-        ),
-        "JOBS_PAGE": (selectors.JOBS_MATCHING, page),
-        "JOBS_PAGE (tenant)": (selectors.JOBS_MATCHING, {**page, "tenant_id": tenant_id}),
+        "TYPE_LAST_HOUR": (sql.TYPE_LAST_HOUR, every),
+        "TENANT_HINTS": (sql.TENANT_HINTS, {}),
+        "EXPIRED_LEASE_COUNT": (sql.EXPIRED_LEASE_COUNT, every),
+        "JOBS_PAGE": (sql.JOBS_FILTERED, page),
+        "JOBS_PAGE (tenant)": (sql.JOBS_FILTERED, {**page, "tenant_id": tenant_id}),
     }
 
 

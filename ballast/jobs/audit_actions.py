@@ -5,7 +5,9 @@ from ballast.tenants.audit import register_actions
 register_actions(
     {
         "job.enqueued": "A job was created.",
-        "job.retried": "A failed or cancelled job was queued again with fresh attempts.",
+        "job.retried": "A failed or cancelled job was queued again with a fresh set of attempts.",
+        "ops.bulk.confirm": "An operator confirmed a bulk action over the jobs a filter matched at preview.",
+        "job.discarded": "An operator discarded a queued or failed job (it will not run).",
         "job.cancelled": "A queued job was cancelled.",
         "job.cancel_requested": "A running job was asked to stop.",
         "job.replayed": "A dead letter's job was queued again.",

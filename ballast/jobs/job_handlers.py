@@ -1,5 +1,6 @@
-"""The jobs app's job types: diagnostics, for smoke tests and operator drills (JOBS_DIAGNOSTICS); and the outbox
-wired into the engine: code subscribers' delivery job, the relay (a scheduler service) and the hot tables' vacuum."""
+"""The jobs app's job types: diagnostics, for smoke tests and operator drills (JOBS_DIAGNOSTICS); an operator's bulk
+action, one tenant's share (jobs.bulk); and the outbox wired into the engine: code subscribers' delivery job, the
+relay (a scheduler service) and the hot tables' vacuum."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from ballast.jobs import bulk
 from ballast.jobs.registry import job_handler
 from ballast.jobs.scheduler.periodic import periodic, vacuum
 from ballast.jobs.scheduler.services import scheduler_service
@@ -19,6 +21,26 @@ from ballast.outbox.models import OutboxEvent
 from ballast.outbox.partitioned_tables import IDEMPOTENCY_RECORDS, OUTBOX, month_start
 from ballast.outbox.relay import run_relay
 from ballast.outbox.subscribers import get_subscription
+
+
+@job_handler(
+    bulk.JOB_TYPE,
+    queue="maintenance",
+    max_attempts=5,
+    timeout=3600,
+    atomic=False,
+    schema={"type": "object", "required": ["bulk_id"], "properties": {"bulk_id": {"type": "integer"}}},
+)
+def run_bulk(ctx: JobContext, payload: dict[str, Any]) -> dict[str, int]:
+    """One tenant's share of a confirmed bulk action, in batches; resumes after its last checkpoint."""
+    start = int((ctx.last_checkpoint or {}).get("position", 0))
+    position = bulk.run_batches(
+        bulk_id=payload["bulk_id"],
+        tenant_id=ctx.tenant_id,
+        start=start,
+        on_batch=lambda reached: ctx.checkpoint({"position": reached}),
+    )
+    return {"position": position}
 
 
 def diagnostics_enabled() -> bool:

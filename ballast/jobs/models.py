@@ -215,3 +215,35 @@ class WorkerPresence(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.identity} seen {self.seen_at}"
+
+
+class BulkOperation(models.Model):
+    """Retry, cancel or discard every job a filter matched at preview time (jobs.bulk). Confirmed by an operator,
+    then worked through by one `ops.bulk` job per tenant, in batches, with progress here. Not tenant-owned: one
+    operation spans tenants."""
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed"
+        RUNNING = "running"
+        DONE = "done"
+
+    action = models.CharField(max_length=16)  # retry | cancel | discard
+    filter = models.JSONField(default=dict)
+    matched = models.JSONField(default=list)  # [[tenant_id, job_id], ...] at preview time
+    count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEWED)
+    processed = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # no longer in a state the action applies to
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_by = models.CharField(max_length=200, blank=True, default="")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ops_bulkoperation"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} of {self.count} jobs ({self.status})"

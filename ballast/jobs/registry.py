@@ -142,6 +142,11 @@ def public_types() -> list[HandlerSpec]:
     return sorted((s for s in _registry.values() if s.enabled() and s.public), key=lambda spec: spec.job_type)
 
 
+def public_type_names() -> list[str]:
+    """Every type registered as public, enabled or not: what a tenant's credential may see of its jobs."""
+    return sorted(t for t, s in _registry.items() if s.public)
+
+
 def types_on_queues(queues: tuple[str, ...]) -> list[str]:
     return sorted(t for t, s in _registry.items() if s.queue in queues)
 

@@ -1,15 +1,17 @@
-"""Reads of the jobs engine."""
+"""Reads of the jobs engine for tenants' API credentials: only jobs of public types (ballast.jobs.registry). Internal
+and operator jobs (deliveries, cleanups, bulk actions) are the operators' to see, through the console."""
 
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
 from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
+from ballast.jobs.registry import public_type_names
 
 
 def jobs_of_current_tenant(*, status: str | None = None, job_type: str | None = None) -> QuerySet[Job]:
     """Must run inside tenant_scope."""
-    jobs = Job.objects.all()
+    jobs = Job.objects.filter(job_type__in=public_type_names())
     if status:
         jobs = jobs.filter(status=status)
     if job_type:
@@ -20,7 +22,7 @@ def jobs_of_current_tenant(*, status: str | None = None, job_type: str | None = 
 def job_detail(job_id: int) -> Job | None:
     """A job with its attempts and last checkpoint (two extra queries). Must run inside tenant_scope."""
     job = (
-        Job.objects.filter(pk=job_id)
+        Job.objects.filter(pk=job_id, job_type__in=public_type_names())
         .prefetch_related(Prefetch("attempt_rows", queryset=JobAttempt.objects.order_by("attempt", "started_at")))
         .first()
     )
@@ -30,7 +32,8 @@ def job_detail(job_id: int) -> Job | None:
 
 
 def dead_letters_of_current_tenant(*, status: str | None = None) -> QuerySet[DeadLetter]:
-    letters = DeadLetter.objects.all()
+    """Must run inside tenant_scope."""
+    letters = DeadLetter.objects.filter(job_type__in=public_type_names())
     return letters.filter(status=status) if status else letters
 
 

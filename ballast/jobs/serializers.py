@@ -60,7 +60,7 @@ class JobCreateSchema(OpenApiSerializerExtension):
 class JobAttemptSerializer(serializers.ModelSerializer[JobAttempt]):
     class Meta:
         model = JobAttempt
-        fields = ["attempt", "started_at", "finished_at", "outcome", "error", "duration_ms"]
+        fields = ["attempt", "started_at", "finished_at", "outcome", "error", "traceback", "duration_ms"]
 
 
 class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):

@@ -23,7 +23,7 @@ from ballast.jobs.models import DeadLetter, Job
 from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, public_handler
 from ballast.jobs.states import IllegalTransition
 from ballast.jobs.states import JobStatus as S
-from ballast.jobs.transitions import NOW, transition
+from ballast.jobs.transitions import NOW, Sql, transition
 from ballast.lib import tracing
 from ballast.lib.key_locks import lock_keys
 from ballast.outbox import services as outbox
@@ -298,14 +298,27 @@ def enqueue_many(
     return result
 
 
+def _resolve_dead_letters(job: Job) -> int:
+    """Close the job's open dead letters: it runs again, or never will. Must run inside tenant_scope."""
+    return DeadLetter.objects.filter(job_id=job.pk, status=DeadLetter.Status.RECORDED).update(
+        status=DeadLetter.Status.REPLAYED, replayed_at=timezone.now()
+    )
+
+
 def _requeue(job: Job, *, current: str, actor: str, action: str) -> Job:
-    """failed/cancelled → queued with fresh attempts; pushed after commit. Must run inside tenant_scope."""
+    """failed/cancelled → queued with a fresh set of attempts, numbered on from the last one (the type's
+    max_attempts more, or the job's own when its type is unknown here); its open dead letters resolved; a
+    `job.retried` event in its chain; pushed after commit. Must run inside tenant_scope."""
+    try:
+        allowance = get_handler(job.job_type).max_attempts
+    except UnknownJobType:
+        allowance = job.max_attempts
     moved = transition(
         job.pk,
         current=current,
         target=S.QUEUED,
         values={
-            "attempts": 0,
+            "max_attempts": Sql(f"attempts + {int(allowance)}"),
             "available_at": NOW,
             "cancel_requested": False,
             "finished_at": None,
@@ -315,20 +328,72 @@ def _requeue(job: Job, *, current: str, actor: str, action: str) -> Job:
     if not moved:
         job.refresh_from_db()
         raise IllegalTransition(job.status, S.QUEUED)
+    resolved = _resolve_dead_letters(job)
     record(
-        tenant_id=job.tenant_id, actor=actor, action=action, target_type="job", target_id=job.pk, trace_id=job.trace_id
+        tenant_id=job.tenant_id,
+        actor=actor,
+        action=action,
+        target_type="job",
+        target_id=job.pk,
+        trace_id=job.trace_id,
+        data={"from": current, "dead_letters_resolved": resolved},
     )
+    if announces(job.job_type):
+        outbox.insert_events([_job_event(job, "job.retried", actor=actor, replayed=action == "job.replayed")])
     wakeups.wake_after_commit(job.queue, job.tenant_id)
     job.refresh_from_db()
     return job
 
 
+def _job_event(job: Job, event_type: str, *, actor: str, **extra: Any) -> outbox.NewEvent:
+    return outbox.NewEvent(
+        tenant_id=job.tenant_id,
+        event_type=event_type,
+        target_type="job",
+        target_id=str(job.pk),
+        payload={"job_id": job.pk, "job_type": job.job_type, "attempt": job.attempts, **extra},
+        actor=actor,
+        correlation_id=job.correlation_id,
+        causation_id=str(job.created_event_id),
+        traceparent=job.traceparent,
+    )
+
+
 def retry_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
-    """A failed or cancelled job runs again with fresh attempts. IllegalTransition from any other state."""
+    """A failed or cancelled job runs again with a fresh set of attempts. IllegalTransition from any other state."""
     if job.status not in (S.FAILED, S.CANCELLED):
         raise IllegalTransition(job.status, S.QUEUED)
     with tenant_scope(job.tenant_id):
         return _requeue(job, current=job.status, actor=actor, action="job.retried")
+
+
+def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
+    """A job that should never run: a queued one is cancelled; a failed or cancelled one stays so and its open dead
+    letters are closed without a replay; audited `job.discarded` under its trace id. Returns the dead letters
+    closed. IllegalTransition from any other state, for a finished job with no open dead letter (nothing to
+    discard), or when a queued job was claimed meanwhile."""
+    with tenant_scope(job.tenant_id):
+        if job.status == S.QUEUED:
+            if not transition(
+                job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
+            ):
+                job.refresh_from_db()
+                raise IllegalTransition(job.status, S.CANCELLED)
+        elif job.status not in (S.FAILED, S.CANCELLED):
+            raise IllegalTransition(job.status, S.CANCELLED)
+        closed = _resolve_dead_letters(job)
+        if job.status != S.QUEUED and not closed:
+            raise IllegalTransition(job.status, S.CANCELLED)
+        record(
+            tenant_id=job.tenant_id,
+            actor=actor,
+            action="job.discarded",
+            target_type="job",
+            target_id=job.pk,
+            trace_id=job.trace_id,
+            data={"dead_letters_closed": closed},
+        )
+        return closed
 
 
 def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
@@ -339,21 +404,7 @@ def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
         ):
             action = "job.cancelled"
             if announces(job.job_type):
-                outbox.insert_events(
-                    [
-                        outbox.NewEvent(
-                            tenant_id=job.tenant_id,
-                            event_type="job.cancelled",
-                            target_type="job",
-                            target_id=str(job.pk),
-                            payload={"job_id": job.pk, "job_type": job.job_type, "attempt": job.attempts},
-                            actor=actor,
-                            correlation_id=job.correlation_id,
-                            causation_id=str(job.created_event_id),
-                            traceparent=job.traceparent,
-                        )
-                    ]
-                )
+                outbox.insert_events([_job_event(job, "job.cancelled", actor=actor)])
         elif job.status in (S.QUEUED, S.RUNNING):
             with connections["default"].cursor() as cursor:
                 cursor.execute(jobs_sql.REQUEST_CANCEL, {"job_id": job.pk})
@@ -403,7 +454,7 @@ def enqueue_or_revive(*, tenant: Tenant | int, job_type: str, payload: Any, key:
     from django.db.models.functions import Now
 
     from ballast.jobs.models import JobAttempt
-    from ballast.jobs.transitions import CLEAR_LEASE, Sql
+    from ballast.jobs.transitions import CLEAR_LEASE
 
     tenant_id = _tenant_id(tenant)
     with tenant_scope(tenant_id):

@@ -284,3 +284,136 @@ GROUP BY job_type ORDER BY job_type
 """
 # The leader's fence: its lease is in force now (checked inside the transaction whose writes it guards).
 LEADER_FENCE = "SELECT 1 FROM jobs_schedulerleader WHERE token = %(token)s AND expires_at > clock_timestamp()"
+
+# The operator console's reads (ballast.ops.selectors), cross-tenant on the system alias. A NULL tenant_id: every
+# tenant.
+
+# Live counts, each read from a partial index's own predicate: queued jobs from job_due (an index-only scan of
+# (queue, tenant_id, available_at)), running ones from job_running_lease; never a scan of the finished rows.
+QUEUE_COUNTS = """
+SELECT queue, count(*) FILTER (WHERE available_at <= now()) AS due, count(*) FILTER (WHERE available_at > now())
+    AS scheduled, 0 AS running,
+    extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now())) AS oldest_due_seconds
+FROM jobs_job WHERE status = 'queued' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY queue
+UNION ALL
+SELECT queue, 0, 0, count(*), NULL
+FROM jobs_job WHERE status = 'running' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY queue
+"""
+
+# Attempts that ended in the last hour, by queue (throughput and failures).
+QUEUE_LAST_HOUR = """
+SELECT j.queue, count(*) AS finished, count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NULL OR a.tenant_id = %(tenant_id)s)
+GROUP BY j.queue
+"""
+
+# Due and running jobs by type, live (job_due and job_running_lease, then their rows); scheduled ones (the many
+# future jobs, which no index by type covers) from the scheduler's per-minute rollup, ops_typebacklog.
+TYPE_COUNTS = """
+SELECT job_type, count(*) AS due, 0 AS running FROM jobs_job WHERE status = 'queued' AND available_at <= now()
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY job_type
+UNION ALL
+SELECT job_type, 0, count(*) FROM jobs_job WHERE status = 'running'
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY job_type
+"""
+
+TYPE_LAST_HOUR = """
+SELECT j.job_type, count(*) AS finished,
+    count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p50,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p95,
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p99,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
+        FILTER (WHERE a.attempt = 1) AS wait_p50,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
+        FILTER (WHERE a.attempt = 1) AS wait_p95,
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
+        FILTER (WHERE a.attempt = 1) AS wait_p99,
+    (array_agg(a.error ORDER BY a.finished_at DESC) FILTER (WHERE a.error <> ''))[1] AS last_error
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NULL OR a.tenant_id = %(tenant_id)s)
+GROUP BY j.job_type
+"""
+
+TENANT_HINTS = """
+WITH backlog AS (
+    SELECT tenant_id, count(*) AS due FROM jobs_job WHERE status = 'queued' AND available_at <= now() GROUP BY tenant_id
+), failures AS (
+    SELECT tenant_id, count(*) AS failures FROM jobs_jobattempt
+    WHERE finished_at > now() - interval '1 hour' AND outcome <> 'succeeded' GROUP BY tenant_id
+)
+SELECT t.id AS tenant_id, t.slug, COALESCE(b.due, 0) AS due, COALESCE(f.failures, 0) AS failures
+FROM tenants_tenant t LEFT JOIN backlog b ON b.tenant_id = t.id LEFT JOIN failures f ON f.tenant_id = t.id
+WHERE b.due IS NOT NULL OR f.failures IS NOT NULL
+ORDER BY COALESCE(b.due, 0) + COALESCE(f.failures, 0) DESC LIMIT 10
+"""
+
+OPEN_DEAD_LETTERS = """
+SELECT d.id, d.job_id, d.job_type, d.reason, d.error, d.attempts, d.created_at, t.slug AS tenant
+FROM jobs_deadletter d JOIN tenants_tenant t ON t.id = d.tenant_id
+WHERE d.status = 'recorded' AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+ORDER BY d.created_at DESC LIMIT %(limit)s
+"""
+
+RUNNING_LEASES = """
+SELECT j.id, j.job_type, t.slug AS tenant, j.locked_by, j.lease_expires_at, j.lease_expires_at < now() AS expired
+FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
+WHERE j.status = 'running' ORDER BY j.lease_expires_at LIMIT %(limit)s
+"""
+
+JOB_FILTER = """
+WHERE (%(tenant_id)s::bigint IS NULL OR j.tenant_id = %(tenant_id)s)
+  AND (%(job_type)s::text IS NULL OR j.job_type = %(job_type)s)
+  AND (%(status)s::text IS NULL OR j.status = %(status)s)
+  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s)
+  AND (%(since)s::timestamptz IS NULL OR j.created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR j.created_at < %(until)s)
+  AND (%(payload)s::text IS NULL OR j.payload::text ILIKE %(payload)s)
+  AND (%(error)s::text IS NULL OR j.last_error ILIKE %(error)s)
+"""
+
+JOBS_FILTERED = f"""
+SELECT j.id, t.slug AS tenant, j.job_type, j.queue, j.status, j.attempts, j.max_attempts, j.created_at,
+    j.available_at, j.finished_at, left(j.last_error, 200) AS last_error
+FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
+{JOB_FILTER} AND (%(before)s::bigint IS NULL OR j.id < %(before)s)
+ORDER BY j.id DESC LIMIT %(limit)s
+"""  # noqa: S608 (constant fragments)
+
+# Every match, for a bulk action.
+JOB_IDS_FILTERED = f"SELECT j.tenant_id, j.id FROM jobs_job j {JOB_FILTER} ORDER BY j.id LIMIT %(limit)s"  # noqa: S608
+
+DURATIONS_LAST_HOUR = """
+SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,
+    array_agg(a.duration_ms) FILTER (WHERE a.duration_ms IS NOT NULL) AS durations
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - interval '1 hour'
+GROUP BY j.job_type
+"""
+
+LEADER = "SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1"
+
+# Running jobs past their lease (index job_running_lease).
+EXPIRED_LEASE_COUNT = """
+SELECT count(*) FROM jobs_job WHERE status = 'running' AND lease_expires_at < now()
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+"""
+
+# Dead letters recorded in the last `minutes` that are still open: a retry, a replay or a discard resolves them.
+OPEN_DEAD_LETTERS_SINCE = """
+SELECT count(*) FROM jobs_deadletter
+WHERE status = 'recorded' AND created_at > now() - make_interval(mins => %(minutes)s)
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+"""
+
+# Attempts that ended in the last `minutes`, by queue (the failure-rate alert).
+FAILURE_RATES = """
+SELECT j.queue, count(*) AS finished, count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures
+FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
+WHERE a.finished_at > now() - make_interval(mins => %(minutes)s) GROUP BY j.queue
+"""

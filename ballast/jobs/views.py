@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from ballast.api.pagination import page_of, paginated
 from ballast.api.permissions import MANAGER_ROLES
 from ballast.api.throttling import QueueProcessThrottle, TenantRateThrottle, TokenRateThrottle
 from ballast.api.views import ApiRequestMixin, TenantAPIView, credential
-from ballast.jobs import operator_actions, selectors, services
+from ballast.jobs import actions, selectors, services
 from ballast.jobs.serializers import (
     DeadLetterQuery,
     DeadLetterSerializer,
@@ -96,21 +97,19 @@ class JobDetailView(TenantAPIView):
         return Response(JobDetailSerializer(job).data)
 
 
-def _caller(request: Request) -> operator_actions.Caller:
-    token = credential(request)
-    return operator_actions.Caller(
-        actor=actor_for_user(request.user), tenant_id=token.tenant_id, role=token.membership.role
-    )
+def _operator(request: Request) -> actions.Operator:
+    """A token acts on its own tenant's jobs of public types only (IsTenantMember has refused viewers' writes)."""
+    return actions.Operator(actor=actor_for_user(request.user), tenant_id=credential(request).tenant_id)
 
 
-def _operator_action(request: Request, name: str, *, answer_with: int, **target: Any) -> Response:
-    """Run the operator action (ops.actions, through jobs.operator_actions) on one of the tenant's jobs and answer
-    with the job `answer_with`; 404 if not theirs, 409 if not allowed now."""
+def _acted(request: Request, run: Callable[[actions.Operator], actions.Outcome], *, answer_with: int) -> Response:
+    """Run the operation as the token's operator and answer with the job `answer_with`; 404 if not one the token
+    may see, 409 if not allowed now."""
     try:
-        operator_actions.run(name, caller=_caller(request), **target)
-    except operator_actions.TargetNotFound as exc:
+        run(_operator(request))
+    except actions.TargetNotFound as exc:
         raise exceptions.NotFound(str(exc)) from None
-    except operator_actions.ActionRefused as exc:
+    except actions.ActionRefused as exc:
         raise Conflict(str(exc)) from None
     return Response(JobSerializer(get_object_or_404(selectors.jobs_of_current_tenant(), pk=answer_with)).data)
 
@@ -124,7 +123,7 @@ class JobCancelView(TenantAPIView):
     def post(self, request: Request, job_id: int) -> Response:
         """A queued job is cancelled at once; a running one is asked to stop (`cancel_requested`) and stops at
         its next checkpoint. Answers the job."""
-        return _operator_action(request, operator_actions.CANCEL_JOB, answer_with=job_id, job_id=job_id)
+        return _acted(request, lambda by: actions.cancel_job(by=by, job_id=job_id), answer_with=job_id)
 
 
 class JobRetryView(TenantAPIView):
@@ -138,7 +137,7 @@ class JobRetryView(TenantAPIView):
     )
     def post(self, request: Request, job_id: int) -> Response:
         """Queues a failed or cancelled job again, with a fresh set of attempts. Answers the job."""
-        return _operator_action(request, operator_actions.RETRY_JOB, answer_with=job_id, job_id=job_id)
+        return _acted(request, lambda by: actions.retry_job(by=by, job_id=job_id), answer_with=job_id)
 
 
 class DeadLetterListView(TenantAPIView):
@@ -166,8 +165,10 @@ class DeadLetterReplayView(TenantAPIView):
     def post(self, request: Request, dead_letter_id: int) -> Response:
         """Marks the dead letter replayed and queues its job again. Answers the job."""
         letter = get_object_or_404(selectors.dead_letters_of_current_tenant(), pk=dead_letter_id)
-        return _operator_action(
-            request, operator_actions.REPLAY_DEAD_LETTERS, answer_with=letter.job_id, dead_letter_ids=[dead_letter_id]
+        return _acted(
+            request,
+            lambda by: actions.replay_dead_letters(by=by, dead_letter_ids=[dead_letter_id]),
+            answer_with=letter.job_id,
         )
 
 

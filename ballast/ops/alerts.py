@@ -1,12 +1,11 @@
 """Persisted alerts: rules evaluated each minute by the scheduler's leader (ops.job_handlers), and the lifecycle
 open → acknowledged → resolved (snoozed until a time; re-opened when the condition returns after resolution).
-Every change writes an OperatorAction row and an outbox event `ops.alert.<change>` in one transaction: as the
+Every change writes an operator log row and an outbox event `ops.alert.<change>` in one transaction: as the
 alert's tenant's event, or the OPS_EVENTS_TENANT's for platform-wide alerts, so a webhook can page someone."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,11 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ballast.jobs.worker import presence
-from ballast.lib import tracing
 from ballast.ops import selectors
-from ballast.ops.models import Alert, OperatorAction
+from ballast.ops.models import Alert
 from ballast.outbox import services as outbox
-from ballast.tenants.audit import SYSTEM_ACTOR
+from ballast.tenants.audit import SYSTEM_ACTOR, record_operator_action
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
 
@@ -82,14 +80,14 @@ def announce(alert: Alert, change: str, *, actor: str) -> None:
 
 
 def _system_audit(alert: Alert, change: str) -> None:
-    OperatorAction.objects.using(APP).create(
+    record_operator_action(
         actor=SYSTEM_ACTOR,
         action=SYSTEM_CHANGES[change],
         target_type="alert",
-        target_id=str(alert.pk),
+        target_id=alert.pk,
         tenant_id=alert.tenant_id,
-        trace_id=tracing.current().trace_id or uuid.uuid4().hex,
         data={"rule": alert.rule, "subject": alert.subject},
+        using=APP,
     )
 
 

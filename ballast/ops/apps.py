@@ -8,7 +8,6 @@ class OpsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from ballast.ops import idempotency_stats, jobs_wiring
+        from ballast.ops import idempotency_stats
 
         idempotency_stats.install()  # count each keyed API request's outcome
-        jobs_wiring.install()  # the jobs API's and commands' operator actions are ops.actions objects

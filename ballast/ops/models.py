@@ -1,34 +1,9 @@
-"""The operator's audit log, persisted alerts, and the two console pages (admin entries without tables)."""
+"""Persisted alerts, rollups, and the console pages (admin entries without tables). The operator's
+audit log is ballast.tenants.models.OperatorAction."""
 
 from __future__ import annotations
 
 from django.db import models
-
-
-class OperatorAction(models.Model):
-    """One row per operator action (ops.actions), written in the action's transaction. Append-only. Crosses
-    tenants (a paused queue belongs to none), so it is not tenant-owned; `tenant_id` says which one, if any."""
-
-    actor = models.CharField(max_length=200)
-    action = models.CharField(max_length=100)
-    target_type = models.CharField(max_length=100)
-    target_id = models.CharField(max_length=200)
-    tenant_id = models.BigIntegerField(null=True, blank=True)
-    trace_id = models.CharField(max_length=64)
-    data = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        default_permissions = ("view",)
-        permissions = [
-            ("view_console", "Can view the operator consoles"),
-            ("operate_queue", "Can act on jobs and queues from the console"),
-            ("operate_uploads", "Can run upload cleanups from the console"),
-        ]
-        indexes = [models.Index(fields=["at"], name="opsaction_at")]
-
-    def __str__(self) -> str:
-        return f"{self.actor} {self.action} {self.target_type}:{self.target_id}"
 
 
 class Alert(models.Model):
@@ -61,11 +36,16 @@ class Alert(models.Model):
 
 
 class Queue(models.Model):
-    """No table: the admin entry "Ops: queue" at /admin/ops/queue/ (ops.admin)."""
+    """No table: the admin entry "Ops: queue" at /admin/ops/queue/ (ops.views). Holds the consoles' permissions."""
 
     class Meta:
         managed = False
         default_permissions = ()
+        permissions = [
+            ("view_console", "Can view the operator consoles"),
+            ("operate_queue", "Can act on jobs and queues from the console"),
+            ("operate_uploads", "Can run upload cleanups from the console"),
+        ]
         db_table = "ops_queue_console_none"
         verbose_name = verbose_name_plural = "Ops: queue"
 
@@ -74,7 +54,7 @@ class Queue(models.Model):
 
 
 class Uploads(models.Model):
-    """No table: the admin entry "Ops: uploads" at /admin/ops/uploads/ (ops.admin)."""
+    """No table: the admin entry "Ops: uploads" at /admin/ops/uploads/ (ops.views)."""
 
     class Meta:
         managed = False
@@ -114,7 +94,7 @@ class MinuteRollup(models.Model):
 
 
 class Jobs(models.Model):
-    """No table: the admin entry "Ops: jobs" at /admin/ops/jobs/ (the jobs browser, ops.admin)."""
+    """No table: the admin entry "Ops: jobs" at /admin/ops/jobs/ (the jobs browser, ops.views)."""
 
     class Meta:
         managed = False
@@ -124,36 +104,6 @@ class Jobs(models.Model):
 
     def __str__(self) -> str:
         return "jobs browser"
-
-
-class BulkOperation(models.Model):
-    """Retry, cancel or discard every job a filter matched at preview time (ops.bulk). Confirmed by an operator,
-    then worked through by one `ops.bulk` job per tenant, in batches, with progress here."""
-
-    class Status(models.TextChoices):
-        PREVIEWED = "previewed"
-        RUNNING = "running"
-        DONE = "done"
-
-    action = models.CharField(max_length=16)  # retry | cancel | discard
-    filter = models.JSONField(default=dict)
-    matched = models.JSONField(default=list)  # [[tenant_id, job_id], ...] at preview time
-    count = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEWED)
-    processed = models.PositiveIntegerField(default=0)
-    changed = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)  # no longer in a state the action applies to
-    created_by = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-    confirmed_by = models.CharField(max_length=200, blank=True, default="")
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        default_permissions = ("view",)
-
-    def __str__(self) -> str:
-        return f"bulk {self.action} of {self.count} jobs ({self.status})"
 
 
 class IdempotencyMinute(models.Model):

@@ -1,6 +1,6 @@
-"""Reads for the operator consoles. Cross-tenant, so through the system alias. The queue counts read the partial
-indexes on queued and running jobs (job_due, job_running_lease); finished jobs are counted from the last hour's
-attempts only."""
+"""Reads for the operator consoles. Cross-tenant, so through the system alias. The jobs tables are read through the
+named statements of ballast.jobs.sql (the queue counts through the partial indexes on queued and running jobs,
+finished jobs from the last hour's attempts only); the console's own tables here."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connections
 
 from ballast.jobs import pauses, policy, wakeups
+from ballast.jobs import sql as jobs_sql
+from ballast.jobs.bulk import JobFilter
 from ballast.jobs.registry import get_handler, registered_types
 from ballast.ops.models import Alert
 
@@ -44,81 +46,9 @@ def _one(statement: str, params: dict[str, Any] | None = None) -> Any:
     return next(iter(rows[0].values())) if rows else None
 
 
-# Live counts, each read from a partial index's own predicate: queued jobs from job_due (an index-only scan of
-# (queue, tenant_id, available_at)), running ones from job_running_lease; never a scan of the finished rows.
-QUEUE_COUNTS = """
-SELECT queue, count(*) FILTER (WHERE available_at <= now()) AS due, count(*) FILTER (WHERE available_at > now())
-    AS scheduled, 0 AS running,
-    extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now())) AS oldest_due_seconds
-FROM jobs_job WHERE status = 'queued' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
-GROUP BY queue
-UNION ALL
-SELECT queue, 0, 0, count(*), NULL
-FROM jobs_job WHERE status = 'running' AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
-GROUP BY queue
-"""
-
-# Attempts that ended in the last hour, by queue (throughput and failures).
-QUEUE_HOUR = """
-SELECT j.queue, count(*) AS finished, count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures
-FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
-WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NULL OR a.tenant_id = %(tenant_id)s)
-GROUP BY j.queue
-"""
-
-# Due and running jobs by type, live (job_due and job_running_lease, then their rows); scheduled ones (the many
-# future jobs, which no index by type covers) from the scheduler's per-minute rollup, ops_typebacklog.
-TYPE_COUNTS = """
-SELECT job_type, count(*) AS due, 0 AS running FROM jobs_job WHERE status = 'queued' AND available_at <= now()
-    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
-GROUP BY job_type
-UNION ALL
-SELECT job_type, 0, count(*) FROM jobs_job WHERE status = 'running'
-    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
-GROUP BY job_type
-"""
-
 TYPE_SCHEDULED = """
 SELECT job_type, sum(scheduled) AS scheduled FROM ops_typebacklog
 WHERE (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s) GROUP BY job_type
-"""
-
-TYPE_HOUR = """
-SELECT j.job_type, count(*) AS finished,
-    count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p50,
-    percentile_cont(0.95) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p95,
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY a.duration_ms) AS run_p99,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
-        FILTER (WHERE a.attempt = 1) AS wait_p50,
-    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
-        FILTER (WHERE a.attempt = 1) AS wait_p95,
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - j.created_at) * 1000)
-        FILTER (WHERE a.attempt = 1) AS wait_p99,
-    (array_agg(a.error ORDER BY a.finished_at DESC) FILTER (WHERE a.error <> ''))[1] AS last_error
-FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
-WHERE a.finished_at > now() - interval '1 hour' AND (%(tenant_id)s::bigint IS NULL OR a.tenant_id = %(tenant_id)s)
-GROUP BY j.job_type
-"""
-
-TENANT_HINTS = """
-WITH backlog AS (
-    SELECT tenant_id, count(*) AS due FROM jobs_job WHERE status = 'queued' AND available_at <= now() GROUP BY tenant_id
-), failures AS (
-    SELECT tenant_id, count(*) AS failures FROM jobs_jobattempt
-    WHERE finished_at > now() - interval '1 hour' AND outcome <> 'succeeded' GROUP BY tenant_id
-)
-SELECT t.id AS tenant_id, t.slug, COALESCE(b.due, 0) AS due, COALESCE(f.failures, 0) AS failures
-FROM tenants_tenant t LEFT JOIN backlog b ON b.tenant_id = t.id LEFT JOIN failures f ON f.tenant_id = t.id
-WHERE b.due IS NOT NULL OR f.failures IS NOT NULL
-ORDER BY COALESCE(b.due, 0) + COALESCE(f.failures, 0) DESC LIMIT 10
-"""
-
-DEAD_LETTERS = """
-SELECT d.id, d.job_id, d.job_type, d.reason, d.error, d.attempts, d.created_at, t.slug AS tenant
-FROM jobs_deadletter d JOIN tenants_tenant t ON t.id = d.tenant_id
-WHERE d.status = 'recorded' AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
-ORDER BY d.created_at DESC LIMIT %(limit)s
 """
 
 
@@ -173,10 +103,10 @@ def tenant_choices() -> list[tuple[int, str]]:
 
 def snapshot(*, tenant_id: int | None = None) -> Snapshot:
     params = {"tenant_id": tenant_id}
-    counts = _merged("queue", _rows(QUEUE_COUNTS, params))
-    hour = {row["queue"]: row for row in _rows(QUEUE_HOUR, params)}
+    counts = _merged("queue", _rows(jobs_sql.QUEUE_COUNTS, params))
+    hour = {row["queue"]: row for row in _rows(jobs_sql.QUEUE_LAST_HOUR, params)}
     workers, redis_ok = workers_by_queue()
-    leader = _rows("SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1")
+    leader = _rows(jobs_sql.LEADER)
     for name in policy.SCHEDULER_QUEUES:  # served by the scheduler's leader, not by RQ workers
         workers[name] = int(bool(leader and leader[0]["live"]))
     paused = pauses.current()
@@ -208,17 +138,9 @@ def snapshot(*, tenant_id: int | None = None) -> Snapshot:
         leader_since=leader[0]["elected_at"] if leader else None,
         leader_live=bool(leader and leader[0]["live"]),
         redis_ok=redis_ok,
-        expired_leases=_one(
-            "SELECT count(*) FROM jobs_job WHERE status = 'running' AND lease_expires_at < now() "
-            "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",
-            params,
-        ),
+        expired_leases=_one(jobs_sql.EXPIRED_LEASE_COUNT, params),
         outbox_lag_seconds=float(lag) if lag is not None else None,
-        dead_letters_24h=_one(
-            "SELECT count(*) FROM jobs_deadletter WHERE created_at > now() - interval '24 hours' "
-            "AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)",
-            params,
-        ),
+        dead_letters_24h=_one(jobs_sql.OPEN_DEAD_LETTERS_SINCE, {**params, "minutes": 24 * 60}),
         open_alerts=Alert.objects.using(SYSTEM).exclude(status=Alert.Status.RESOLVED).count(),
         paused_queues=sorted(paused.queues),
         paused_types=sorted(paused.types),
@@ -246,8 +168,8 @@ def _ms(value: Any) -> int | None:
 
 def type_overview(*, tenant_id: int | None = None) -> list[TypeRow]:
     params = {"tenant_id": tenant_id}
-    counts = _merged("job_type", _rows(TYPE_COUNTS, params) + _rows(TYPE_SCHEDULED, params))
-    hour = {row["job_type"]: row for row in _rows(TYPE_HOUR, params)}
+    counts = _merged("job_type", _rows(jobs_sql.TYPE_COUNTS, params) + _rows(TYPE_SCHEDULED, params))
+    hour = {row["job_type"]: row for row in _rows(jobs_sql.TYPE_LAST_HOUR, params)}
     paused = pauses.current()
     rows = []
     for name in sorted(set(registered_types()) | set(counts) | set(hour)):
@@ -276,11 +198,11 @@ def type_overview(*, tenant_id: int | None = None) -> list[TypeRow]:
 
 
 def tenant_hints() -> list[dict[str, Any]]:
-    return _rows(TENANT_HINTS)
+    return _rows(jobs_sql.TENANT_HINTS)
 
 
 def dead_letters(*, tenant_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    return _rows(DEAD_LETTERS, {"tenant_id": tenant_id, "limit": limit})
+    return _rows(jobs_sql.OPEN_DEAD_LETTERS, {"tenant_id": tenant_id, "limit": limit})
 
 
 def alerts(*, limit: int = 50) -> list[Alert]:
@@ -346,23 +268,12 @@ def cleanup_runs(*, tenant_id: int | None = None, limit: int = 20) -> list[dict[
 
 
 def failure_rates(*, minutes: int) -> list[dict[str, Any]]:
-    return _rows(
-        """
-        SELECT j.queue, count(*) AS finished, count(*) FILTER (WHERE a.outcome <> 'succeeded') AS failures
-        FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
-        WHERE a.finished_at > now() - make_interval(mins => %(minutes)s) GROUP BY j.queue
-        """,
-        {"minutes": minutes},
-    )
+    return _rows(jobs_sql.FAILURE_RATES, {"minutes": minutes})
 
 
 def dead_letters_since(*, minutes: int) -> int:
-    return int(
-        _one(
-            "SELECT count(*) FROM jobs_deadletter WHERE created_at > now() - make_interval(mins => %(minutes)s)",
-            {"minutes": minutes},
-        )
-    )
+    """Dead letters recorded in the last `minutes` and still open (a retry, replay or discard resolves them)."""
+    return int(_one(jobs_sql.OPEN_DEAD_LETTERS_SINCE, {"minutes": minutes, "tenant_id": None}))
 
 
 def disabled_endpoints() -> list[dict[str, Any]]:
@@ -417,13 +328,6 @@ class WorkerRow:
     leases: list[dict[str, Any]] = field(default_factory=list)
 
 
-RUNNING_LEASES = """
-SELECT j.id, j.job_type, t.slug AS tenant, j.locked_by, j.lease_expires_at, j.lease_expires_at < now() AS expired
-FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
-WHERE j.status = 'running' ORDER BY j.lease_expires_at LIMIT %(limit)s
-"""
-
-
 def workers(*, limit: int = 500) -> list[WorkerRow]:
     """RQ's registered workers with the leases each holds, then one row per identity that holds leases but is
     not registered (its heartbeat stopped): the leases it left behind."""
@@ -444,7 +348,7 @@ def workers(*, limit: int = 500) -> list[WorkerRow]:
             )
     except Exception:  # Redis down: the leases still show
         rows = {}
-    for lease in _rows(RUNNING_LEASES, {"limit": limit}):
+    for lease in _rows(jobs_sql.RUNNING_LEASES, {"limit": limit}):
         identity = lease["locked_by"]
         if identity not in rows:
             rows[identity] = WorkerRow(identity, "", [], "heartbeat stopped", None, None, live=False)
@@ -455,73 +359,13 @@ def workers(*, limit: int = 500) -> list[WorkerRow]:
 # Jobs browser.
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    tenant_id: int | None = None
-    job_type: str = ""
-    status: str = ""
-    queue: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-    payload_text: str = ""
-    error_text: str = ""
-
-    def describe(self) -> dict[str, Any]:
-        """The filter as stored and audited (only what is set)."""
-        values = {
-            "tenant_id": self.tenant_id,
-            "job_type": self.job_type,
-            "status": self.status,
-            "queue": self.queue,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "payload_text": self.payload_text,
-            "error_text": self.error_text,
-        }
-        return {key: value for key, value in values.items() if value not in (None, "")}
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "tenant_id": self.tenant_id,
-            "job_type": self.job_type or None,
-            "status": self.status or None,
-            "queue": self.queue or None,
-            "since": self.since,
-            "until": self.until,
-            "payload": f"%{self.payload_text}%" if self.payload_text else None,
-            "error": f"%{self.error_text}%" if self.error_text else None,
-        }
-
-
-JOBS_WHERE = """
-WHERE (%(tenant_id)s::bigint IS NULL OR j.tenant_id = %(tenant_id)s)
-  AND (%(job_type)s::text IS NULL OR j.job_type = %(job_type)s)
-  AND (%(status)s::text IS NULL OR j.status = %(status)s)
-  AND (%(queue)s::text IS NULL OR j.queue = %(queue)s)
-  AND (%(since)s::timestamptz IS NULL OR j.created_at >= %(since)s)
-  AND (%(until)s::timestamptz IS NULL OR j.created_at < %(until)s)
-  AND (%(payload)s::text IS NULL OR j.payload::text ILIKE %(payload)s)
-  AND (%(error)s::text IS NULL OR j.last_error ILIKE %(error)s)
-"""
-
-JOBS_MATCHING = f"""
-SELECT j.id, t.slug AS tenant, j.job_type, j.queue, j.status, j.attempts, j.max_attempts, j.created_at,
-    j.available_at, j.finished_at, left(j.last_error, 200) AS last_error
-FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
-{JOBS_WHERE} AND (%(before)s::bigint IS NULL OR j.id < %(before)s)
-ORDER BY j.id DESC LIMIT %(limit)s
-"""  # noqa: S608 (constant fragments)
-
-# Every match, for a bulk action.
-MATCHING_IDS = f"SELECT j.tenant_id, j.id FROM jobs_job j {JOBS_WHERE} ORDER BY j.id LIMIT %(limit)s"  # noqa: S608
-
-
 def jobs(where: JobFilter, *, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    return _rows(JOBS_MATCHING, {**where.params(), "before": before, "limit": limit})
+    return _rows(jobs_sql.JOBS_FILTERED, {**where.params(), "before": before, "limit": limit})
 
 
 def job_detail(job_id: int) -> dict[str, Any] | None:
-    from ballast.jobs.models import Checkpoint, Job, JobAttempt
+    from ballast.jobs.actions import offered
+    from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
     from ballast.outbox.selectors import event_chain
     from ballast.tenants.context import tenant_scope
 
@@ -552,7 +396,10 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
             walk(node["children"], depth + 1)
 
     walk(chain["roots"] if chain else [], 0)
+    open_letters = DeadLetter.objects.unscoped().filter(job_id=job_id, status=DeadLetter.Status.RECORDED).count()
     return {
+        "controls": offered(status=job.status, cancel_requested=job.cancel_requested, open_dead_letters=open_letters),
+        "open_dead_letters": open_letters,
         "job": job,
         "payload": json.dumps(job.payload, sort_keys=True)[:5000],
         "attempts": attempts,
@@ -563,27 +410,13 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
     }
 
 
-def matching_ids(where: JobFilter, *, limit: int) -> list[tuple[int, int]]:
-    """Every job the filter matches (up to `limit`), by id: what a bulk action touches."""
-    rows = _rows(MATCHING_IDS, {**where.params(), "limit": limit})
-    return [(row["tenant_id"], row["id"]) for row in rows]
-
-
 DURATION_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
-
-DURATIONS_LAST_HOUR = """
-SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,
-    array_agg(a.duration_ms) FILTER (WHERE a.duration_ms IS NOT NULL) AS durations
-FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
-WHERE a.finished_at > now() - interval '1 hour'
-GROUP BY j.job_type
-"""
 
 
 def duration_histograms() -> list[dict[str, Any]]:
     """Run time per type over the last hour (the index attempt_finished), as cumulative buckets in seconds."""
     found = []
-    for row in _rows(DURATIONS_LAST_HOUR):
+    for row in _rows(jobs_sql.DURATIONS_LAST_HOUR):
         durations = row["durations"] or []
         buckets = [(str(limit / 1000), sum(1 for d in durations if d <= limit)) for limit in DURATION_BUCKETS_MS]
         buckets.append(("+Inf", len(durations)))

@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from ballast.tenants import services
 from ballast.tenants.audit import actor_for_user
 from ballast.tenants.context import tenant_scope
-from ballast.tenants.models import ApiToken, AuditEntry, Membership, Role, Tenant
+from ballast.tenants.models import ApiToken, AuditEntry, Membership, OperatorAction, Role, Tenant
 
 SYSTEM = "system"
 
@@ -67,7 +67,12 @@ class SystemAliasAdmin(admin.ModelAdmin[Model]):
 
 
 class ReadOnlySystemAdmin(SystemAliasAdmin):
-    """For records that change only through services (and the audit log, which never changes)."""
+    """For records that change only through services (and the audit log, which never changes). Every field is
+    shown read-only, so no form field is built: a form field for a relation to a tenant-owned model would query
+    through its tenant-scoped manager, outside any tenant."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.concrete_fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -189,3 +194,12 @@ class AuditEntryAdmin(ReadOnlySystemAdmin):  # append-only: the database refuses
     list_filter = ["tenant", "action", "target_type"]
     search_fields = ["target_id", "trace_id", "actor"]
     date_hierarchy = "at"
+
+
+@admin.register(OperatorAction)
+class OperatorActionAdmin(ReadOnlySystemAdmin):
+    """The operator log: every operator action, across tenants."""
+
+    list_display = ["at", "actor", "action", "target_type", "target_id", "tenant_id", "trace_id"]
+    list_filter = ["action", "actor"]
+    search_fields = ["target_id", "trace_id"]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import getpass
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ballast.tenants.models import AuditEntry
+from ballast.tenants.models import AuditEntry, OperatorAction
 
 SYSTEM_ACTOR = "system"
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -84,6 +85,32 @@ def record_many(rows: list[dict[str, Any]], *, using: str = "default") -> None:
     for row in rows:
         _checked(row["action"])
     AuditEntry.objects.unscoped(using).bulk_create([AuditEntry(**row) for row in rows])
+
+
+def record_operator_action(
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: object,
+    tenant_id: int | None = None,
+    trace_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    using: str = "default",
+) -> str:
+    """The operator log's row of one action, in the caller's transaction; returns its trace id (the current
+    request's or job's, or a new one)."""
+    trace_id = trace_id or _trace_id_source() or uuid.uuid4().hex
+    OperatorAction.objects.using(using).create(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        tenant_id=tenant_id,
+        trace_id=trace_id,
+        data=data or {},
+    )
+    return trace_id
 
 
 def actor_for_user(user: Any) -> str:

@@ -32,9 +32,10 @@ APP_ROLE_EXTRA_GRANTS: dict[str, str] = {
     MIGRATION_TABLE: "SELECT",  # /readyz and preflight: which migrations ran
     # Workers read which queues and types an operator paused; the pause action writes it with its row.
     "jobs_pause": "SELECT, INSERT, UPDATE, DELETE",
-    # Operator actions write their row in the transaction of the tenant's writes they make (ops/actions.py):
-    # append-only, like the audit log. Alerts, rollups and bulk operations are the console's own state (no
-    # tenant data), written by the same actions and by the scheduler's periodic tasks.
+    # The operator log (tenants.models.OperatorAction): operations write their row in the transaction of the
+    # tenant's writes they make (jobs/actions.py, ops/actions.py); append-only, like the audit log. Alerts,
+    # rollups and bulk operations are the console's own state (no tenant data), written by the same actions and
+    # by the scheduler's periodic tasks.
     "ops_operatoraction": "SELECT, INSERT",
     "ops_alert": "SELECT, INSERT, UPDATE",
     "ops_minuterollup": "SELECT, INSERT, UPDATE, DELETE",

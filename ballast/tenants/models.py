@@ -117,3 +117,26 @@ class AuditEntry(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+
+class OperatorAction(models.Model):
+    """One row per operator action (ballast.jobs.actions, ballast.ops.actions), written in the action's transaction
+    (tenants.audit.record_operator_action). Append-only. Crosses tenants (a paused queue belongs to none), so it is
+    not tenant-owned; `tenant_id` says which one, if any."""
+
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=100)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=200)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ops_operatoraction"
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["at"], name="opsaction_at")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target_type}:{self.target_id}"

@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 
 from ballast.jobs.models import DeadLetter, Job
+from ballast.jobs.registry import get_handler
 from ballast.jobs.services import enqueue
 from ballast.jobs.tests.conftest import job_row, queue_length
 from ballast.jobs.worker.run import run_now
@@ -151,7 +152,12 @@ def test_dead_letters_are_listed_and_replayed_once(tenant: Tenant, make_token: T
     again = client.post(f"/api/v1/dead-letters/{letters[0]['id']}/replay")
 
     assert [(row["job"], row["reason"], row["status"]) for row in letters] == [(job.pk, "exhausted", "recorded")]
-    assert replay.status_code == 200 and replay.json()["status"] == "queued" and replay.json()["attempts"] == 0
+    assert replay.status_code == 200 and replay.json()["status"] == "queued"
+    # Attempts count on: the replay grants the type's allowance after the one already made.
+    assert (replay.json()["attempts"], replay.json()["max_attempts"]) == (
+        1,
+        1 + get_handler("diagnostics.fail").max_attempts,
+    )
     assert again.status_code == 409
     assert DeadLetter.objects.unscoped().get(pk=letters[0]["id"]).status == "replayed"
 

@@ -12,9 +12,9 @@ from ballast.jobs.states import JobStatus as S
 from ballast.jobs.worker.processing import process_due_jobs
 from ballast.jobs.worker.run import run_pair
 from ballast.ops import actions
-from ballast.ops.models import Alert, OperatorAction
+from ballast.ops.models import Alert
 from ballast.ops.tests.conftest import ConsoleData
-from ballast.tenants.models import AuditEntry, Tenant
+from ballast.tenants.models import AuditEntry, OperatorAction, Tenant
 from ballast.uploads.models import CleanupRun, UploadIntent
 
 

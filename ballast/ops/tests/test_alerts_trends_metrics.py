@@ -13,10 +13,10 @@ from django.utils import timezone
 from ballast.jobs.models import Job, JobAttempt
 from ballast.jobs.worker.processing import process_due_jobs
 from ballast.ops import actions, alerts, rollups
-from ballast.ops.models import Alert, MinuteRollup, OperatorAction
+from ballast.ops.models import Alert, MinuteRollup
 from ballast.ops.tests.conftest import ConsoleData
 from ballast.outbox.models import OutboxEvent
-from ballast.tenants.models import Tenant
+from ballast.tenants.models import OperatorAction, Tenant
 
 
 def events(tenant: Tenant) -> list[str]:

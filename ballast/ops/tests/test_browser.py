@@ -13,8 +13,9 @@ from django.contrib.auth.models import User
 from ballast.jobs.models import Job, Pause
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.worker.processing import process_due_jobs
-from ballast.ops.models import Alert, OperatorAction
+from ballast.ops.models import Alert
 from ballast.ops.tests.conftest import PASSWORD, ConsoleData
+from ballast.tenants.models import OperatorAction
 from ballast.uploads.models import CleanupRun
 from ballast.uploads.tests.test_browser import chromium, in_browser  # noqa: F401  (fixture)
 

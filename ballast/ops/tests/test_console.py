@@ -16,8 +16,9 @@ from ballast.jobs import sql
 from ballast.jobs.models import Job, Pause
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.tests.conftest import processes  # noqa: F401  (fixture)
-from ballast.ops.models import OperatorAction
+from ballast.jobs.worker.processing import process_due_jobs
 from ballast.ops.tests.conftest import ConsoleData
+from ballast.tenants.models import OperatorAction
 
 QUEUE = "/admin/ops/queue/"
 UPLOADS = "/admin/ops/uploads/"
@@ -185,13 +186,39 @@ def test_a_job_page_shows_its_attempts_and_its_event_chain(operator: User, data:
     assert client.get(JOBS, {"job": "999999"}).status_code == 400
 
 
+def controls(page: str) -> list[str]:
+    form = re.search(r'<form method="post" id="job-controls">(.*?)</form>', page, re.S)
+    return re.findall(r'name="action" value="(\w+)"', form.group(1)) if form else []
+
+
+def test_a_failed_jobs_page_shows_each_traceback_and_only_the_controls_its_state_allows(
+    operator: User, data: ConsoleData
+) -> None:
+    client = logged_in(operator)
+    job_id = data.dead_letter.job_id
+    failed = client.get(JOBS, {"job": job_id}).content.decode()
+    assert "Traceback (most recent call last)" in failed and 'class="traceback"' in failed
+    assert controls(failed) == ["retry", "discard"]  # no Cancel: a failed job cannot be cancelled
+    assert controls(client.get(JOBS, {"job": data.due[0].pk}).content.decode()) == ["cancel", "discard"]
+    assert client.get(QUEUE).context["snapshot"].dead_letters_24h == 1
+
+    client.post(JOBS, {"action": "retry", "job_id": str(job_id)})
+    process_due_jobs(max_jobs=1, budget_ms=5000, job_type="diagnostics.fail")
+
+    retried = client.get(JOBS, {"job": job_id}).content.decode()
+    job = Job.objects.unscoped().get(pk=job_id)
+    assert job.attempts == 2 and f"<td>{job.attempts} of {job.max_attempts}</td>" in retried
+    assert re.findall(r"<tr><td>(\d+)</td><td>(?:failed|succeeded)", retried) == ["1", "2"]
+    assert 'data-event-type="job.retried"' in retried
+    assert client.get(QUEUE).context["snapshot"].dead_letters_24h == 0
+
+
 def test_a_bulk_retry_of_a_filter_touches_every_match_at_preview_time_in_batches_by_a_job(
     operator: User, data: ConsoleData
 ) -> None:
-    from ballast.jobs.models import Checkpoint
+    from ballast.jobs.models import BulkOperation, Checkpoint
     from ballast.jobs.services import enqueue
     from ballast.jobs.worker.processing import process_due_jobs
-    from ballast.ops.models import BulkOperation
 
     def fail_one() -> Job:
         job = enqueue(tenant=data.tenant, job_type="diagnostics.fail", payload={"message": "boom"}, max_attempts=1)

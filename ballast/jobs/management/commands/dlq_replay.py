@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ballast.jobs import operator_actions
+from ballast.jobs import actions
 from ballast.jobs.selectors import dead_letters_to_replay
 from ballast.tenants.audit import actor_for_command
 from ballast.tenants.selectors import tenant_by_slug
@@ -32,12 +32,10 @@ class Command(BaseCommand):
         if not letters:
             self.stdout.write("0 dead letter(s) to replay")
             return
-        # The console's action (ops.actions.ReplayDeadLetters): the same checks and audit rows, as this shell user.
-        caller = operator_actions.Caller(actor=actor_for_command("dlq_replay"))
+        # The same operation as the console's and the API's, as this shell user (whoever may run manage.py).
+        operator = actions.Operator(actor=actor_for_command("dlq_replay"))
         try:
-            done = operator_actions.run(
-                operator_actions.REPLAY_DEAD_LETTERS, caller=caller, dead_letter_ids=[letter.pk for letter in letters]
-            )
-        except operator_actions.ActionRefused as exc:
+            done = actions.replay_dead_letters(by=operator, dead_letter_ids=[letter.pk for letter in letters])
+        except actions.ActionRefused as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"replayed {len(done.data['replayed'])} dead letter(s) as {caller.actor}")
+        self.stdout.write(f"replayed {len(done.data['replayed'])} dead letter(s) as {operator.actor}")

@@ -1,0 +1,307 @@
+"""The console pages, served as admin entries without tables (registered in ops.admin): "Ops: queue"
+(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/) and "Ops: uploads" (/admin/ops/uploads/). Staff with
+ops.view_console read; ops.operate_queue / ops.operate_uploads act (a POST without them answers 403). Each view
+translates the request and calls a selector or an ops.actions object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.dateparse import parse_datetime
+
+from ballast.jobs.bulk import JobFilter
+from ballast.jobs.models import BulkOperation
+from ballast.lifecycle.health import check_health
+from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
+
+
+def _int(value: str | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise actions.ActionRefused(f"Expected a whole number, not {value!r}.") from None
+
+
+class ConsoleAdmin(admin.ModelAdmin[Model]):
+    """An admin entry with no table: its change list is a console page."""
+
+    template: str = ""
+    operate_permission: str = ""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff and request.user.has_perm(actions.VIEW))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def can_operate(self, request: HttpRequest) -> bool:
+        return bool(self.has_module_permission(request) and request.user.has_perm(self.operate_permission))
+
+    def tenant_filter(self, request: HttpRequest) -> int | None:
+        value = request.GET.get("tenant") or request.POST.get("filter_tenant") or ""
+        try:
+            return actions.tenant_id_of(value)
+        except actions.ActionRefused:
+            return None
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self.post(request)
+        tenant_id = self.tenant_filter(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": self.model._meta.verbose_name,
+            "opts": self.model._meta,
+            "can_operate": self.can_operate(request),
+            "tenants": selectors.tenant_choices(),
+            "tenant_id": tenant_id,
+            **self.page_context(request, tenant_id),
+        }
+        return TemplateResponse(request, self.template, context)
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        return {}
+
+    def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
+        raise actions.ActionRefused(f"Unknown action {name!r}.")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not self.can_operate(request):
+            raise PermissionDenied(f"{request.user.get_username()} may not act here ({self.operate_permission}).")
+        try:
+            action = self.build_action(request, request.POST.get("action", ""))
+            action.check(request.user)
+            outcome = action.execute()
+        except actions.ActionRefused as exc:
+            messages.error(request, str(exc))
+            return self._back(request, status=400)
+        messages.success(request, outcome.message)
+        target = self.redirect_for(request, outcome)
+        return HttpResponseRedirect(target) if target else self._back(request)
+
+    def redirect_for(self, request: HttpRequest, outcome: actions.Outcome) -> str | None:
+        return None
+
+    def _back(self, request: HttpRequest, status: int = 302) -> HttpResponse:
+        tenant = request.POST.get("filter_tenant", "")
+        url = request.path + (f"?tenant={tenant}" if tenant else "")
+        if status == 302:
+            return HttpResponseRedirect(url)
+        # Refused input: the page again with the reason, and a 4xx status.
+        response = self.changelist_view_get(request)
+        response.status_code = status
+        return response
+
+    def changelist_view_get(self, request: HttpRequest) -> HttpResponse:
+        request.method = "GET"
+        return self.changelist_view(request)
+
+
+class QueueConsoleAdmin(ConsoleAdmin):
+    template = "admin/ops/queue.html"
+    operate_permission = actions.OPERATE_QUEUE
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        return {
+            "trends": self.trends(request, tenant_id),
+            "idempotency": self.idempotency(request, tenant_id),
+            "snapshot": selectors.snapshot(tenant_id=tenant_id),
+            "types": selectors.type_overview(tenant_id=tenant_id),
+            "hints": selectors.tenant_hints(),
+            "dead_letters": selectors.dead_letters(tenant_id=tenant_id),
+            "workers": selectors.workers(),
+            "alerts": selectors.alerts(),
+            "partitions": check_health(),
+        }
+
+    def trends(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        found = rollups.trends(
+            window=request.GET.get("window", "1h"), queue=request.GET.get("queue") or None, tenant_id=tenant_id
+        )
+        series = found["series"]
+        found["charts"] = [
+            charts.line_chart("Backlog (due jobs)", series["backlog"]),
+            charts.line_chart("Throughput (jobs / min)", series["throughput"]),
+            charts.line_chart("Failure rate", series["failure_rate"], unit="%"),
+            charts.line_chart("Wait p95", series["wait_p95"], unit="ms"),
+            charts.line_chart("Run p95", series["run_p95"], unit="ms"),
+        ]
+        found["windows"] = list(rollups.WINDOWS)
+        return found
+
+    def idempotency(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        found = idempotency_stats.trends(window=request.GET.get("window", "1h"), tenant_id=tenant_id)
+        series = found["series"]
+        found["charts"] = [
+            charts.line_chart("Keyed requests / min", series["keyed"]),
+            charts.line_chart("Replays / min", series["replays"]),
+            charts.line_chart("422 conflicts / min", series["conflicts"]),
+            charts.line_chart("409 in flight / min", series["in_flight"]),
+        ]
+        return found
+
+    def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
+        data = request.POST
+        builders: dict[str, Callable[[], actions.OperatorActionBase]] = {
+            "run_now": lambda: actions.RunNow(
+                job_type=data.get("job_type", ""),
+                tenant=data.get("tenant") or None,
+                max_jobs=_int(data.get("max_jobs"), 10),
+            ),
+            "pause": lambda: actions.PauseJobs(
+                kind=data.get("kind", ""), target=data.get("target", ""), reason=data.get("reason", "")
+            ),
+            "resume": lambda: actions.ResumeJobs(kind=data.get("kind", ""), target=data.get("target", "")),
+            "replay": lambda: actions.ReplayDeadLetters(
+                dead_letter_ids=[_int(value, 0) for value in data.getlist("dead_letter")]
+            ),
+            "retry": lambda: actions.RetryJob(job_id=_int(data.get("job_id"), 0)),
+            "cancel": lambda: actions.CancelJob(job_id=_int(data.get("job_id"), 0)),
+            "discard": lambda: actions.DiscardJob(job_id=_int(data.get("job_id"), 0)),
+            "acknowledge": lambda: actions.AcknowledgeAlert(alert_id=_int(data.get("alert_id"), 0)),
+            "snooze": lambda: actions.SnoozeAlert(
+                alert_id=_int(data.get("alert_id"), 0), minutes=_int(data.get("minutes"), 60)
+            ),
+            "resolve": lambda: actions.ResolveAlert(alert_id=_int(data.get("alert_id"), 0)),
+        }
+        if name not in builders:
+            raise actions.ActionRefused(f"Unknown action {name!r}.")
+        return builders[name]()
+
+
+class UploadsConsoleAdmin(ConsoleAdmin):
+    template = "admin/ops/uploads.html"
+    operate_permission = actions.OPERATE_UPLOADS
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        return {
+            "intents": selectors.intents_by_tenant(tenant_id=tenant_id),
+            "stuck": selectors.stuck_intents(tenant_id=tenant_id),
+            "storage": selectors.storage_by_tenant(tenant_id=tenant_id),
+            "runs": selectors.cleanup_runs(tenant_id=tenant_id),
+            "cleanup_types": actions.CLEANUP_TYPES,
+        }
+
+    def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
+        if name not in ("cleanup", "cleanup_now"):
+            raise actions.ActionRefused(f"Unknown action {name!r}.")
+        return actions.EnqueueCleanup(
+            tenant=request.POST.get("tenant", ""),
+            job_type=request.POST.get("job_type", actions.CLEANUP_TYPES[0]),
+            run_now=name == "cleanup_now",
+        )
+
+
+def _when(value: str | None) -> Any:
+    if not value:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise actions.ActionRefused(f"Not a date and time: {value!r} (e.g. 2026-01-31T12:00).")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class JobsConsoleAdmin(ConsoleAdmin):
+    """The jobs browser: filters over jobs, and one job's attempts, checkpoints and event chain."""
+
+    template = "admin/ops/jobs.html"
+    operate_permission = actions.OPERATE_QUEUE
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        try:
+            return super().changelist_view(request, extra_context)
+        except actions.ActionRefused as exc:
+            messages.error(request, str(exc))
+            response = TemplateResponse(
+                request,
+                self.template,
+                {**self.admin_site.each_context(request), "title": "Ops: jobs", "opts": self.model._meta, "rows": []},
+            )
+            response.status_code = 400
+            return response
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        from ballast.jobs import policy
+        from ballast.jobs.registry import registered_types
+        from ballast.jobs.states import JobStatus
+
+        query = request.GET
+        if query.get("bulk"):
+            operation = BulkOperation.objects.using("system").filter(pk=_int(query.get("bulk"), 0)).first()
+            if operation is None:
+                raise actions.ActionRefused(f"There is no bulk operation {query.get('bulk')}.")
+            return {"bulk": operation}
+        if query.get("job"):
+            detail = selectors.job_detail(_int(query.get("job"), 0))
+            if detail is None:
+                raise actions.ActionRefused(f"There is no job {query.get('job')}.")
+            return {"detail": detail}
+        where = self.job_filter(query, tenant_id)
+        rows = selectors.jobs(where, before=_int(query.get("before"), 0) or None)
+        following = query.copy()
+        if rows:
+            following["before"] = str(rows[-1]["id"])
+        return {
+            "rows": rows,
+            "statuses": JobStatus.values,
+            "queues": list(policy.QUEUES),
+            "job_types": registered_types(),
+            "next_query": following.urlencode() if len(rows) == 50 else "",
+        }
+
+    def job_filter(self, data: Any, tenant_id: int | None) -> JobFilter:
+        return JobFilter(
+            tenant_id=tenant_id,
+            job_type=data.get("job_type", ""),
+            status=data.get("status", ""),
+            queue=data.get("queue", ""),
+            since=_when(data.get("since")),
+            until=_when(data.get("until")),
+            payload_text=data.get("payload", "")[:200],
+            error_text=data.get("error", "")[:200],
+        )
+
+    def redirect_for(self, request: HttpRequest, outcome: actions.Outcome) -> str | None:
+        return f"{request.path}?bulk={outcome.data['bulk_id']}" if "bulk_id" in outcome.data else None
+
+    def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
+        job_id = _int(request.POST.get("job_id"), 0)
+        if name == "bulk_preview":
+            tenant_id = actions.tenant_id_of(request.POST.get("tenant") or None)
+            where = self.job_filter(request.POST, tenant_id)
+            return actions.PreviewBulk(action=request.POST.get("bulk_action", ""), where=where)
+        if name == "bulk_confirm":
+            return actions.ConfirmBulk(bulk_id=_int(request.POST.get("bulk_id"), 0))
+        builders: dict[str, Callable[[], actions.OperatorActionBase]] = {
+            "retry": lambda: actions.RetryJob(job_id=job_id),
+            "cancel": lambda: actions.CancelJob(job_id=job_id),
+            "discard": lambda: actions.DiscardJob(job_id=job_id),
+        }
+        if name not in builders:
+            raise actions.ActionRefused(f"Unknown action {name!r}.")
+        return builders[name]()
+
+    def _back(self, request: HttpRequest, status: int = 302) -> HttpResponse:
+        if status == 302:
+            return HttpResponseRedirect(f"{request.path}?job={_int(request.POST.get('job_id'), 0)}")
+        return super()._back(request, status)
