@@ -16,8 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# A no-op with APP_ENV=prod: production's Postgres and Redis are the deployment's, never started from here.
 services:
-	bash scripts/services.sh
+	$(DEV) bash scripts/services.sh
 
 # The only step with the schema owner's DSN (scripts/with-owner.sh); the web and worker processes never see it.
 migrate: venv services

@@ -10,9 +10,24 @@
 # The DSNs are written to var/services.env, which dev/ci settings read, and the owner's to var/owner.env,
 # which only scripts/with-owner.sh (migrate, the scheduler) and ci settings read.
 # BALLAST_LOCAL_SERVICES=1 skips the servers on the standard ports and always uses project-local ones.
+# APP_ENV=prod (from the environment or .env): nothing is installed, started or written; production's DSNs come
+# from its environment. START_SERVICES_IF_NEEDED=false does the same in dev and ci (default: true there).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+log() { echo "services: $*" >&2; }
+APP_ENV_SEEN="${APP_ENV:-}"
+if [ -z "$APP_ENV_SEEN" ] && [ -f "$ROOT/.env" ]; then
+  APP_ENV_SEEN=$(sed -n 's/^APP_ENV=//p' "$ROOT/.env" | tail -n 1 | tr -d '"'"'"' ')
+fi
+if [ "$APP_ENV_SEEN" = prod ]; then
+  log "APP_ENV=prod: nothing is installed or started (production's Postgres and Redis come from its DSNs)"
+  exit 0
+fi
+if [ "${START_SERVICES_IF_NEEDED:-true}" = false ]; then
+  log "START_SERVICES_IF_NEEDED=false: nothing is installed or started"
+  exit 0
+fi
 VAR="$ROOT/var"
 ENV_FILE="$VAR/services.env"
 OWNER_ENV_FILE="$VAR/owner.env"
@@ -22,7 +37,6 @@ APP_ROLE=ballast_app
 SYSTEM_ROLE=ballast_system
 mkdir -p "$VAR"
 
-log() { echo "services: $*" >&2; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 LOCAL_ONLY=${BALLAST_LOCAL_SERVICES:-0}

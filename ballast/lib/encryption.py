@@ -84,11 +84,42 @@ def encrypted_fields() -> list[tuple[type[models.Model], str]]:
     ]
 
 
+def undecryptable_secrets(*, using: str = "system") -> dict[str, list[int]]:
+    """{"table.column": ids} of the stored secrets no configured key decrypts (reads only)."""
+    from django.db import connections
+
+    found: dict[str, list[int]] = {}
+    for model, name in encrypted_fields():
+        table = connections[using].ops.quote_name(model._meta.db_table)
+        field = model._meta.get_field(name)
+        assert isinstance(field, EncryptedTextField)
+        column = connections[using].ops.quote_name(field.column)
+        with connections[using].cursor() as cursor:
+            cursor.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY id")  # noqa: S608
+            bad = [int(row_id) for row_id, token in cursor.fetchall() if not is_encrypted(str(token))]
+        if bad:
+            found[f"{model._meta.db_table}.{name}"] = bad
+    return found
+
+
+def refuse_undecryptable(*, using: str = "system") -> None:
+    """UndecryptableSecret, naming the rows, when any stored secret decrypts with no configured key."""
+    bad = undecryptable_secrets(using=using)
+    if bad:
+        named = "; ".join(f"{column} ids {', '.join(map(str, ids[:10]))}" for column, ids in bad.items())
+        raise UndecryptableSecret(
+            f"Stored secrets decrypt with no FIELD_ENCRYPTION_KEY ({named}): put the key they were encrypted with "
+            "back in the list (after the new one) and run again; nothing was re-encrypted"
+        )
+
+
 def rotate_stored_secrets(*, using: str = "system", batch: int = 500) -> dict[str, int]:
     """Re-encrypt every encrypted column with the newest key, in batches (each its own transaction), across
-    tenants (the system role). Safe to run twice. {"table.column": rows re-encrypted}."""
+    tenants (the system role). Checks first that every stored secret decrypts (UndecryptableSecret before any
+    write). Safe to run twice. {"table.column": rows re-encrypted}."""
     from django.db import connections, transaction
 
+    refuse_undecryptable(using=using)
     done: dict[str, int] = {}
     for model, name in encrypted_fields():
         table = connections[using].ops.quote_name(model._meta.db_table)

@@ -93,11 +93,38 @@ def table(name: str, column: str | None = None) -> Table:
     return Table(name=name, column=chosen)
 
 
+def refuse_partitioned(spec: Table) -> None:
+    """Only a plain table is converted (--plan, --backfill and --swap refuse a partitioned one)."""
+    if not _is_partitioned(spec.name):
+        return
+    if _exists(spec.old):
+        raise ConvertError(
+            f"{spec.name} is partitioned already: it was swapped in ({spec.old} is the original, read-only); "
+            "--verify it, or --rollback to go back"
+        )
+    raise ConvertError(f"{spec.name} is partitioned already: there is nothing to convert")
+
+
+def check_swap(spec: Table) -> None:
+    """ConvertError unless --swap can run now."""
+    refuse_partitioned(spec)
+    if not _exists(spec.shadow):
+        raise ConvertError(f"No shadow {spec.shadow}: run --backfill and --verify first")
+
+
+def check_rollback(spec: Table) -> None:
+    """ConvertError unless --rollback can run now."""
+    if not _exists(spec.old):
+        raise ConvertError(f"No {spec.old}: nothing to roll back")
+
+
 def _q(name: str) -> str:
     return connections[SYSTEM].ops.quote_name(name)
 
 
 def plan(spec: Table) -> list[str]:
+    """What the conversion would do. ConvertError for a table that is partitioned already."""
+    refuse_partitioned(spec)
     with _cursor() as cursor:
         cursor.execute(
             f"SELECT count(*), min({_q(spec.key)}), max({_q(spec.key)}), "  # noqa: S608
@@ -107,7 +134,7 @@ def plan(spec: Table) -> list[str]:
     return [
         f"Convert {spec.name} to range partitions by month on {spec.column}:",
         f"  rows: {rows}; {spec.key} {low}..{high}; {spec.column} {first}..{last}",
-        f"  partitioned already: {_is_partitioned(spec.name)}; shadow {spec.shadow} exists: {_exists(spec.shadow)}",
+        f"  shadow {spec.shadow} exists: {_exists(spec.shadow)}",
         f"  1. --backfill: create {spec.shadow} with monthly partitions and a default one, a sync trigger on "
         f"{spec.name}, then copy in id ranges as the job lifecycle.partition_backfill (checkpointed)",
         "  2. --verify: row counts and hashtext checksums per id range, differing ranges named",
@@ -200,8 +227,7 @@ END $$""",
 
 def create_shadow(spec: Table) -> list[str]:
     """Create the shadow, its partitions, indexes, RLS and the sync trigger (owner alias). Safe to call twice."""
-    if _is_partitioned(spec.name):
-        raise ConvertError(f"{spec.name} is partitioned already")
+    refuse_partitioned(spec)
     if _exists(spec.shadow):
         return []
     columns = _columns(spec.name)
@@ -316,8 +342,7 @@ def _identity_restart(name: str, key: str) -> list[str]:
 def swap(spec: Table) -> None:
     """In one transaction (lock_timeout, retried): the shadow becomes the table; the old one stays read-only
     and in sync, for --rollback."""
-    if not _exists(spec.shadow):
-        raise ConvertError(f"No shadow {spec.shadow}: run --backfill and --verify first")
+    check_swap(spec)
     columns = _columns(spec.name)
     statements = [
         f"LOCK TABLE {_q(spec.name)}, {_q(spec.shadow)} IN ACCESS EXCLUSIVE MODE",
@@ -334,8 +359,7 @@ def swap(spec: Table) -> None:
 def rollback(spec: Table) -> None:
     """The swap backwards: the old table is the table again (it missed nothing: the sync trigger), the
     partitioned one goes back to being the shadow, kept in sync until dropped."""
-    if not _exists(spec.old):
-        raise ConvertError(f"No {spec.old}: nothing to roll back")
+    check_rollback(spec)
     columns = _columns(spec.old)
     statements = [
         f"LOCK TABLE {_q(spec.name)}, {_q(spec.old)} IN ACCESS EXCLUSIVE MODE",

@@ -15,7 +15,8 @@ existing period into the shape the dedicated tenants call for:
 5. drop the old period (its own transaction).
 
 Each step is safe to rerun: a period already in shape is skipped and a crashed run's leftovers are dropped.
-DDL runs as the owner; rows are read and copied as the system role (forced RLS hides them from the owner).
+DDL runs as the owner; rows are read and copied as the system role (forced RLS hides them from the owner); the
+catalogue is read as the owner, or as the system role where there is no owner (a dry run).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from ballast.lib.owner_role import catalogue_alias, owner_configured, owner_hint
 from ballast.lib.partitioned_tables import HighVolumeTable, per_tenant_tables
 from ballast.lib.partitioning import (
     Partition,
@@ -76,14 +78,15 @@ def dedicated_tenant_ids() -> list[int]:
     return sorted(DedicatedTenant.objects.using(SYSTEM).values_list("tenant_id", flat=True))
 
 
-def _fetch(sql: str, params: Sequence[Any] = (), *, using: str = OWNER) -> list[tuple[Any, ...]]:
-    with connections[using].cursor() as cursor:
+def _fetch(sql: str, params: Sequence[Any] = (), *, using: str | None = None) -> list[tuple[Any, ...]]:
+    """Rows of `sql` (default alias: the catalogue's, ballast.lib.owner_role.catalogue_alias)."""
+    with connections[using or catalogue_alias()].cursor() as cursor:
         cursor.execute(sql, list(params))
         return list(cursor.fetchall())
 
 
 def _children(name: str) -> list[str]:
-    with connections[OWNER].cursor() as cursor:
+    with connections[catalogue_alias()].cursor() as cursor:
         return child_names(cursor, name)
 
 
@@ -120,7 +123,7 @@ def _leaves(tenant_id: int, tables: Iterable[str] | None = None) -> list[tuple[s
     for table in per_tenant_tables():
         if wanted is not None and table.table not in wanted:
             continue
-        for period in table.spec.partitions(OWNER):
+        for period in table.spec.partitions(catalogue_alias()):
             leaf = RangePartitioned.leaf_name(period.name, tenant_id)
             if tenant_id in leaf_tenants(period.name):
                 found.append((table.table, period.name, leaf))
@@ -145,12 +148,12 @@ def _detached_leaves(tenant_id: int, tables: Iterable[str]) -> list[str]:
 
 
 def _constraints(table: str, kinds: str) -> list[str]:
-    with connections[OWNER].cursor() as cursor:
+    with connections[catalogue_alias()].cursor() as cursor:
         return [definition for _name, definition in constraint_definitions(cursor, table, kinds)]
 
 
 def _indexes(table: str) -> list[str]:
-    with connections[OWNER].cursor() as cursor:
+    with connections[catalogue_alias()].cursor() as cursor:
         return index_definitions(cursor, table)
 
 
@@ -358,7 +361,7 @@ def reshape_all(
     for table in per_tenant_tables():
         if wanted:
             refuse_keys_without_tenant(table)
-        for period in table.spec.partitions(OWNER):
+        for period in table.spec.partitions(catalogue_alias()):
             tenant_rows, rows = _counts(period.name, tenant_id)
             action = "in shape"
             if leaf_tenants(period.name) != wanted:
@@ -376,9 +379,17 @@ def reshape_all(
 # Services: dedicate, release, drop a tenant's leaves.
 
 
+def refusals(*, command_line: str) -> list[str]:
+    """Why an --execute would be refused here (`command_line`: how to run it instead)."""
+    return [] if owner_configured() else [f"partition DDL {owner_hint(command_line)}"]
+
+
 def _require_owner() -> None:
-    if OWNER not in connections.settings:
-        raise PartitioningRefused("Partition DDL needs the owner role: run it through scripts/with-owner.sh")
+    if not owner_configured():
+        raise PartitioningRefused(
+            "Partition DDL needs the schema owner's connection (POSTGRES_OWNER_DSN): run it through "
+            "scripts/with-owner.sh"
+        )
 
 
 def _set_dedicated(

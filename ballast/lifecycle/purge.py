@@ -23,6 +23,7 @@ from typing import Any
 from django.db import connections, models
 
 from ballast.lib.batched_delete import DEFAULT_BATCH, delete_batch
+from ballast.lib.owner_role import owner_configured, owner_hint
 from ballast.lifecycle import dedicated_tenants
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import AuditEntry, Tenant
@@ -89,6 +90,20 @@ def purge_tables(scopes: Iterable[str]) -> list[tuple[str, str]]:
     ]
 
 
+ALL = "all"
+
+
+def parse_scopes(value: str) -> list[str]:
+    """`--scope`: comma-separated scopes, or `all`; never empty (a purge of everything is asked for by name)."""
+    scopes = [s.strip() for s in value.split(",") if s.strip()]
+    if not scopes:
+        raise PurgeError(f"--scope is required: name the scopes ({', '.join(all_scopes())}) or {ALL}")
+    if scopes == [ALL]:
+        return all_scopes()
+    purge_tables(scopes)  # unknown scopes are refused
+    return sorted(set(scopes))
+
+
 def named_tenant(*, slug: str, confirm_slug: str) -> Tenant:
     """The tenant named twice alike; PurgeError otherwise."""
     if slug != confirm_slug:
@@ -102,7 +117,38 @@ def named_tenant(*, slug: str, confirm_slug: str) -> Tenant:
 def refuse_active(tenant: Tenant) -> None:
     """Only a suspended tenant may be purged (its plan may be read any time)."""
     if tenant.is_active:
-        raise PurgeError(f"Tenant {tenant.slug!r} is active: suspend it first (its tokens then get 403), then purge")
+        raise PurgeError(_active(tenant))
+
+
+def _active(tenant: Tenant) -> str:
+    return (
+        f"Tenant {tenant.slug!r} is active: suspend it first (manage.py tenant_suspend {tenant.slug}; its tokens "
+        "then get 403), then purge"
+    )
+
+
+def _owner_needed_by(scopes: list[str], mode: str) -> list[str]:
+    needs = []
+    if AUDIT_SCOPE in scopes:
+        needs.append("the audit scope (the audit log is append-only for the runtime roles)")
+    if mode == "partition":
+        needs.append("--mode partition (it detaches and drops partitions)")
+    return needs
+
+
+def refusals(*, tenant: Tenant, scopes: list[str], mode: str, inline: bool, command_line: str) -> list[str]:
+    """Why `--execute` would be refused, each in one line (`command_line`: the command to run instead). Reads
+    only: the dry run reports these, the real run refuses with them before its first write."""
+    found = [_active(tenant)] if tenant.is_active else []
+    needs = _owner_needed_by(scopes, mode)
+    if needs and not owner_configured():
+        found.append(f"{' and '.join(needs)} {owner_hint(command_line)}")
+    elif needs and not inline:
+        found.append(
+            f"{' and '.join(needs)} needs the schema owner's connection, which a worker never has: add --inline "
+            "(the purge then runs in this process)"
+        )
+    return found
 
 
 def storage_prefixes(tenant_id: int) -> list[str]:
@@ -190,7 +236,7 @@ def _kept(table: str, *, keep_job_id: int | None) -> str | None:
 def _alias_for(table: str) -> str:
     """The audit log is append-only for the runtime roles: only the owner may delete from it."""
     if table == AuditEntry._meta.db_table:
-        if OWNER not in connections.settings:
+        if not owner_configured():
             raise PurgeError(
                 "The audit scope needs the owner role (the audit log is append-only for the runtime roles): "
                 "run the purge inline through scripts/with-owner.sh, or leave the audit scope out"
@@ -253,7 +299,7 @@ PARTITIONS = "partitions"  # the partition step's mark in the checkpoint's "done
 
 
 def _require_owner_for_partitions() -> None:
-    if OWNER not in connections.settings:
+    if not owner_configured():
         raise PurgeError(
             "--mode partition needs the owner role (it detaches and drops partitions): run the purge inline "
             "through scripts/with-owner.sh (--execute --inline)"
@@ -302,6 +348,8 @@ def start_purge(*, tenant: Tenant, scopes: list[str], mode: str, batch: int, act
 
     refuse_active(tenant)
     purge_tables(scopes)  # refuses unknown scopes before anything is written
+    if AUDIT_SCOPE in scopes and not owner_configured():
+        raise PurgeError("The audit scope needs the owner role: run the purge inline through scripts/with-owner.sh")
     if mode == "partition":
         dedicated_tenants.tenant_partitions(tenant.pk)  # NoDedicatedPartitions for a tenant without its own
         _require_owner_for_partitions()

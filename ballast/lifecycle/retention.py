@@ -18,12 +18,17 @@ from datetime import date
 
 from django.db import DatabaseError, connections
 
+from ballast.lib.owner_role import catalogue_alias, owner_configured, owner_hint
 from ballast.lib.partitioned_tables import HighVolumeTable, tables
 from ballast.lib.partitioning import Partition
 
 logger = logging.getLogger(__name__)
 OWNER = "owner"  # DDL
 READER = "system"  # reads rows: forced row-level security hides every row from the owner
+
+
+class RetentionRefused(RuntimeError):
+    """The run cannot start (nothing was changed); the message says what to do."""
 
 
 @dataclass
@@ -40,13 +45,23 @@ class Decision:
 class RetentionReport:
     dry_run: bool
     decisions: list[Decision] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # what the real run would refuse (a dry run's report)
 
     @property
     def dropped(self) -> list[str]:
         return [d.partition for d in self.decisions if d.action in ("drop", "dropped")]
 
     def as_dict(self) -> dict[str, object]:
-        return {"dry_run": self.dry_run, "decisions": [asdict(d) for d in self.decisions]}
+        return {
+            "dry_run": self.dry_run,
+            "decisions": [asdict(d) for d in self.decisions],
+            "refusals": self.refusals,
+        }
+
+
+def refusals() -> list[str]:
+    """Why a real run would be refused here: it drops partitions, which only the owner may."""
+    return [] if owner_configured() else [f"retention {owner_hint('retention')}"]
 
 
 def _rows(partition: str) -> int:
@@ -86,12 +101,16 @@ def _drop_or_attach_back(table: HighVolumeTable, partition: Partition) -> str:
 
 
 def apply_retention(*, dry_run: bool = False, today: date | None = None) -> RetentionReport:
-    """Drop every partition wholly older than its table's retention; `dry_run` only says what would go."""
-    report = RetentionReport(dry_run=dry_run)
+    """Drop every partition wholly older than its table's retention; `dry_run` only says what would go (and,
+    in `refusals`, why a real run would be refused). RetentionRefused before any change."""
+    report = RetentionReport(dry_run=dry_run, refusals=refusals())
+    if report.refusals and not dry_run:
+        raise RetentionRefused("; ".join(report.refusals))
+    catalogue = catalogue_alias()
     for table in tables():
         cutoff = table.retention_cutoff(today)
         decided: set[str] = set()
-        for partition in table.spec.detached(OWNER):  # detached by a run that died before its decision
+        for partition in table.spec.detached(catalogue):  # detached by a run that died before its decision
             if partition.end <= cutoff:
                 decided.add(partition.name)
                 rows = _rows(partition.name)
@@ -103,7 +122,7 @@ def apply_retention(*, dry_run: bool = False, today: date | None = None) -> Rete
                 report.decisions.append(
                     Decision(table.table, partition.name, str(partition.start), str(partition.end), rows, action)
                 )
-        for partition in table.spec.expired(cutoff, OWNER):
+        for partition in table.spec.expired(cutoff, catalogue):
             if partition.name in decided:
                 continue  # attached back just now
             if not dry_run:

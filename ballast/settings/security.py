@@ -17,6 +17,7 @@ __all__ = [
     "SECURE_SSL_REDIRECT",
     "SESSION_COOKIE_HTTPONLY",
     "SESSION_COOKIE_SECURE",
+    "TLS_TERMINATED_BY_PROXY",
     "TRUSTED_PROXY",
     "X_FRAME_OPTIONS",
 ]
@@ -27,6 +28,9 @@ __all__ = [
 TRUSTED_PROXY: bool = env.bool("TRUSTED_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 
+# true only when the proxy in front (TRUSTED_PROXY) terminates TLS, redirects plain HTTP to HTTPS and sends HSTS
+# itself: production then accepts SECURE_SSL_REDIRECT=false and SECURE_HSTS_SECONDS=0 (ballast/lib/settings_safety.py).
+TLS_TERMINATED_BY_PROXY: bool = env.bool("TLS_TERMINATED_BY_PROXY", default=False)
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=IS_PROD)
 # Orchestrators probe health over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

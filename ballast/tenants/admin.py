@@ -13,10 +13,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from ballast.tenants import services
 from ballast.tenants.audit import actor_for_user
@@ -115,11 +117,28 @@ class TenantAdmin(SystemAliasAdmin):
             services.set_tenant_status(tenant=obj, status=Tenant.Status(obj.status), actor=actor)
 
     @admin.action(description="Suspend the selected tenants", permissions=["change"])
-    def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        for tenant in queryset:
-            services.set_tenant_status(
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> TemplateResponse | None:
+        """A page that names the tenants first; only its confirmation (`post`) suspends them."""
+        tenants = list(queryset.order_by("slug"))
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Suspend these tenants?",
+                "tenants": tenants,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "active": [t for t in tenants if t.is_active],
+            }
+            return TemplateResponse(request, "admin/tenants/tenant/suspend_confirmation.html", context)
+        suspended = [
+            tenant.slug
+            for tenant in tenants
+            if services.change_tenant_status(
                 tenant=tenant, status=Tenant.Status.SUSPENDED, actor=actor_for_user(request.user)
             )
+        ]
+        self.message_user(request, f"Suspended: {', '.join(suspended) or 'none (already suspended)'}.")
+        return None
 
     @admin.action(description="Resume the selected tenants", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:

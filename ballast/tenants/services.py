@@ -49,6 +49,13 @@ def create_tenant(*, slug: str, name: str | None = None, actor: str = SYSTEM_ACT
 
 def set_tenant_status(*, tenant: Tenant, status: Tenant.Status, actor: str = SYSTEM_ACTOR) -> Tenant:
     """Suspend or resume. Safe to call twice: only a change is written and audited."""
+    change_tenant_status(tenant=tenant, status=status, actor=actor)
+    return tenant
+
+
+def change_tenant_status(*, tenant: Tenant, status: Tenant.Status, actor: str = SYSTEM_ACTOR) -> bool:
+    """Suspend or resume; whether the status changed (only a change is written and audited). The admin's
+    actions and `manage.py tenant_suspend` / `tenant_resume` call it."""
     with transaction.atomic(using=SYSTEM):
         changed = Tenant.objects.using(SYSTEM).filter(pk=tenant.pk).exclude(status=status).update(status=status)
         if changed:
@@ -57,7 +64,7 @@ def set_tenant_status(*, tenant: Tenant, status: Tenant.Status, actor: str = SYS
                 tenant_id=tenant.pk, actor=actor, action=action, target_type="tenant", target_id=tenant.pk, using=SYSTEM
             )
     tenant.status = status
-    return tenant
+    return bool(changed)
 
 
 def rename_tenant(*, tenant: Tenant, name: str, actor: str = SYSTEM_ACTOR) -> Tenant:

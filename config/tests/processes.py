@@ -6,12 +6,31 @@ import os
 import subprocess
 import sys
 
+from cryptography.fernet import Fernet
 from django.conf import settings
+from django.core.management.utils import get_random_secret_key
 
-# What a production deployment must set; each test changes one thing.
-PROD_SECRET_KEY = "k" + "".join(chr(65 + i % 26) for i in range(60))
-PROD_FIELD_ENCRYPTION_KEY = "cHJvZC10ZXN0LWZpZWxkLWVuY3J5cHRpb24ta2V5LTE="
-_INHERITED_PREFIXES = ("POSTGRES_", "SECRET_KEY", "REDIS_", "DEBUG", "APP_ENV", "FIELD_ENCRYPTION", "JOBS_", "WEBHOOK_")
+# What a production deployment must set; each test changes one thing. Drawn per run: a value committed here would
+# be a well-known one.
+PROD_SECRET_KEY = get_random_secret_key()
+PROD_FIELD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+_INHERITED_PREFIXES = (
+    "POSTGRES_",
+    "SECRET_KEY",
+    "REDIS_",
+    "DEBUG",
+    "APP_ENV",
+    "FIELD_ENCRYPTION",
+    "JOBS_",
+    "WEBHOOK_",
+    "METRICS_TOKEN",
+    "HEALTH_TOKEN",
+    "QUEUE_PROCESS_SECRET",
+    "CSRF_",
+    "SECURE_",
+    "TLS_",
+    "TRUSTED_PROXY",
+)
 
 
 def dsn(alias: str, *, user_of: str | None = None) -> str:

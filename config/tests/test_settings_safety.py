@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ballast.lib.settings_safety import configuration_problems
+from ballast.lib.settings_safety import COMMITTED_SECRETS, configuration_problems
 from config.tests.processes import PROD_FIELD_ENCRYPTION_KEY, PROD_SECRET_KEY, dsn, manage, prod_env, run
 
 SAFE_PROD = {
@@ -19,7 +19,16 @@ SAFE_PROD = {
     "JOBS_DIAGNOSTICS": False,
     "FIELD_ENCRYPTION_KEYS": [PROD_FIELD_ENCRYPTION_KEY],
     "QUEUE_PROCESS_SECRET": "",
+    "METRICS_TOKEN": "",
+    "HEALTH_TOKEN": "",
+    "CSRF_TRUSTED_ORIGINS": ["https://ballast.example.com", "https://*.ballast.example.com"],
+    "SECURE_SSL_REDIRECT": True,
+    "SECURE_HSTS_SECONDS": 31_536_000,
+    "SECURE_PROXY_SSL_HEADER": None,
+    "TLS_TERMINATED_BY_PROXY": False,
 }
+A_TOKEN = "Zq8rT2vXk4LmN7pWs1YbC6dHf9GjA3eRu5"  # 34 characters, random
+BEHIND_A_TLS_PROXY = {"TLS_TERMINATED_BY_PROXY": True, "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")}
 
 
 def test_a_safe_production_configuration_has_no_problems() -> None:
@@ -46,12 +55,58 @@ def test_a_safe_production_configuration_has_no_problems() -> None:
         ({"FIELD_ENCRYPTION_KEYS": ["not-a-fernet-key"]}, "FIELD_ENCRYPTION_KEY must be Fernet keys"),
         ({"QUEUE_PROCESS_SECRET": "cron"}, "QUEUE_PROCESS_SECRET"),
         ({"QUEUE_PROCESS_SECRET": "a" * 40}, "QUEUE_PROCESS_SECRET"),
+        ({"SECRET_KEY": "dev-insecure-secret-key-not-for-production"}, "SECRET_KEY must be"),
+        ({"SECRET_KEY": "abcde" * 10}, "SECRET_KEY must be"),
+        ({"SECRET_KEY": "abcdefghij" * 5}, "SECRET_KEY must be"),
+        ({"SECRET_KEY": "ddaceddcdcebebcbaeceebcaacdeacdcebeddecaeaadaedcbc"}, "estimated entropy is 114 bits"),
+        ({"METRICS_TOKEN": "ddaceddcdcebebcbaeceebcaacdeacdc"}, "estimated entropy is 73 bits"),
+        (
+            {"FIELD_ENCRYPTION_KEYS": ["ZGV2LWNpLW9ubHktZmllbGQtZW5jcnlwdGlvbi1rZXk="]},
+            "FIELD_ENCRYPTION_KEY must not be",
+        ),
+        (
+            {"FIELD_ENCRYPTION_KEYS": [PROD_FIELD_ENCRYPTION_KEY, "ZGV2LWNpLW9ubHktZmllbGQtZW5jcnlwdGlvbi1rZXk="]},
+            "FIELD_ENCRYPTION_KEY must not be",
+        ),
+        ({"METRICS_TOKEN": "x"}, "METRICS_TOKEN must be"),
+        ({"METRICS_TOKEN": A_TOKEN[:31]}, "METRICS_TOKEN must be"),
+        ({"HEALTH_TOKEN": "x"}, "HEALTH_TOKEN must be"),
+        ({"HEALTH_TOKEN": "ab" * 20}, "HEALTH_TOKEN must be"),
+        ({"CSRF_TRUSTED_ORIGINS": ["http://*"]}, "CSRF_TRUSTED_ORIGINS must name real origins"),
+        ({"CSRF_TRUSTED_ORIGINS": ["https://*"]}, "CSRF_TRUSTED_ORIGINS must name real origins"),
+        ({"CSRF_TRUSTED_ORIGINS": ["https://*.com"]}, "CSRF_TRUSTED_ORIGINS must name real origins"),
+        ({"CSRF_TRUSTED_ORIGINS": ["*"]}, "CSRF_TRUSTED_ORIGINS must name real origins"),
+        ({"SECURE_SSL_REDIRECT": False}, "SECURE_SSL_REDIRECT must be true"),
+        ({"SECURE_HSTS_SECONDS": 0}, "SECURE_HSTS_SECONDS must be positive"),
+        ({"TLS_TERMINATED_BY_PROXY": True, "SECURE_SSL_REDIRECT": False}, "TLS_TERMINATED_BY_PROXY=true needs"),
     ],
 )
 def test_each_dangerous_production_setting_is_refused_by_name(change: dict, named: str) -> None:
     problems = configuration_problems({**SAFE_PROD, **change})
 
     assert any(named in problem for problem in problems), problems
+
+
+def test_tokens_of_32_random_characters_and_tls_ended_at_a_trusted_proxy_are_accepted() -> None:
+    tokens = {"METRICS_TOKEN": A_TOKEN, "HEALTH_TOKEN": A_TOKEN[::-1], "QUEUE_PROCESS_SECRET": A_TOKEN[:32]}
+    proxy_does_tls = {**BEHIND_A_TLS_PROXY, "SECURE_SSL_REDIRECT": False, "SECURE_HSTS_SECONDS": 0}
+
+    assert configuration_problems({**SAFE_PROD, **tokens}) == []
+    assert configuration_problems({**SAFE_PROD, **proxy_does_tls}) == []
+
+
+def test_the_values_committed_as_dev_and_ci_defaults_are_the_ones_production_refuses() -> None:
+    shown = run(
+        [
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SECRET_KEY); print(s.FIELD_ENCRYPTION_KEYS[0])",
+        ],
+        {"APP_ENV": "ci", "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )
+
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert set(shown.stdout.split()) <= COMMITTED_SECRETS
 
 
 def test_dev_and_ci_are_not_held_to_production_rules() -> None:
@@ -90,6 +145,14 @@ REFUSALS: dict[str, tuple[dict[str, str | None], str]] = {
     "no_encryption_key": ({"FIELD_ENCRYPTION_KEY": None}, "FIELD_ENCRYPTION_KEY is required"),
     "bad_encryption_key": ({"FIELD_ENCRYPTION_KEY": "secret"}, "FIELD_ENCRYPTION_KEY must be Fernet keys"),
     "short_queue_secret": ({"QUEUE_PROCESS_SECRET": "cron-secret"}, "QUEUE_PROCESS_SECRET must be"),
+    "committed_encryption_key": (
+        {"FIELD_ENCRYPTION_KEY": "ZGV2LWNpLW9ubHktZmllbGQtZW5jcnlwdGlvbi1rZXk="},
+        "FIELD_ENCRYPTION_KEY must not be the development key",
+    ),
+    "patterned_secret_key": ({"SECRET_KEY": "abcde" * 10}, "SECRET_KEY must be"),
+    "short_tokens": ({"METRICS_TOKEN": "x", "HEALTH_TOKEN": "x"}, "METRICS_TOKEN must be"),
+    "wildcard_csrf_origin": ({"CSRF_TRUSTED_ORIGINS": "http://*"}, "CSRF_TRUSTED_ORIGINS must name real origins"),
+    "tls_off": ({"SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "0"}, "SECURE_SSL_REDIRECT must be true"),
     "app_role_bypasses_rls": (
         {"POSTGRES_DSN": "__system__", "POSTGRES_SYSTEM_DSN": "__app__"},
         "(POSTGRES_DSN) has BYPASSRLS",

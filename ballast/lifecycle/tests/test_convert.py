@@ -123,7 +123,7 @@ def test_a_million_row_table_is_converted_resumed_after_a_sigkill_verified_swapp
     assert convert.verify(spec, batch=BATCH) == []
 
     # Swap: the partitioned table takes the name; the old one is read-only and kept in sync.
-    assert "Swapped" in run("--swap")
+    assert "Swapped" in run("--swap", "--confirm", SAMPLE)
     assert relkind(SAMPLE) == "p" and relkind(spec.old) == "r"
     [(new_id,)] = sql(f"INSERT INTO {SAMPLE} (tenant_id, created_at, payload) VALUES (1, now(), 'after') RETURNING id")  # noqa: S608
     assert new_id > ROWS + 1  # the identity continues past every copied id
@@ -132,7 +132,7 @@ def test_a_million_row_table_is_converted_resumed_after_a_sigkill_verified_swapp
     assert convert.verify(spec, batch=BATCH) == []  # the old table got the new row through the trigger
 
     # Rollback: the original table is back, with the row written after the swap.
-    assert "Rolled back" in run("--rollback")
+    assert "Rolled back" in run("--rollback", "--confirm", SAMPLE)
     assert relkind(SAMPLE) == "r" and relkind(spec.shadow) == "p"
     assert sql(f"SELECT payload FROM {SAMPLE} WHERE id = %s", [new_id]) == [("after",)]  # noqa: S608
     assert count(SAMPLE) == count(spec.shadow) == ROWS

@@ -145,7 +145,7 @@ def test_the_commands_print_json_and_partition_health_fails_on_a_finding(committ
     assert json.loads(out.getvalue())["healthy"] is True
     out = StringIO()
     call_command("retention", "--dry-run", "--json", stdout=out)
-    assert json.loads(out.getvalue()) == {"dry_run": True, "decisions": []}
+    assert json.loads(out.getvalue()) == {"dry_run": True, "decisions": [], "refusals": []}
 
     AUDIT.spec.ensure(ahead=0, today=date(2017, 3, 1))
     planted.append("DROP TABLE IF EXISTS tenants_auditentry_p201703")

@@ -130,7 +130,7 @@ def test_every_tenant_owned_table_has_a_scope_and_children_go_before_parents() -
 def test_the_dry_run_prints_rows_and_objects_and_changes_nothing(three: tuple[Tenant, Tenant, Tenant]) -> None:
     _, globex, _ = three
     before = rows_by_table(globex.pk)
-    out = run("--tenant", "globex", "--confirm-tenant", "globex")
+    out = run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "all")
     assert "jobs_job: 2 rows" in out and "storage objects: 2 (200 bytes)" in out and "Dry run" in out
     assert rows_by_table(globex.pk) == before
     assert len(objects_of(globex.pk)) == 2
@@ -140,23 +140,82 @@ def test_the_dry_run_prints_rows_and_objects_and_changes_nothing(three: tuple[Te
 def test_an_active_tenant_and_a_slug_mismatch_are_refused(three: tuple[Tenant, Tenant, Tenant]) -> None:
     acme, globex, _ = three
     before = rows_by_table(acme.pk), rows_by_table(globex.pk)
-    with pytest.raises(CommandError, match=r"acme.*is active: suspend it first"):
-        run("--tenant", "acme", "--confirm-tenant", "acme", "--execute", "--inline")
-    dry = run("--tenant", "acme", "--confirm-tenant", "acme")  # its plan may be read: nothing changes
-    assert "jobs_job: 2 rows" in dry and "suspend it before --execute" in dry
+    with pytest.raises(CommandError, match=r"acme.*is active: suspend it first \(manage.py tenant_suspend acme"):
+        run("--tenant", "acme", "--confirm-tenant", "acme", "--scope", "all", "--execute", "--inline")
+    dry = run("--tenant", "acme", "--confirm-tenant", "acme", "--scope", "all")  # its plan may be read: nothing changes
+    assert "jobs_job: 2 rows" in dry and "would refuse: Tenant 'acme' is active: suspend it first" in dry
+    assert "manage.py tenant_suspend acme" in dry
     with pytest.raises(CommandError, match="does not match"):
-        run("--tenant", "globex", "--confirm-tenant", "acme", "--execute", "--inline")
+        run("--tenant", "globex", "--confirm-tenant", "acme", "--scope", "all", "--execute", "--inline")
     with pytest.raises(CommandError, match="Unknown scope"):
         run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "jobz", "--execute", "--inline")
     assert (rows_by_table(acme.pk), rows_by_table(globex.pk)) == before
     assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
 
 
+def test_the_scope_is_required_and_all_must_be_said(three: tuple[Tenant, Tenant, Tenant]) -> None:
+    with pytest.raises(CommandError, match="--scope"):
+        run("--tenant", "globex", "--confirm-tenant", "globex", "--execute", "--inline")
+    with pytest.raises(CommandError, match="--scope is required"):
+        run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", " , ", "--execute", "--inline")
+    assert "scopes ['emails', 'webhooks']" in run(
+        "--tenant", "globex", "--confirm-tenant", "globex", "--scope", "webhooks,emails"
+    )
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
+
+
+def test_without_the_owner_a_purge_changes_nothing_and_says_how_to_run_it(
+    three: tuple[Tenant, Tenant, Tenant], without_owner: None
+) -> None:
+    _, globex, _ = three
+    before = rows_by_table(globex.pk)
+
+    with pytest.raises(CommandError) as refused:
+        run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "all", "--execute", "--inline")
+    dry = run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "all")
+
+    assert str(refused.value) == (
+        "the audit scope (the audit log is append-only for the runtime roles) needs the schema owner's connection "
+        "(POSTGRES_OWNER_DSN): run it as scripts/with-owner.sh .venv/bin/python manage.py tenant_purge "
+        "--tenant globex --confirm-tenant globex --scope all --mode delete --execute --inline"
+    )
+    assert "The real run would refuse: the audit scope" in dry
+    assert rows_by_table(globex.pk) == before and len(objects_of(globex.pk)) == 2
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
+    # Scopes the runtime roles may purge need no owner.
+    run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "emails", "--execute", "--inline")
+    assert rows_by_table(globex.pk)["emails_emaildelivery"] == 0
+
+
+def test_the_audit_scope_is_purged_inline_only_since_no_worker_holds_the_owner(
+    three: tuple[Tenant, Tenant, Tenant],
+) -> None:
+    _, globex, _ = three
+    before = rows_by_table(globex.pk)
+
+    with pytest.raises(CommandError, match="which a worker never has: add --inline"):
+        run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "audit,jobs", "--execute", "--no-wait")
+
+    assert rows_by_table(globex.pk) == before
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
+
+
 def test_partition_mode_without_dedicated_partitions_says_what_to_do(three: tuple[Tenant, Tenant, Tenant]) -> None:
     with pytest.raises(CommandError, match=r"no partitions of its own: give it some with `manage\.py tenant_partition"):
-        run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition")
+        run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "all", "--mode", "partition")
     with pytest.raises(CommandError, match="no partitions of its own"):
-        run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition", "--execute", "--inline")
+        run(
+            "--tenant",
+            "globex",
+            "--confirm-tenant",
+            "globex",
+            "--scope",
+            "all",
+            "--mode",
+            "partition",
+            "--execute",
+            "--inline",
+        )
     assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0
 
 
@@ -176,9 +235,20 @@ def test_a_purge_by_partition_drops_the_dedicated_tenants_leaves_and_nothing_of_
     others = {t.pk: (rows_by_table(t.pk), objects_of(t.pk)) for t in (acme, initech)}
     assert all(count > 0 for count in rows_by_table(globex.pk).values())
 
-    dry = run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition")
+    dry = run("--tenant", "globex", "--confirm-tenant", "globex", "--scope", "all", "--mode", "partition")
     assert all(f"partition {leaf}: dropped" in dry for leaf in leaves) and "Dry run" in dry
-    out = run("--tenant", "globex", "--confirm-tenant", "globex", "--mode", "partition", "--execute", "--inline")
+    out = run(
+        "--tenant",
+        "globex",
+        "--confirm-tenant",
+        "globex",
+        "--scope",
+        "all",
+        "--mode",
+        "partition",
+        "--execute",
+        "--inline",
+    )
     assert "succeeded" in out and "progress:" in out
 
     left = rows_by_table(globex.pk)
@@ -211,7 +281,9 @@ def test_a_purge_removes_every_row_and_object_of_the_tenant_and_nothing_of_the_t
     others = {t.pk: (rows_by_table(t.pk), objects_of(t.pk)) for t in (acme, initech)}
     assert all(count > 0 for count in rows_by_table(globex.pk).values())
 
-    out = run("--tenant", "globex", "--confirm-tenant", "globex", "--execute", "--inline", "--batch", "2")
+    out = run(
+        "--tenant", "globex", "--confirm-tenant", "globex", "--scope", "all", "--execute", "--inline", "--batch", "2"
+    )
     assert "succeeded" in out and "progress:" in out
 
     left = rows_by_table(globex.pk)
@@ -315,3 +387,27 @@ def test_the_scheduler_wakes_a_suspended_tenants_maintenance_queue_and_nothing_e
     assert ("maintenance", globex.pk) in pairs  # the purge can run
     assert ("default", globex.pk) not in pairs  # its other work waits, as before
     assert ("default", acme.pk) in pairs
+
+
+def test_a_production_purge_without_the_owner_dsn_changes_nothing_and_says_why_in_one_line(
+    three: tuple[Tenant, Tenant, Tenant],
+) -> None:
+    from config.tests.processes import manage, prod_env
+
+    _, globex, _ = three
+    before = rows_by_table(globex.pk)
+
+    result = manage(
+        "tenant_purge", "--tenant", "globex", "--confirm-tenant", "globex", "--scope", "jobs,audit", "--execute",
+        "--inline", env=prod_env(),
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: the audit scope (the audit log is append-only for the runtime roles) needs the schema owner's "
+        "connection (POSTGRES_OWNER_DSN): run it as scripts/with-owner.sh .venv/bin/python manage.py tenant_purge "
+        "--tenant globex --confirm-tenant globex --scope jobs,audit --mode delete --execute --inline"
+    ]
+    assert rows_by_table(globex.pk) == before
+    assert Job.objects.unscoped().filter(job_type=PURGE_JOB).count() == 0

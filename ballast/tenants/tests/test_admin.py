@@ -160,6 +160,30 @@ def test_creating_and_suspending_a_tenant_in_the_admin_is_audited_with_actor_and
     ]
 
 
+def test_the_admins_suspend_action_asks_first_and_suspends_only_when_confirmed() -> None:
+    acme, globex = TenantFactory.create(slug="acme"), TenantFactory.create(slug="globex")
+    client = _client(superuser=True)
+    url = reverse("admin:tenants_tenant_changelist")
+    chosen = {"action": "suspend", "_selected_action": [acme.pk, globex.pk]}
+
+    asked = client.post(url, chosen)
+
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Suspend these tenants?" in page and "acme" in page and "globex" in page
+    assert 'name="post" value="yes"' in page and "Yes, suspend 2 tenants" in page
+    assert set(Tenant.objects.values_list("status", flat=True)) == {"active"}
+    assert not AuditEntry.objects.unscoped().filter(action="tenant.suspended").exists()
+
+    confirmed = client.post(url, {**chosen, "post": "yes"})
+
+    assert confirmed.status_code == 302
+    assert set(Tenant.objects.values_list("status", flat=True)) == {"suspended"}
+    suspended = AuditEntry.objects.unscoped().filter(action="tenant.suspended")
+    assert sorted(e.tenant_id for e in suspended) == sorted([acme.pk, globex.pk])
+    assert {e.actor for e in suspended} == {"user:staff"}
+
+
 def test_no_one_deletes_a_tenant_from_the_admin() -> None:
     tenant = TenantFactory.create()
 

@@ -99,6 +99,7 @@ def test_a_dry_run_counts_and_deletes_nothing(tenant: Tenant, member: APIClient)
     call_command("uploads_cleanup", "--tenant", "acme", "--dry-run", stdout=out)
 
     assert "1 intents cleaned, 1 orphans" in out.getvalue() and "would free 1500 bytes" in out.getvalue()
+    assert out.getvalue().startswith("tenant acme intents:")  # named by slug, not by id
     assert len(stored_keys()) == 2
     assert UploadIntent.objects.unscoped().get().status == "uploaded"
     assert set(CleanupRun.objects.unscoped().values_list("kind", "dry_run")) == {("intents", True), ("trash", True)}
@@ -153,6 +154,7 @@ def test_the_cleanup_job_runs_first_in_the_maintenance_queue_hourly_and_on_deman
     assert {job.queue for job in jobs} == {"maintenance"}
     assert {job.priority for job in jobs} == {max(queue.default_priority for queue in policy.QUEUES.values())}
     assert out.getvalue().count("enqueued") == 2 and out.getvalue().count("already there") == 2
+    assert all(line.startswith("tenant acme ") for line in out.getvalue().splitlines())
     assert maintenance._tasks["uploads.cleanup"].every == timedelta(hours=1)
 
 

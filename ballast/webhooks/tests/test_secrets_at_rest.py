@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
@@ -68,6 +68,25 @@ def test_rotation_re_encrypts_with_the_new_key_so_the_old_one_can_go(
     assert "webhooks_webhookendpoint.secret: 1 row(s) re-encrypted" in out.getvalue()
     assert _raw_secret(endpoint_id) != before
     assert WebhookEndpoint.objects.unscoped().get(pk=endpoint_id).secret == secret
+
+
+def test_rotation_with_a_secret_no_key_decrypts_changes_nothing_and_names_it(
+    tenant: Tenant, make_token: TokenMaker, settings
+) -> None:
+    kept_id, _ = _create(tenant, make_token)
+    lost_id, _ = _create(tenant, make_token)
+    with connections["system"].cursor() as cursor:  # encrypted with a key since dropped
+        lost = Fernet(Fernet.generate_key()).encrypt(b"whsec_lost").decode()
+        cursor.execute("UPDATE webhooks_webhookendpoint SET secret = %s WHERE id = %s", [lost, lost_id])
+    before = _raw_secret(kept_id)
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY, *settings.FIELD_ENCRYPTION_KEYS]
+
+    with pytest.raises(CommandError, match=rf"webhooks_webhookendpoint.secret ids {lost_id}\): put the key"):
+        call_command("rotate_encryption_keys", "--dry-run", stdout=StringIO())
+    with pytest.raises(CommandError, match="nothing was re-encrypted"):
+        call_command("rotate_encryption_keys", stdout=StringIO())
+
+    assert _raw_secret(kept_id) == before  # not re-encrypted: the run refused before its first write
 
 
 def test_the_migration_encrypts_secrets_stored_in_clear_before_it(tenant: Tenant) -> None:

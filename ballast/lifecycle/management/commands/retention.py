@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ballast.lifecycle.retention import apply_retention
+from ballast.lifecycle.retention import RetentionRefused, apply_retention
 
 
 class Command(BaseCommand):
@@ -21,7 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = apply_retention(dry_run=options["dry_run"])
+        try:
+            report = apply_retention(dry_run=options["dry_run"])
+        except RetentionRefused as exc:
+            raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
             return
@@ -29,3 +32,5 @@ class Command(BaseCommand):
             self.stdout.write("Nothing is past retention.")
         for d in report.decisions:
             self.stdout.write(f"{d.action:>8}  {d.partition}  [{d.start} .. {d.end})  {d.rows} rows")
+        for refusal in report.refusals:
+            self.stdout.write(f"The real run would refuse: {refusal}")

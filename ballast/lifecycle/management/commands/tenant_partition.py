@@ -31,6 +31,10 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {options['slug']!r}")
         service = dedicated_tenants.release if options["release"] else dedicated_tenants.dedicate
         verb = "release" if options["release"] else "dedicate"
+        command_line = f"tenant_partition {tenant.slug}{' --release' if options['release'] else ''} --execute"
+        refusals = dedicated_tenants.refusals(command_line=command_line)
+        if options["execute"] and refusals:
+            raise CommandError("; ".join(refusals))
         self.stdout.write(f"Partitions of tenant {tenant.slug} (id {tenant.pk}): {verb}")
 
         def show(move: dedicated_tenants.PeriodMove) -> None:
@@ -52,6 +56,8 @@ class Command(BaseCommand):
         except dedicated_tenants.PartitioningRefused as exc:
             raise CommandError(str(exc)) from exc
         if not options["execute"]:
+            for refusal in refusals:
+                self.stdout.write(f"The real run would refuse: {refusal}")
             self.stdout.write("Dry run: nothing was changed. Add --execute (through scripts/with-owner.sh).")
             return
         rebuilt = sum(1 for move in moves if move.action == "rebuilt")

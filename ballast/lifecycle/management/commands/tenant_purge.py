@@ -1,5 +1,6 @@
-"""manage.py tenant_purge --tenant SLUG --confirm-tenant SLUG [--scope jobs,events,...] [--mode delete|partition]
-[--execute [--inline | --no-wait]]: without --execute, prints the plan and changes nothing."""
+"""manage.py tenant_purge --tenant SLUG --confirm-tenant SLUG --scope all|jobs,events,... [--mode delete|partition]
+[--execute [--inline | --no-wait]]: without --execute, prints the plan and what the real run would refuse, and
+changes nothing; with it, refuses before its first write when anything is missing."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--tenant", required=True)
         parser.add_argument("--confirm-tenant", required=True, help="The same slug again.")
-        parser.add_argument("--scope", default="", help=f"Comma-separated; default all: {purge.all_scopes()}")
+        parser.add_argument(
+            "--scope", required=True, help=f"Comma-separated, or {purge.ALL}: {', '.join(purge.all_scopes())}"
+        )
         parser.add_argument("--mode", choices=purge.MODES, default="delete")
         parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
         parser.add_argument("--execute", action="store_true", help="Really purge (otherwise: the plan only).")
@@ -30,19 +33,26 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", dest="wait", action="store_false", help="Enqueue and return.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        scopes = [s.strip() for s in options["scope"].split(",") if s.strip()] or purge.all_scopes()
         try:
+            scopes = purge.parse_scopes(options["scope"])
             tenant = purge.named_tenant(slug=options["tenant"], confirm_slug=options["confirm_tenant"])
             plan = purge.plan(tenant=tenant, scopes=scopes, mode=options["mode"])
-            if options["execute"]:
-                purge.refuse_active(tenant)
         except (purge.PurgeError, purge.dedicated_tenants.NoDedicatedPartitions) as exc:
             raise CommandError(str(exc)) from exc
+        command_line = (
+            f"tenant_purge --tenant {tenant.slug} --confirm-tenant {tenant.slug} --scope {options['scope']} "
+            f"--mode {options['mode']} --execute --inline"
+        )
+        refusals = purge.refusals(
+            tenant=tenant, scopes=scopes, mode=options["mode"], inline=options["inline"], command_line=command_line
+        )
+        if options["execute"] and refusals:
+            raise CommandError("; ".join(refusals))
         for line in plan.lines():
             self.stdout.write(line)
         if not options["execute"]:
-            if tenant.is_active:
-                self.stdout.write(f"Tenant {tenant.slug} is active: suspend it before --execute.")
+            for refusal in refusals:
+                self.stdout.write(f"The real run would refuse: {refusal}")
             self.stdout.write("Dry run: nothing was changed. Add --execute to purge.")
             return
         job_id = purge.start_purge(

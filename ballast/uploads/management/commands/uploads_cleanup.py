@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ballast.tenants.models import Tenant
 from ballast.tenants.selectors import tenant_by_slug
 from ballast.uploads import cleanup, scheduling
 
@@ -19,15 +20,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant_ids = None
+        slugs = dict(Tenant.objects.using("system").values_list("id", "slug"))
         if options["tenant"]:
             tenant = tenant_by_slug(options["tenant"])
             if tenant is None:
                 raise CommandError(f"No tenant {options['tenant']!r}")
             tenant_ids = [tenant.pk]
         if options["dry_run"] or options["now"]:
-            from ballast.tenants.models import Tenant
-
-            ids = tenant_ids or list(Tenant.objects.using("system").order_by("id").values_list("id", flat=True))
+            ids = tenant_ids or sorted(slugs)
             for tenant_id in ids:
                 for run in (
                     cleanup.clean_intents(tenant_id=tenant_id, dry_run=options["dry_run"], actor="command"),
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 ):
                     prefix = "would free" if run.dry_run else "freed"
                     self.stdout.write(
-                        f"tenant {tenant_id} {run.kind}: {run.intents_cleaned} intents cleaned, "
+                        f"tenant {slugs.get(tenant_id, tenant_id)} {run.kind}: {run.intents_cleaned} intents cleaned, "
                         f"{run.orphans_deleted} orphans, {run.documents_purged} documents purged, "
                         f"{prefix} {run.bytes_freed} bytes in {run.objects_deleted} objects, {len(run.errors)} errors"
                     )
@@ -43,6 +43,6 @@ class Command(BaseCommand):
         for scheduled in scheduling.schedule_cleanups(tenant_ids=tenant_ids, actor="command"):
             job = scheduled.job
             self.stdout.write(
-                f"tenant {scheduled.tenant_id} {job.job_type}: job {job.pk} "
+                f"tenant {slugs.get(scheduled.tenant_id, scheduled.tenant_id)} {job.job_type}: job {job.pk} "
                 f"{'enqueued' if job.created else 'already there'} ({job.status}, runs at {job.available_at:%H:%M:%S})"
             )
