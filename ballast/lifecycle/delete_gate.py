@@ -42,6 +42,9 @@ ALLOWED: dict[tuple[str, str], str] = {
         "ballast/lifecycle/dedicated_tenants.py",
         "_sync_sql",
     ): "a period's rebuild: the sync trigger repeats one row's delete on the copy",
+    ("ballast/pytest_plugin.py", "truncate_tables"): (
+        "a test database's few rows after a test, at most MAX_DELETED_ROWS a table (more are truncated)"
+    ),
     ("bench/scale.py", "*"): "a benchmark's own scratch database, dropped afterwards",
     ("bench/outbox_latency.py", "*"): "a benchmark removes its own tenant's few thousand rows",
 }
