@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("ballast.jobs.urls")),
     path("api/v1/", include("ballast.webhooks.urls")),
     path("api/v1/", include("ballast.uploads.urls")),
+    path("api/v1/", include("ballast.emails.urls")),
     path("uploads/", include("ballast.uploads.page_urls")),
     *([path("api/v1/", include("examples.urls"))] if "examples" in settings.INSTALLED_APPS else []),  # dev only
     # Last: any other path under /api/ (a trailing slash included) is a problem 404, whatever DEBUG says.

@@ -29,6 +29,7 @@ LIST_PATHS = [
     "/api/v1/documents",
     "/api/v1/trash",
     "/api/v1/webhooks/{endpoint}/deliveries",
+    "/api/v1/emails",
 ]
 
 
