@@ -45,6 +45,7 @@ def problem(response: Any, status: int, slug: str) -> dict[str, Any]:
 @pytest.fixture
 def admin(tenant: Tenant, make_token: TokenMaker, settings: Any) -> APIClient:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    settings.WEBHOOK_ALLOWED_PORTS = None
     return client_for(make_token(tenant, Role.ADMIN))
 
 
