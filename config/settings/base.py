@@ -65,11 +65,13 @@ if not IS_PROD:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ballast.api.content_security.ContentSecurityPolicyMiddleware",
     "ballast.api.correlation.CorrelationMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ballast.api.login_throttle.AdminLoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
