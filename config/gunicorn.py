@@ -9,6 +9,8 @@ threads = int(os.environ.get("WEB_THREADS", "1"))
 timeout = 30
 graceful_timeout = 30
 accesslog = "-"
+# Download-link tokens and presigned signatures never reach the access log.
+logger_class = "config.access_log.RedactingLogger"
 # gunicorn's largest bounded request line (the default, 4094, is answered with gunicorn's own HTML 414).
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ballast.api import health, problem_details
+from ballast.api.content_security import with_policy
 from ballast.ops.metrics import metrics_view
 
 handler400 = "ballast.api.problem_details.bad_request"
@@ -18,13 +19,18 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        # The split view serves its start-up script from a URL: the policy allows no inline script.
+        with_policy(
+            SpectacularSwaggerSplitView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+            settings.API_DOCS_CONTENT_SECURITY_POLICY,
+        ),
         name="api-docs",
     ),
     path("api/v1/", include("ballast.api.urls")),
     path("api/v1/", include("ballast.jobs.urls")),
     path("api/v1/", include("ballast.webhooks.urls")),
     path("api/v1/", include("ballast.uploads.urls")),
+    path("api/v1/", include("ballast.emails.urls")),
     path("uploads/", include("ballast.uploads.page_urls")),
     *([path("api/v1/", include("examples.urls"))] if "examples" in settings.INSTALLED_APPS else []),  # dev only
     # Last: any other path under /api/ (a trailing slash included) is a problem 404, whatever DEBUG says.

@@ -28,6 +28,7 @@ TAGS = {
     "me": "account",
     "tokens": "account",
     "events": "events",
+    "emails": "emails",
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 

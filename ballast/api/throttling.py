@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import uuid
 from typing import Any
@@ -72,12 +73,22 @@ FAIL_OPEN = _FailOpenCounter()
 
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"^(?P<count>[0-9]+)/(?P<times>[0-9]*)(?P<unit>[smhd])[a-z]*$")
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """'N/period' as (N, seconds), as DRF reads it ("600/min", "10/s")."""
-    count, period = rate.split("/")
-    return int(count), _PERIODS[period[0]]
+    """'N/period' as (N, seconds), as DRF reads it ("600/min", "10/s"), or with a multiple ("5/15min")."""
+    match = _RATE.match(rate.strip())
+    if match is None:
+        raise ValueError(f"A rate is 'N/period' ('600/min', '10/s', '5/15min'), not {rate!r}")
+    return int(match["count"]), int(match["times"] or 1) * _PERIODS[match["unit"]]
+
+
+def _failed_open(key: str, exc: redis.exceptions.RedisError) -> None:
+    if isinstance(exc, redis_client.REDIS_DOWN):
+        redis_client.REQUEST_BREAKER.trip(exc)
+    FAIL_OPEN.increment()
+    logger.warning("throttle %s failed open: %s: %s", key, type(exc).__name__, exc)
 
 
 def hit(key: str, rate: str) -> float | None:
@@ -92,12 +103,38 @@ def hit(key: str, rate: str) -> float | None:
             redis_client.client("request").eval(_SLIDING_WINDOW, 1, key, seconds * 1000, limit, uuid.uuid4().hex)
         )
     except redis.exceptions.RedisError as exc:
-        if isinstance(exc, redis_client.REDIS_DOWN):
-            breaker.trip(exc)
-        FAIL_OPEN.increment()
-        logger.warning("throttle %s failed open: %s: %s", key, type(exc).__name__, exc)
+        _failed_open(key, exc)
         return None
     return wait_ms / 1000 if wait_ms else None
+
+
+def block(key: str, seconds: float) -> None:
+    """Refuse `key` for `seconds` (see blocked_for). Fails open: when Redis fails, nothing is blocked."""
+    if redis_client.REQUEST_BREAKER.is_open():
+        FAIL_OPEN.increment()
+        return
+    try:
+        redis_client.client("request").set(key, "1", px=max(1, int(seconds * 1000)))
+    except redis.exceptions.RedisError as exc:
+        _failed_open(key, exc)
+
+
+def blocked_for(key: str) -> float | None:
+    """The seconds left on a block of `key`, or None (also when Redis fails: the request goes through)."""
+    if redis_client.REQUEST_BREAKER.is_open():
+        FAIL_OPEN.increment()
+        return None
+    try:
+        left_ms = int(redis_client.client("request").pttl(key))
+    except redis.exceptions.RedisError as exc:
+        _failed_open(key, exc)
+        return None
+    return left_ms / 1000 if left_ms > 0 else None
+
+
+def client_address(request: Any) -> str:
+    """The caller's address as every throttle counts it (REMOTE_ADDR, or the trusted proxy's X-Forwarded-For)."""
+    return str(BaseThrottle().get_ident(request) or "unknown")
 
 
 class _RateThrottle(BaseThrottle):

@@ -36,6 +36,13 @@ class EmailDelivery(TenantOwned):
     recipients = models.JSONField(default=list)
     subject = models.CharField(max_length=998, blank=True, default="")
     body = models.TextField(blank=True, default="")
+    # What kind of e-mail this is (a dotted name the sender chooses, "message" when it says none), the object it
+    # is about (free type and id, as the audit log's targets) and the sender's metadata (a JSON object).
+    # Defaults in the database too: rows written by SQL (and by code that predates the columns) get them.
+    email_type = models.CharField(max_length=100, default="message", db_default="message")
+    related_type = models.CharField(max_length=100, blank=True, default="", db_default="")
+    related_id = models.CharField(max_length=100, blank=True, default="", db_default="")
+    metadata = models.JSONField(default=dict, db_default=models.Value({}, output_field=models.JSONField()), blank=True)
     # sha256 of the caller's content (recipients, subject, body): a key reused for other content is refused.
     payload_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
@@ -63,6 +70,14 @@ class EmailDelivery(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="emaildelivery_tenant_status"),
             models.Index(fields=["tenant", "created_at"], name="emaildelivery_tenant_created"),
+            # GET /api/v1/emails?type=: newest first (by id) within a type.
+            models.Index(fields=["tenant", "email_type", "id"], name="emaildelivery_tenant_type"),
+            # Deliveries about one object (related_type, related_id).
+            models.Index(
+                fields=["tenant", "related_type", "related_id"],
+                condition=~Q(related_type=""),
+                name="emaildelivery_related",
+            ),
             # The sweep for deliveries abandoned in `sending` (emails.maintenance).
             models.Index(fields=["job_id"], condition=Q(status="sending"), name="emaildelivery_sending"),
             # send_email looks a key up in every partition (under its advisory lock) before it inserts.

@@ -7,10 +7,16 @@ from django.db.models import QuerySet
 from ballast.emails.models import EmailDelivery
 
 
-def deliveries(*, status: str | None = None) -> QuerySet[EmailDelivery]:
-    """The current tenant's deliveries, newest first."""
+def deliveries(*, status: str | None = None, email_type: str | None = None) -> QuerySet[EmailDelivery]:
+    """The current tenant's deliveries, newest first, optionally of one status and one type."""
     queryset = EmailDelivery.objects.order_by("-created_at", "-pk")
-    return queryset.filter(status=status) if status else queryset
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.filter(email_type=email_type) if email_type else queryset
+
+
+def delivery_or_none(delivery_id: int) -> EmailDelivery | None:
+    return EmailDelivery.objects.filter(pk=delivery_id).first()
 
 
 def get_delivery(*, delivery_id: int) -> EmailDelivery:

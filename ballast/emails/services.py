@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -23,6 +24,11 @@ MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit
 MAX_BODY_BYTES = 1024 * 1024
 MAX_KEY_CHARS = 255
+DEFAULT_TYPE = "message"
+EMAIL_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+MAX_TYPE_CHARS = 100
+MAX_RELATED_CHARS = 100
+MAX_METADATA_BYTES = 8192
 # Sends of one key take turns (ballast.lib.key_locks), as a unique index's row lock would make them: a second send
 # waits for the first to commit or roll back, then finds its row or makes its own.
 KEY_LOCK_SPACE = "emails.key"
@@ -84,6 +90,32 @@ def _validated(to: Any, subject: Any, body: Any, key: Any) -> list[str]:
     return recipients
 
 
+def _described(email_type: Any, related: Any, metadata: Any) -> tuple[str, str, str, dict[str, Any]]:
+    """(type, related type, related id, metadata) once they fit; InvalidEmail naming the argument otherwise."""
+    if not isinstance(email_type, str) or not EMAIL_TYPE.match(email_type) or len(email_type) > MAX_TYPE_CHARS:
+        raise InvalidEmail(
+            f"email_type must be a dotted lowercase name such as 'account.welcome', at most {MAX_TYPE_CHARS} "
+            f"characters, not {str(email_type)[:120]!r}"
+        )
+    related_type = related_id = ""
+    if related is not None:
+        if not isinstance(related, list | tuple) or len(related) != 2:
+            raise InvalidEmail("related must be a (type, id) pair, such as ('invoice', 42)")
+        related_type, related_id = str(related[0]).strip(), str(related[1]).strip()
+        if not related_type or not related_id or max(len(related_type), len(related_id)) > MAX_RELATED_CHARS:
+            raise InvalidEmail(f"related's type and id must each be 1 to {MAX_RELATED_CHARS} characters")
+    metadata = {} if metadata is None else metadata
+    if not isinstance(metadata, dict):
+        raise InvalidEmail("metadata must be a JSON object (a dict)")
+    try:
+        size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidEmail(f"metadata must be JSON: {exc}") from None
+    if size > MAX_METADATA_BYTES:
+        raise InvalidEmail(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+    return email_type, related_type, related_id, metadata
+
+
 def _same_or_conflict(existing: EmailDelivery, digest: str) -> EmailDelivery:
     if existing.payload_hash != digest:
         raise EmailConflict(
@@ -101,6 +133,9 @@ def send_email(
     subject: str,
     body: str,
     key: str | None = None,
+    email_type: str = DEFAULT_TYPE,
+    related: tuple[str, str | int] | None = None,
+    metadata: dict[str, Any] | None = None,
     actor: str = SYSTEM_ACTOR,
 ) -> EmailDelivery:
     """Create a delivery and enqueue its `email.send` job in the caller's transaction (pushed after commit).
@@ -109,8 +144,11 @@ def send_email(
     nothing; with other content, EmailConflict. A key is unique within the retention window
     (RETENTION_EMAIL_DELIVERIES_DAYS): once its delivery's month is dropped, the key is free again. Invalid input
     raises InvalidEmail. Safe under concurrency: a second send of one key waits for the first's transaction.
+    `email_type`, `related` (the object it is about: type and id) and `metadata` (a JSON object up to 8 KiB)
+    describe the delivery for the tenant's reads (GET /api/v1/emails); they are not part of its content.
     """
     recipients = _validated(to, subject, body, key)
+    email_type, related_type, related_id, metadata = _described(email_type, related, metadata)
     digest = payload_hash(to=recipients, subject=subject, body=body)
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     with tenant_scope(tenant_id):
@@ -129,6 +167,10 @@ def send_email(
             subject=subject,
             body=body,
             payload_hash=digest,
+            email_type=email_type,
+            related_type=related_type,
+            related_id=related_id,
+            metadata=metadata,
         )
         job = enqueue(
             tenant=tenant_id,
@@ -145,7 +187,13 @@ def send_email(
             target_type="email_delivery",
             target_id=delivery.pk,
             trace_id=job.trace_id,
-            data={"job_id": job.pk, "recipients": len(recipients), "key": key, "message_id": delivery.message_id},
+            data={
+                "job_id": job.pk,
+                "recipients": len(recipients),
+                "key": key,
+                "message_id": delivery.message_id,
+                "email_type": email_type,
+            },
         )
     delivery.created = True
     return delivery

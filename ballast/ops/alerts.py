@@ -75,6 +75,9 @@ def announce(alert: Alert, change: str, *, actor: str) -> None:
                 subject=f"[Ballast] {alert.title}",
                 body=f"{alert.title}\n\n{alert.detail}\n\nRule: {alert.rule}",
                 key=f"ops.alert:{alert.pk}:{change}:{alert.opened_at.isoformat()}",
+                email_type="ops.alert",
+                related=("alert", alert.pk),
+                metadata={"rule": alert.rule, "change": change},
                 actor=actor,
             )
 

@@ -10,6 +10,7 @@ from ballast.settings.convert import *  # noqa: F403
 from ballast.settings.drf import *  # noqa: F403
 from ballast.settings.emails import *  # noqa: F403
 from ballast.settings.environment import APP_ENV  # noqa: F401  (dev, ci or prod: what Ballast's checks apply)
+from ballast.settings.hardening import *  # noqa: F403
 from ballast.settings.jobs import *  # noqa: F403
 from ballast.settings.lifecycle import *  # noqa: F403
 from ballast.settings.ops import *  # noqa: F403

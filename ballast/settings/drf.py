@@ -59,6 +59,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "documents", "description": "Finalized uploads: download, trash, restore, purge."},
         {"name": "account", "description": "Who the credential is, and the tenant's API tokens."},
         {"name": "events", "description": "The tenant's event log as CloudEvents, and causal chains."},
+        {"name": "emails", "description": "The tenant's e-mail deliveries: type, subject, recipients, status."},
     ],
     # Assets come from drf-spectacular-sidecar: deployments may have no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -75,5 +76,6 @@ SPECTACULAR_SETTINGS = {
         "DeadLetterStatusEnum": "ballast.jobs.models.DeadLetter.Status",
         "DeliveryStatusEnum": "ballast.webhooks.models.WebhookDelivery.Status",
         "EventStatusEnum": "ballast.outbox.models.OutboxEvent.Status",
+        "EmailStatusEnum": "ballast.emails.models.DeliveryStatus",
     },
 }

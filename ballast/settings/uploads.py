@@ -20,6 +20,7 @@ __all__ = [
     "UPLOADS_LOCAL_ROOT",
     "UPLOAD_ALLOWED_TYPES",
     "UPLOAD_CLEANUP_GRACE_SECONDS",
+    "UPLOAD_DOWNLOAD_REDIRECT_SECONDS",
     "UPLOAD_DOWNLOAD_URL_SECONDS",
     "UPLOAD_INTENT_TTL_SECONDS",
     "UPLOAD_MAX_BYTES",
@@ -67,7 +68,10 @@ TENANT_STORAGE_QUOTA_BYTES: int | None = env.int("TENANT_STORAGE_QUOTA_BYTES", d
 UPLOAD_INTENT_TTL_SECONDS: int = env.int("UPLOAD_INTENT_TTL_SECONDS", default=3600)
 # Expired intents keep their objects this much longer before the cleanup job deletes them.
 UPLOAD_CLEANUP_GRACE_SECONDS: int = env.int("UPLOAD_CLEANUP_GRACE_SECONDS", default=3600)
+# How long the app's download links live (each use checks that the document is still active).
 UPLOAD_DOWNLOAD_URL_SECONDS: int = env.int("UPLOAD_DOWNLOAD_URL_SECONDS", default=300)
+# S3: the presigned GET a link redirects to, made at each use, lives only this long.
+UPLOAD_DOWNLOAD_REDIRECT_SECONDS: int = env.int("UPLOAD_DOWNLOAD_REDIRECT_SECONDS", default=10)
 TRASH_RETENTION_DAYS: int = env.int("TRASH_RETENTION_DAYS", default=30)
 # The demo page at /uploads/demo: dev and ci only, whatever this says.
 UPLOADS_DEMO_PAGE: bool = APP_ENV in ("dev", "ci") and env.bool("UPLOADS_DEMO_PAGE", default=True)

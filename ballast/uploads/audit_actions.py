@@ -10,6 +10,7 @@ register_actions(
         "upload.failed": "An upload failed verification (size, type, checksum or missing object).",
         "upload.expired": "An upload intent passed its expiry before it was finalized.",
         "upload.cleaned": "The cleanup job removed an expired intent's object.",
+        "upload.replay_deleted": "What a spent direct policy stored after its upload ended was deleted.",
         "upload.orphan_deleted": "The cleanup job deleted a tmp/ object that no intent knows.",
         "document.created": "A document was created from a finalized upload.",
         "document.trashed": "A document was moved to the trash.",

@@ -8,7 +8,7 @@ from typing import Any
 from ballast.jobs.registry import job_handler
 from ballast.jobs.scheduler.periodic import periodic
 from ballast.jobs.worker.context import JobContext
-from ballast.uploads import cleanup, scheduling
+from ballast.uploads import cleanup, scheduling, services
 
 PAYLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -44,6 +44,25 @@ def purge_trash(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         "bytes_freed": run.bytes_freed,
         "errors": len(run.errors),
     }
+
+
+@job_handler(
+    scheduling.CONSUME_KEY,
+    queue="maintenance",
+    timeout=60,
+    schema={
+        "type": "object",
+        "properties": {"upload_id": {"type": "integer"}},
+        "required": ["upload_id"],
+        "additionalProperties": False,
+    },
+)
+def consume_key(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """A finalized upload's direct policy has expired: what it stored after finalize is deleted."""
+    freed = services.consume_direct_key(
+        tenant_id=ctx.tenant_id, intent_id=int(payload["upload_id"]), actor=f"job:{ctx.job_id}"
+    )
+    return {"bytes_freed": freed or 0}
 
 
 @periodic("uploads.cleanup", every=timedelta(hours=1))

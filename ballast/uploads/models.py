@@ -23,7 +23,7 @@ class Document(TenantOwned):
     name = models.CharField(max_length=255)  # the client's file name: metadata, never a path
     content_type = models.CharField(max_length=255)
     size = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64, blank=True, default="")  # empty when it was never read in full
+    sha256 = models.CharField(max_length=64, blank=True, default="")  # of the bytes storage held at finalize, hex
     storage_key = models.CharField(max_length=300)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_by = models.CharField(max_length=200)

@@ -13,6 +13,8 @@ from ballast.uploads.storage.local import LocalStorage
 
 CLEANUP_INTENTS = "uploads.cleanup_intents"
 PURGE_TRASH = "uploads.purge_trash"
+# Deletes what a spent direct policy stored once it has expired (S3 cannot revoke a presigned POST).
+CONSUME_KEY = "uploads.consume_key"
 JOB_TYPES = (CLEANUP_INTENTS, PURGE_TRASH)
 
 

@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models.functions import Now
 
+from ballast.jobs.services import enqueue
 from ballast.lib import tracing
 from ballast.outbox.services import emit
 from ballast.tenants.audit import SYSTEM_ACTOR, record
 from ballast.tenants.context import tenant_scope
-from ballast.uploads import keys, selectors, verification
+from ballast.uploads import keys, scheduling, selectors, verification
 from ballast.uploads.errors import (
     ChecksumMismatch,
     IncompleteUpload,
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 S = UploadIntent.Status
 MODES = ("auto", "direct", "relay")
+# After the policy's expiry, so that no POST can follow the deletion.
+CONSUME_MARGIN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def _located(storage: Storage, intent: UploadIntent) -> ObjectInfo | None:
 
 
 def _problem(storage: Storage, intent: UploadIntent, info: ObjectInfo) -> tuple[str | None, str]:
-    """(Why the stored object contradicts the declaration or None, its SHA-256 when known)."""
+    """(Why the stored object contradicts the declaration or None, its SHA-256 when read)."""
     if info.size != intent.size:
         return f"Storage holds {info.size} bytes; {intent.size} were declared.", ""
     if info.content_type and verification.media_type(info.content_type) != intent.content_type:
@@ -240,14 +243,11 @@ def _problem(storage: Storage, intent: UploadIntent, info: ObjectInfo) -> tuple[
     reason = verification.contradiction(intent.content_type, storage.first_bytes(info.key, verification.SNIFF_BYTES))
     if reason:
         return reason, ""
-    if intent.sha256:
-        actual = storage.sha256(info.key)
-        if actual != intent.sha256:
-            return "The stored bytes' SHA-256 differs from the declared sha256.", actual
-        return None, actual
-    if intent.received_sha256 and intent.received_bytes == info.size and info.key == intent.storage_key:
-        return None, intent.received_sha256
-    return None, ""
+    # Read back in full: the relay's hash describes what it wrote, and a direct POST may have replaced it since.
+    actual = storage.sha256(info.key)
+    if intent.sha256 and actual != intent.sha256:
+        return "The stored bytes' SHA-256 differs from the declared sha256.", actual
+    return None, actual
 
 
 def _finalized_document(intent_id: int) -> Document | None:
@@ -274,22 +274,27 @@ def finalize(*, tenant_id: int, intent_id: int, actor: str = SYSTEM_ACTOR) -> Fi
     if expired:
         raise UploadExpired("This upload expired before it was finalized; start a new one.")
 
-    try:
-        info = _located(storage, intent)
-        reason, sha256 = _problem(storage, intent, info) if info is not None else (None, "")
-    except ObjectMissing:  # moved by a concurrent finalize between the HEAD and the read
-        info = _located(storage, intent)
-        reason, sha256 = _problem(storage, intent, info) if info is not None else (None, "")
+    # The object moves under docs/ (where no policy can write) first, and is verified there: what is checked
+    # and hashed is what the document will serve, whatever reaches tmp/ meanwhile.
+    info = _located(storage, intent)
+    if info is not None and info.key == intent.storage_key:
+        try:
+            storage.promote(intent.storage_key, intent.docs_key)
+        except ObjectMissing:  # a concurrent finalize failed it and deleted both
+            pass
+    info = storage.head(intent.docs_key)
     if info is None:
         with tenant_scope(tenant_id):
             document = _finalized_document(intent.pk)
         if document is not None:
             return Finalized(document=document, created=False)
         raise NotUploaded("Nothing has been uploaded for this intent yet: upload the file first, then finalize.")
+    try:
+        reason, sha256 = _problem(storage, intent, info)
+    except ObjectMissing:  # deleted by a concurrent finalize that found it wrong
+        raise VerificationFailed("The upload changed while it was verified; start a new upload.") from None
     if reason is not None:
         return _fail(storage, intent, reason, actor)
-    if info.key == intent.storage_key:
-        storage.promote(intent.storage_key, intent.docs_key)
 
     with tenant_scope(tenant_id):
         locked = UploadIntent.objects.select_for_update().get(pk=intent.pk)
@@ -322,7 +327,41 @@ def finalize(*, tenant_id: int, intent_id: int, actor: str = SYSTEM_ACTOR) -> Fi
         _document_event(document, "document.created", actor, upload_id=locked.pk, kind=locked.kind)
         # S3 copied the object: the tmp/ copy goes once the document exists (local disk renamed it already).
         transaction.on_commit(functools.partial(_delete_quietly, storage, locked.storage_key))
+        if not storage.refuses_spent_policies:
+            # The policy still works until it expires: whatever it stores after this is deleted then.
+            enqueue(
+                tenant=tenant_id,
+                job_type=scheduling.CONSUME_KEY,
+                payload={"upload_id": locked.pk},
+                idempotency_key=f"{scheduling.CONSUME_KEY}:{locked.pk}",
+                run_at=locked.expires_at + CONSUME_MARGIN,
+                actor=actor,
+            )
     return Finalized(document=document, created=True)
+
+
+def direct_upload_open(key: str) -> bool:
+    """Whether a direct POST may still store under this tmp/ key: its intent is live and unexpired. Crosses no
+    tenant: the key names its tenant, and the lookup runs in that tenant's scope."""
+    parsed = keys.parse(key)
+    if parsed is None or parsed.area != keys.UPLOADING:
+        return False
+    with tenant_scope(parsed.tenant_id):
+        return UploadIntent.objects.filter(storage_key=key, status__in=selectors.LIVE, expires_at__gt=Now()).exists()
+
+
+def consume_direct_key(*, tenant_id: int, intent_id: int, actor: str = SYSTEM_ACTOR) -> int | None:
+    """Delete what a direct policy stored after its upload ended (the policy has expired by now), audited as
+    `upload.replay_deleted`; the bytes freed, or None when there was nothing. Leaves a live intent's key alone."""
+    with tenant_scope(tenant_id):
+        intent = UploadIntent.objects.filter(pk=intent_id).first()
+        if intent is None or intent.status in selectors.LIVE:
+            return None
+    freed = get_storage().delete(intent.storage_key)
+    if freed is not None:
+        with tenant_scope(tenant_id):
+            _audit(intent, "upload.replay_deleted", actor, key=intent.storage_key, bytes=freed)
+    return freed
 
 
 def _fail(storage: Storage, intent: UploadIntent, reason: str, actor: str) -> Finalized:

@@ -13,7 +13,8 @@ urlpatterns = [
     path("documents/<int:document_id>/restore", views.DocumentRestoreView.as_view(), name="document-restore"),
     path("documents/<int:document_id>/purge", views.DocumentPurgeView.as_view(), name="document-purge"),
     path("trash", views.TrashListView.as_view(), name="trash-list"),
-    # The local backend's storage endpoints (signed; no API token). With UPLOADS_BACKEND=s3 they answer 404.
+    # Signed, no API token. The direct POST is the local backend's (with UPLOADS_BACKEND=s3 it answers 404);
+    # download links are the app's for both backends (uploads.links).
     path("storage/direct", views.LocalDirectPostView.as_view(), name="uploads-direct-post"),
-    path("storage/download/<str:token>", views.LocalDownloadView.as_view(), name="uploads-local-download"),
+    path("storage/download/<str:token>", views.DownloadView.as_view(), name="uploads-download"),
 ]

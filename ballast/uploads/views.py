@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +22,7 @@ from ballast.api.permissions import IsTenantManager
 from ballast.api.problem_details import json_problem_response
 from ballast.api.views import ApiRequestMixin, TenantAPIView, credential
 from ballast.tenants.audit import actor_for_user
-from ballast.uploads import selectors, services
+from ballast.uploads import links, selectors, services
 from ballast.uploads.errors import InvalidUpload, UploadError
 from ballast.uploads.models import Document, UploadIntent
 from ballast.uploads.serializers import (
@@ -35,6 +35,7 @@ from ballast.uploads.serializers import (
     UploadIntentSerializer,
 )
 from ballast.uploads.storage import get_storage
+from ballast.uploads.storage.base import ObjectMissing, StorageError
 from ballast.uploads.storage.local import LocalStorage, Refused
 
 PROBLEM_RESPONSES = {
@@ -218,14 +219,7 @@ class UploadFinalizeView(OutsideTransactionView):
 def _document_detail(request: Request, document: Document) -> dict[str, Any]:
     url = None
     if document.status == Document.Status.ACTIVE:
-        url = request.build_absolute_uri(
-            get_storage().download_url(
-                key=document.storage_key,
-                filename=document.name,
-                content_type=document.content_type,
-                expires_in=settings.UPLOAD_DOWNLOAD_URL_SECONDS,
-            )
-        )
+        url = request.build_absolute_uri(links.path_for(document, expires_in=settings.UPLOAD_DOWNLOAD_URL_SECONDS))
     return dict(DocumentDetailSerializer(document, context={"download_url": url}).data)
 
 
@@ -354,24 +348,46 @@ class LocalDirectPostView(View):
                 content_type=request.META.get("CONTENT_TYPE", ""),
                 content_length=_content_length(request),
                 now=timezone.now(),
+                accepts=services.direct_upload_open,
             )
         except Refused as exc:
             return json_problem_response(exc.status, str(exc), code=exc.code)
         return HttpResponse(status=204)
 
 
-class LocalDownloadView(View):
-    """An app-signed, short-lived download link of the local backend: the file as an attachment."""
+class DownloadView(View):
+    """A download link (uploads.links): checked at every use, so it stops as soon as the document leaves
+    `active`. Local disk: the file as an attachment; S3: a redirect to a presigned GET made now and valid for
+    UPLOAD_DOWNLOAD_REDIRECT_SECONDS."""
 
     def get(self, request: HttpRequest, token: str) -> HttpResponseBase:
-        storage = _local_storage()
         try:
-            file, name, content_type = storage.open_download(token)
-        except Refused as exc:
-            return json_problem_response(exc.status, str(exc), code=exc.code)
-        response = FileResponse(file, as_attachment=True, filename=name, content_type=content_type)
-        response["X-Content-Type-Options"] = "nosniff"
+            document = links.resolve(token)
+        except links.LinkRefused as exc:
+            return json_problem_response(
+                exc.status, str(exc), code="AccessDenied" if exc.status == 403 else "NoSuchKey"
+            )
+        storage = get_storage()
+        redirect = storage.download_url(
+            key=document.storage_key,
+            filename=document.name,
+            content_type=document.content_type,
+            expires_in=settings.UPLOAD_DOWNLOAD_REDIRECT_SECONDS,
+        )
+        if redirect is not None:
+            response: HttpResponseBase = HttpResponseRedirect(redirect)
+        else:
+            assert isinstance(storage, LocalStorage)
+            try:
+                file = storage.open(document.storage_key)
+            except (ObjectMissing, StorageError):
+                return json_problem_response(404, "The document's file is gone.", code="NoSuchKey")
+            response = FileResponse(
+                file, as_attachment=True, filename=document.name, content_type=document.content_type
+            )
+            response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"
+        response["Referrer-Policy"] = "no-referrer"
         return response
 
 

@@ -12,6 +12,8 @@ to (operators find it in the log and in `UnsafeURL.reason`). Numeric spellings t
 addresses, not on the spelling.
 IPv6 forms that embed an IPv4 address (`::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`) are judged by that address.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS=true lifts the address check (dev and tests; refused in prod).
+The port must be one of WEBHOOK_ALLOWED_PORTS (80 and 443 unless it says otherwise; "*" allows any): a public
+host's SSH, SMTP or Redis port is not a webhook receiver.
 """
 
 from __future__ import annotations
@@ -168,9 +170,14 @@ def parse(url: str) -> tuple[str, str, int, str]:
 
 
 def vet_url(url: str, *, allow_private: bool | None = None) -> Target:
-    """Parse, resolve and check; raise UnsafeURL (its `reason` names the first refused address).
+    """Parse, check the port, resolve and check the addresses; raise UnsafeURL (its `reason` names the first
+    refused address).
     `allow_private` defaults to settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS."""
     scheme, host, port, request_target = parse(url)
+    ports = settings.WEBHOOK_ALLOWED_PORTS
+    if ports is not None and port not in ports:
+        allowed = ", ".join(str(allowed_port) for allowed_port in ports)
+        raise UnsafeURL(f"The port {port} is not allowed: webhooks go to ports {allowed} (WEBHOOK_ALLOWED_PORTS).")
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:

@@ -5,5 +5,6 @@ urlpatterns += [
     path("api/v1/", include("ballast.jobs.urls")),
     path("api/v1/", include("ballast.webhooks.urls")),
     path("api/v1/", include("ballast.uploads.urls")),
+    path("api/v1/", include("ballast.emails.urls")),
     path("api/v1/", include("shop.urls")),
 ]

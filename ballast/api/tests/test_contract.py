@@ -30,6 +30,7 @@ LIST_PATHS = [
     "/api/v1/documents",
     "/api/v1/trash",
     "/api/v1/webhooks/{endpoint}/deliveries",
+    "/api/v1/emails",
 ]
 
 
@@ -45,6 +46,7 @@ def problem(response: Any, status: int, slug: str) -> dict[str, Any]:
 @pytest.fixture
 def admin(tenant: Tenant, make_token: TokenMaker, settings: Any) -> APIClient:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    settings.WEBHOOK_ALLOWED_PORTS = None
     return client_for(make_token(tenant, Role.ADMIN))
 
 

@@ -113,3 +113,5 @@ def test_an_opening_alert_is_mailed_to_the_ops_addresses(tenant: Tenant, setting
     alerts.evaluate([])  # resolving sends nothing
     delivery = EmailDelivery.objects.unscoped().get()
     assert delivery.recipients == ["oncall@example.com"] and "Endpoint 1 is disabled" in delivery.subject
+    assert (delivery.email_type, delivery.related_type) == ("ops.alert", "alert")
+    assert delivery.metadata == {"rule": "webhook_disabled", "change": "opened"}

@@ -55,6 +55,9 @@ class Written:
 
 class Storage(ABC):
     name: str
+    # Whether a direct POST under a policy whose upload is finalized is refused by the storage itself (local
+    # disk asks the app); S3 cannot revoke a presigned POST, so finalize schedules the key's deletion instead.
+    refuses_spent_policies: bool = False
 
     @abstractmethod
     def direct_upload(
@@ -89,8 +92,10 @@ class Storage(ABC):
         """Every object whose key starts with `prefix`."""
 
     @abstractmethod
-    def download_url(self, *, key: str, filename: str, content_type: str, expires_in: int) -> str:
-        """A short-lived URL that downloads the object as an attachment named `filename`."""
+    def download_url(self, *, key: str, filename: str, content_type: str, expires_in: int) -> str | None:
+        """A short-lived URL of the storage itself that downloads the object as an attachment named
+        `filename`, or None when the app serves the bytes. Clients never get it before the app's link
+        (uploads.links) has checked that the document is still active."""
 
     def sha256(self, key: str) -> str:
         digest = hashlib.sha256()

@@ -1,7 +1,8 @@
 """Local disk, the embedded default: objects under UPLOADS_LOCAL_ROOT, their type in a sidecar file.
 
 Direct uploads go to an app URL that accepts S3's POST-policy form (`receive_post`), signed by the app
-(`post_policy`); downloads are app-signed, short-lived URLs served by `uploads.views.LocalDownloadView`.
+(`post_policy`), which refuses a policy whose upload is no longer open; downloads are served by the app itself
+(`uploads.links`, `uploads.views.DownloadView`).
 Every write lands in `.partial/` first and is renamed into place whole, so nothing half-written is ever
 visible under a key.
 """
@@ -14,13 +15,12 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from django.core import signing
 from django.urls import reverse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 META_SUFFIX = ".meta.json"
-DOWNLOAD_SALT = "ballast.uploads.download"
 MAX_FORM_FIELDS = 20
 MAX_FIELD_BYTES = 8192
 DEFAULT_TYPE = "application/octet-stream"
@@ -95,6 +94,7 @@ class _Incoming:
 
 class LocalStorage(Storage):
     name = "local"
+    refuses_spent_policies = True
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -208,36 +208,35 @@ class LocalStorage(Storage):
                     swept += 1
         return swept
 
-    def download_url(self, *, key: str, filename: str, content_type: str, expires_in: int) -> str:
-        token = signing.dumps(
-            {"k": key, "n": filename, "t": content_type, "e": int(time.time()) + expires_in}, salt=DOWNLOAD_SALT
-        )
-        return reverse("uploads-local-download", args=[token])
+    def download_url(self, *, key: str, filename: str, content_type: str, expires_in: int) -> None:
+        return None  # the app serves the bytes itself (uploads.views.DownloadView)
 
-    def open_download(self, token: str) -> tuple[IO[bytes], str, str]:
-        """(file, filename, content type) for a valid, unexpired download token; Refused otherwise."""
+    def open(self, key: str) -> IO[bytes]:
+        """The object's file, opened for reading; ObjectMissing when there is none."""
         try:
-            claims = signing.loads(token, salt=DOWNLOAD_SALT)
-            key, name, content_type, expires = str(claims["k"]), str(claims["n"]), str(claims["t"]), int(claims["e"])
-        except (signing.BadSignature, KeyError, TypeError, ValueError):
-            raise Refused(403, "AccessDenied", "This download link is not valid.") from None
-        if expires < time.time():
-            raise Refused(403, "AccessDenied", "This download link has expired; ask for the document again.")
-        try:
-            return self._path(key).open("rb"), name, content_type
-        except (FileNotFoundError, StorageError):
-            raise Refused(404, "NoSuchKey", "The document's file is gone.") from None
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise ObjectMissing(f"No object {key}") from None
 
-    def receive_post(self, *, stream: Readable, content_type: str, content_length: int | None, now: datetime) -> str:
+    def receive_post(
+        self,
+        *,
+        stream: Readable,
+        content_type: str,
+        content_length: int | None,
+        now: datetime,
+        accepts: Callable[[str], bool] = lambda key: True,
+    ) -> str:
         """Store the file of an S3-style POST-policy form, streamed; returns its key. Refused otherwise.
         As S3: the fields come first and every one must be named by the signed policy; the file comes last,
-        and whatever follows it is ignored."""
+        and whatever follows it is ignored. `accepts(key)` is asked before the file is read and again before
+        it is stored: a policy whose upload is no longer open is refused (so each policy serves one upload)."""
         if content_length is None:
             raise Refused(411, "MissingContentLength", "Content-Length is required")
         media_type, params = parse_options_header(content_type)
         if media_type != b"multipart/form-data" or not params.get(b"boundary"):
             raise Refused(400, "InvalidRequest", "Expected a multipart/form-data body with a boundary")
-        form = _PostForm(self, now)
+        form = _PostForm(self, now, accepts)
         try:
             parser = MultipartParser(params[b"boundary"], callbacks=form.callbacks())
             for chunk in read_exactly(stream, content_length):
@@ -268,9 +267,10 @@ class _Part:
 class _PostForm:
     """Callbacks for the streaming multipart parser: small fields buffered, the file streamed to disk."""
 
-    def __init__(self, storage: LocalStorage, now: datetime) -> None:
+    def __init__(self, storage: LocalStorage, now: datetime, accepts: Callable[[str], bool]) -> None:
         self.storage = storage
         self.now = now
+        self.accepts = accepts
         self.fields: dict[str, str] = {}
         self.part: _Part | None = None
         self.policy: post_policy.Policy | None = None
@@ -325,7 +325,16 @@ class _PostForm:
         parsed = keys.parse(self.policy.key)
         if parsed is None or parsed.area != "tmp":
             raise Refused(403, "AccessDenied", "The policy's key is not an upload key")
+        self._check_open(self.policy.key)
         self.incoming = _Incoming(self.storage.root)
+
+    def _check_open(self, key: str) -> None:
+        if not self.accepts(key):
+            raise Refused(
+                403,
+                "AccessDenied",
+                "This policy's upload is no longer open (finalized, failed or expired); start a new upload.",
+            )
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         assert self.part is not None
@@ -356,6 +365,7 @@ class _PostForm:
             )
         if self.policy.sha256 and self.incoming.digest.hexdigest() != self.policy.sha256:
             raise Refused(400, "BadDigest", "The file's SHA-256 does not match the policy's checksum")
+        self._check_open(self.policy.key)
         self.incoming.commit(self.storage._path(self.policy.key), self.policy.content_type)
         self.key = self.policy.key
 

@@ -38,7 +38,8 @@ def chromium() -> str:
 
 def in_browser(chromium: str, steps: Callable[[Any], T]) -> T:
     """Run `steps(page)` in a fresh headless Chromium, in a thread of its own: Playwright's sync API keeps an
-    event loop in its thread, which Django would take for an async context."""
+    event loop in its thread, which Django would take for an async context. Fails if the page logged a
+    Content-Security-Policy violation (an inline script or style, or another origin, that the policy blocked)."""
 
     def run() -> T:
         with playwright_sync.sync_playwright() as playwright:
@@ -48,7 +49,12 @@ def in_browser(chromium: str, steps: Callable[[Any], T]) -> T:
             try:
                 page = browser.new_page(accept_downloads=True)
                 page.set_default_timeout(30_000)
-                return steps(page)
+                console: list[str] = []
+                page.on("console", lambda message: console.append(message.text))
+                result = steps(page)
+                violations = [text for text in console if "Content Security Policy" in text]
+                assert not violations, violations
+                return result
             finally:
                 browser.close()
 

@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from ballast.tenants.models import Tenant
@@ -44,7 +45,9 @@ def test_a_presigned_post_upload_becomes_a_document_downloadable_as_an_attachmen
     row = Document.objects.unscoped().get(pk=document["id"])
     assert keys_in(s3) == [row.storage_key]  # moved under docs/, the tmp/ copy deleted after commit
     assert s3.head(row.storage_key) is not None and s3.head(row.storage_key).content_type == "application/pdf"  # type: ignore[union-attr]
-    code, headers, content = http_request("GET", document["download_url"])
+    link = Client().get(document["download_url"])  # the app checks the document, then sends to S3
+    assert link.status_code == 302 and link["Location"].startswith(s3.client.meta.endpoint_url)
+    code, headers, content = http_request("GET", link["Location"])
     assert code == 200 and content == data
     assert headers["content-disposition"].startswith("attachment;")
     assert "filename*=utf-8''plan%20%C3%BC.pdf" in headers["content-disposition"]

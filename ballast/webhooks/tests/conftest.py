@@ -96,8 +96,10 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def private_networks(settings: Any) -> None:
-    """Lifts the SSRF address check, as WEBHOOK_ALLOW_PRIVATE_NETWORKS=true does in dev."""
+    """Lifts the SSRF address check, as WEBHOOK_ALLOW_PRIVATE_NETWORKS=true does in dev, and the port rule (local
+    receivers listen on any free port)."""
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    settings.WEBHOOK_ALLOWED_PORTS = None
 
 
 def make_endpoint(owner: Tenant, url: str, event_types: list[str] | None = None) -> tuple[WebhookEndpoint, str]:

@@ -75,7 +75,8 @@ def test_enabling_again_starts_a_fresh_failure_streak(tenant: Tenant, make_token
 @pytest.mark.parametrize(
     ("body", "field", "reason"),
     [
-        ({"url": "http://127.0.0.1:8000/hooks"}, "url", "not a public address"),
+        ({"url": "http://127.0.0.1/hooks"}, "url", "not a public address"),
+        ({"url": "http://93.184.215.14:6379/"}, "url", "port 6379 is not allowed"),
         ({"url": "http://169.254.169.254/latest/meta-data/"}, "url", "not a public address"),
         ({"url": "http://0x7f.0.0.1/"}, "url", "not a public address"),
         ({"url": "ftp://93.184.215.14/"}, "url", "Only http and https"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ballast.webhooks import ssrf
@@ -57,6 +59,12 @@ REFUSED_ADDRESSES = [
     "http://localhost:8000/",  # a name that resolves to loopback (/etc/hosts)
     "https://LOCALHOST/",
 ]
+
+
+@pytest.fixture(autouse=True)
+def any_port(settings: Any) -> None:
+    """These tests are about addresses and spellings; the port rule has its own (test_ports.py)."""
+    settings.WEBHOOK_ALLOWED_PORTS = None
 
 
 @pytest.mark.parametrize("url", REFUSED_ADDRESSES)
