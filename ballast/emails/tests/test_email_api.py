@@ -10,12 +10,9 @@ from rest_framework.test import APIClient
 
 from ballast.emails.models import EmailDelivery
 from ballast.emails.services import InvalidEmail, send_email
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import (
-    TokenMaker,
-    client_for,
-    make_token,  # noqa: F401  (fixture)
-)
+from ballast.tenants.tests.conftest import client_for
 
 
 def _send(tenant: Tenant, subject: str, **extra: Any) -> EmailDelivery:
@@ -23,7 +20,7 @@ def _send(tenant: Tenant, subject: str, **extra: Any) -> EmailDelivery:
 
 
 @pytest.fixture
-def viewer(tenant: Tenant, make_token: TokenMaker) -> APIClient:  # noqa: F811
+def viewer(tenant: Tenant, make_token: TokenMaker) -> APIClient:
     return client_for(make_token(tenant, Role.VIEWER))
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from ballast.pytest_plugin import TokenMaker
 from ballast.tenants.models import Role, Tenant
-from ballast.tenants.tests.conftest import TokenMaker, client_for
+from ballast.tenants.tests.conftest import client_for
 from ballast.webhooks import ssrf
 from ballast.webhooks.tests.conftest import Receiver, delivery_row, make_endpoint, publish, run_attempt
 
