@@ -388,6 +388,14 @@ ORDER BY j.id DESC LIMIT %(limit)s
 # Every match, for a bulk action.
 JOB_IDS_FILTERED = f"SELECT j.tenant_id, j.id FROM jobs_job j {JOB_FILTER} ORDER BY j.id LIMIT %(limit)s"  # noqa: S608
 
+# Jobs by id, as they are now (the jobs a bulk operation matched).
+JOBS_BY_IDS = """
+SELECT j.id, t.slug AS tenant, j.job_type, j.queue, j.status, j.attempts, j.max_attempts, j.created_at,
+    left(j.last_error, 200) AS last_error
+FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
+WHERE j.id = ANY(%(ids)s) ORDER BY j.id
+"""
+
 DURATIONS_LAST_HOUR = """
 SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,
     array_agg(a.duration_ms) FILTER (WHERE a.duration_ms IS NOT NULL) AS durations

@@ -363,6 +363,27 @@ def jobs(where: JobFilter, *, before: int | None = None, limit: int = 50) -> lis
     return _rows(jobs_sql.JOBS_FILTERED, {**where.params(), "before": before, "limit": limit})
 
 
+BULK_LISTED = 50
+
+
+def bulk_operation(bulk_id: int) -> dict[str, Any] | None:
+    """A bulk operation with its filter in words and the first BULK_LISTED jobs it matched, as they are now."""
+    from ballast.jobs.bulk import filter_in_words
+    from ballast.jobs.models import BulkOperation
+
+    operation = BulkOperation.objects.using("system").filter(pk=bulk_id).first()
+    if operation is None:
+        return None
+    ids = [job_id for _, job_id in operation.matched[:BULK_LISTED]]
+    names = dict(tenant_choices())
+    return {
+        "operation": operation,
+        "filter_words": filter_in_words(operation.filter, tenant_names=names),
+        "jobs": _rows(jobs_sql.JOBS_BY_IDS, {"ids": ids}) if ids else [],
+        "more": max(0, operation.count - len(ids)),
+    }
+
+
 def job_detail(job_id: int) -> dict[str, Any] | None:
     from ballast.jobs.actions import offered
     from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt

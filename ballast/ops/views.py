@@ -17,7 +17,6 @@ from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 
 from ballast.jobs.bulk import JobFilter
-from ballast.jobs.models import BulkOperation
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
 
@@ -77,7 +76,10 @@ class ConsoleAdmin(admin.ModelAdmin[Model]):
             "tenant_id": tenant_id,
             **self.page_context(request, tenant_id),
         }
-        return TemplateResponse(request, self.template, context)
+        return TemplateResponse(request, self.template_for(request), context)
+
+    def template_for(self, request: HttpRequest) -> str:
+        return self.template
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         return {}
@@ -240,6 +242,9 @@ class JobsConsoleAdmin(ConsoleAdmin):
             response.status_code = 400
             return response
 
+    def template_for(self, request: HttpRequest) -> str:
+        return "admin/ops/bulk.html" if request.GET.get("bulk") else self.template
+
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         from ballast.jobs import policy
         from ballast.jobs.registry import registered_types
@@ -247,10 +252,10 @@ class JobsConsoleAdmin(ConsoleAdmin):
 
         query = request.GET
         if query.get("bulk"):
-            operation = BulkOperation.objects.using("system").filter(pk=_int(query.get("bulk"), 0)).first()
-            if operation is None:
+            found = selectors.bulk_operation(_int(query.get("bulk"), 0))
+            if found is None:
                 raise actions.ActionRefused(f"There is no bulk operation {query.get('bulk')}.")
-            return {"bulk": operation}
+            return {"bulk": found["operation"], "bulk_view": found}
         if query.get("job"):
             detail = selectors.job_detail(_int(query.get("job"), 0))
             if detail is None:
