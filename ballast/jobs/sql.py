@@ -274,6 +274,11 @@ LIVE_WORKER_TYPES = """
 SELECT DISTINCT unnest(job_types) FROM jobs_workerpresence
 WHERE seen_at > clock_timestamp() - make_interval(secs => %(live_seconds)s)
 """
+# The job types each live worker can run (the console's worker list).
+LIVE_WORKER_PRESENCE = """
+SELECT identity, job_types FROM jobs_workerpresence
+WHERE seen_at > clock_timestamp() - make_interval(secs => %(live_seconds)s)
+"""
 # Queued job types that no live worker knows, with jobs older than the grace period (a web deployed before the
 # workers, or a type removed while jobs of it wait). Runs once a minute on the leader (ops.alerts).
 UNKNOWN_QUEUED_TYPES = """

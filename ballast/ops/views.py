@@ -185,6 +185,8 @@ class QueueConsoleAdmin(ConsoleAdmin):
                 alert_id=_int(data.get("alert_id"), 0), minutes=_int(data.get("minutes"), 60)
             ),
             "resolve": lambda: actions.ResolveAlert(alert_id=_int(data.get("alert_id"), 0)),
+            "quiet_worker": lambda: actions.QuietWorker(worker_name=data.get("worker", "")),
+            "stop_worker": lambda: actions.StopWorker(worker_name=data.get("worker", "")),
         }
         if name not in builders:
             raise actions.ActionRefused(f"Unknown action {name!r}.")
@@ -243,6 +245,8 @@ class JobsConsoleAdmin(ConsoleAdmin):
             return response
 
     def template_for(self, request: HttpRequest) -> str:
+        if request.GET.get("chains"):
+            return "admin/ops/slow_chains.html"
         return "admin/ops/bulk.html" if request.GET.get("bulk") else self.template
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
@@ -251,6 +255,8 @@ class JobsConsoleAdmin(ConsoleAdmin):
         from ballast.jobs.states import JobStatus
 
         query = request.GET
+        if query.get("chains"):
+            return self.slow_chains(query["chains"], tenant_id)
         if query.get("bulk"):
             found = selectors.bulk_operation(_int(query.get("bulk"), 0))
             if found is None:
@@ -272,6 +278,15 @@ class JobsConsoleAdmin(ConsoleAdmin):
             "queues": list(policy.QUEUES),
             "job_types": registered_types(),
             "next_query": following.urlencode() if len(rows) == 50 else "",
+        }
+
+    def slow_chains(self, window: str, tenant_id: int | None) -> dict[str, Any]:
+        if window not in rollups.WINDOWS:
+            raise actions.ActionRefused(f"Unknown window {window!r}; one of {', '.join(rollups.WINDOWS)}.")
+        return {
+            "chains": selectors.slow_chains(window=window, tenant_id=tenant_id),
+            "window": window,
+            "windows": list(rollups.WINDOWS),
         }
 
     def job_filter(self, data: Any, tenant_id: int | None) -> JobFilter:

@@ -155,7 +155,7 @@ def test_a_running_rq_worker_is_listed_with_its_queues_and_counted_per_queue(
     worker = processes.worker("email", name="worker")
     wait_for(lambda: selectors.workers_by_queue()[0]["email"] == 1, timeout=60, what="the worker registers")
     page = logged_in(reader).get(QUEUE).content.decode()
-    assert f'data-worker="{socket.gethostname()}:{worker.pid}">' in page
+    assert f'<tr data-worker="{socket.gethostname()}:{worker.pid}" data-worker-name=' in page
     assert '<td class="num workers">1</td>' in page
 
 
