@@ -1,7 +1,8 @@
 """The operator's operations on jobs (Zulip's zerver/actions): retry, cancel, discard, replay dead letters, run now,
-pause, resume, and bulk actions over a filter (preview, then confirm). One function each, called alike by the API
-(ballast.jobs.views), the console (ballast.ops) and the management commands. Each writes its change, the job's
-audit rows and one operator log row (ballast.tenants.audit.record_operator_action) in one transaction.
+pause, resume, bulk actions over a filter (preview, then confirm), and quiet or stop a worker. One function each,
+called alike by the API (ballast.jobs.views), the console (ballast.ops) and the management commands. Each writes its
+change, the job's audit rows and one operator log row (ballast.tenants.audit.record_operator_action) in one
+transaction; a worker's command goes through Redis after its operator row commits.
 
 Who may act is the caller's check (a token's role, a staff user's permission). An `Operator` with a `tenant_id`
 is a tenant's API credential: it reaches only its own tenant's jobs of public types; any other job is absent.
@@ -17,13 +18,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ballast.jobs import bulk, policy, services
+from ballast.jobs import bulk, policy, services, wakeups
 from ballast.jobs.models import BulkOperation, DeadLetter, Job, Pause
 from ballast.jobs.registry import UnknownJobType, get_handler, public_type_names
 from ballast.jobs.scheduler.dispatch import dispatch_pass
 from ballast.jobs.states import IllegalTransition
 from ballast.jobs.states import JobStatus as S
+from ballast.jobs.worker import commands as worker_commands
 from ballast.jobs.worker.processing import process_due_jobs
+from ballast.lib import redis_client
 from ballast.tenants.audit import record_operator_action
 from ballast.tenants.context import tenant_scope
 
@@ -38,6 +41,8 @@ PAUSE = "ops.queue.pause"
 RESUME = "ops.queue.resume"
 BULK_PREVIEW = "ops.bulk.preview"
 BULK_CONFIRM = "ops.bulk.confirm"
+QUIET_WORKER = "ops.worker.quiet"
+STOP_WORKER = "ops.worker.stop"
 
 
 class ActionRefused(ValueError):
@@ -308,3 +313,33 @@ def confirm_bulk(*, by: Operator, bulk_id: int) -> Outcome:
                 actor=by.actor,
             )
     return Outcome(f"{operation.action.capitalize()} of {operation.count} job(s) started.", {"bulk_id": operation.pk})
+
+
+def _command_worker(by: Operator, action: str, worker_name: str, send: Any) -> str:
+    """Check the worker is registered, commit the operator row, then send the command through Redis."""
+    if by.tenant_id is not None:
+        raise TargetNotFound(f"There is no worker {worker_name!r}.")
+    try:
+        connection = wakeups.redis_connection()
+        worker = worker_commands.registered(connection, worker_name) if worker_name else None
+        if worker is None:
+            raise TargetNotFound(f"There is no live worker {worker_name!r} (stopped already, or never started).")
+        identity = f"{worker.hostname}:{worker.pid}"
+        with transaction.atomic(using=APP):
+            _log(by, action, target_type="worker", target_id=worker_name, tenant_id=None, identity=identity)
+        send(connection, worker_name)
+    except redis_client.REDIS_DOWN as exc:
+        raise ActionRefused(f"Redis is unreachable, so no worker can be told anything now ({exc}).") from None
+    return identity
+
+
+def quiet_worker(*, by: Operator, worker_name: str) -> Outcome:
+    """The worker takes no new wake-up (jobs.worker.commands.quiet); the job it runs finishes. Until it stops."""
+    identity = _command_worker(by, QUIET_WORKER, worker_name, worker_commands.quiet)
+    return Outcome(f"Worker {identity} is quiet: it takes no new job.", {"worker": worker_name})
+
+
+def stop_worker(*, by: Operator, worker_name: str) -> Outcome:
+    """The worker finishes the job it runs, then exits (RQ's warm shutdown)."""
+    identity = _command_worker(by, STOP_WORKER, worker_name, worker_commands.stop)
+    return Outcome(f"Worker {identity} stops once its running job is done.", {"worker": worker_name})

@@ -68,6 +68,33 @@ class JobFilter:
         }
 
 
+_WORDS = (
+    ("status", "status is {}"),
+    ("job_type", "type is {}"),
+    ("queue", "queue is {}"),
+    ("tenant_id", "tenant {}"),
+    ("since", "created from {}"),
+    ("until", "created before {}"),
+    ("payload_text", "payload contains “{}”"),
+    ("error_text", "error contains “{}”"),
+)
+
+
+def filter_in_words(stored: dict[str, Any], *, tenant_names: dict[int, str] | None = None) -> str:
+    """A stored filter (JobFilter.describe) as an operator reads it: "status is failed, type is
+    diagnostics.fail, tenant acme"; "every job" when nothing is set."""
+    names = tenant_names or {}
+    parts = []
+    for key, words in _WORDS:
+        if key not in stored:
+            continue
+        value = stored[key]
+        if key == "tenant_id":
+            value = names.get(int(value), f"#{value}")
+        parts.append(words.format(value))
+    return ", ".join(parts) or "every job"
+
+
 def matching_ids(where: JobFilter, *, limit: int) -> list[tuple[int, int]]:
     """Every job the filter matches (up to `limit`), by id: what a bulk action touches."""
     with connections[SYSTEM].cursor() as cursor:

@@ -274,6 +274,11 @@ LIVE_WORKER_TYPES = """
 SELECT DISTINCT unnest(job_types) FROM jobs_workerpresence
 WHERE seen_at > clock_timestamp() - make_interval(secs => %(live_seconds)s)
 """
+# The job types each live worker can run (the console's worker list).
+LIVE_WORKER_PRESENCE = """
+SELECT identity, job_types FROM jobs_workerpresence
+WHERE seen_at > clock_timestamp() - make_interval(secs => %(live_seconds)s)
+"""
 # Queued job types that no live worker knows, with jobs older than the grace period (a web deployed before the
 # workers, or a type removed while jobs of it wait). Runs once a minute on the leader (ops.alerts).
 UNKNOWN_QUEUED_TYPES = """
@@ -387,6 +392,14 @@ ORDER BY j.id DESC LIMIT %(limit)s
 
 # Every match, for a bulk action.
 JOB_IDS_FILTERED = f"SELECT j.tenant_id, j.id FROM jobs_job j {JOB_FILTER} ORDER BY j.id LIMIT %(limit)s"  # noqa: S608
+
+# Jobs by id, as they are now (the jobs a bulk operation matched).
+JOBS_BY_IDS = """
+SELECT j.id, t.slug AS tenant, j.job_type, j.queue, j.status, j.attempts, j.max_attempts, j.created_at,
+    left(j.last_error, 200) AS last_error
+FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
+WHERE j.id = ANY(%(ids)s) ORDER BY j.id
+"""
 
 DURATIONS_LAST_HOUR = """
 SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,

@@ -322,3 +322,25 @@ class ConfirmBulk(OperatorActionBase):
 
     def perform(self) -> Outcome:
         return jobs_actions.confirm_bulk(by=self.operator, bulk_id=self.bulk_id)
+
+
+@dataclass
+class QuietWorker(OperatorActionBase):
+    name: ClassVar[str] = jobs_actions.QUIET_WORKER
+    permission: ClassVar[str] = OPERATE_QUEUE
+    target_type: ClassVar[str] = "worker"
+    worker_name: str = ""
+
+    def perform(self) -> Outcome:
+        return jobs_actions.quiet_worker(by=self.operator, worker_name=self.worker_name)
+
+
+@dataclass
+class StopWorker(OperatorActionBase):
+    name: ClassVar[str] = jobs_actions.STOP_WORKER
+    permission: ClassVar[str] = OPERATE_QUEUE
+    target_type: ClassVar[str] = "worker"
+    worker_name: str = ""
+
+    def perform(self) -> Outcome:
+        return jobs_actions.stop_worker(by=self.operator, worker_name=self.worker_name)

@@ -326,16 +326,26 @@ class WorkerRow:
     last_heartbeat: datetime | None
     live: bool
     leases: list[dict[str, Any]] = field(default_factory=list)
+    job_types: list[str] = field(default_factory=list)  # what it can run (jobs.worker.presence)
+    quiet: bool = False  # told to take no new wake-up (jobs.worker.commands)
 
 
 def workers(*, limit: int = 500) -> list[WorkerRow]:
-    """RQ's registered workers with the leases each holds, then one row per identity that holds leases but is
-    not registered (its heartbeat stopped): the leases it left behind."""
+    """RQ's registered workers with the job types each knows and the leases each holds, then one row per identity
+    that holds leases but is not registered (its heartbeat stopped): the leases it left behind."""
     from rq import Worker
 
+    from ballast.jobs.worker import commands
+    from ballast.jobs.worker.presence import live_seconds
+
+    known = {
+        row["identity"]: row["job_types"]
+        for row in _rows(jobs_sql.LIVE_WORKER_PRESENCE, {"live_seconds": live_seconds()})
+    }
     rows: dict[str, WorkerRow] = {}
     try:
-        for worker in Worker.all(connection=wakeups.redis_connection()):
+        connection = wakeups.redis_connection()
+        for worker in Worker.all(connection=connection):
             identity = f"{worker.hostname}:{worker.pid}"
             rows[identity] = WorkerRow(
                 identity=identity,
@@ -345,6 +355,8 @@ def workers(*, limit: int = 500) -> list[WorkerRow]:
                 started=worker.birth_date,
                 last_heartbeat=worker.last_heartbeat,
                 live=True,
+                job_types=sorted(known.get(identity) or []),
+                quiet=commands.is_quiet(connection, worker.name),
             )
     except Exception:  # Redis down: the leases still show
         rows = {}
@@ -361,6 +373,27 @@ def workers(*, limit: int = 500) -> list[WorkerRow]:
 
 def jobs(where: JobFilter, *, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
     return _rows(jobs_sql.JOBS_FILTERED, {**where.params(), "before": before, "limit": limit})
+
+
+BULK_LISTED = 50
+
+
+def bulk_operation(bulk_id: int) -> dict[str, Any] | None:
+    """A bulk operation with its filter in words and the first BULK_LISTED jobs it matched, as they are now."""
+    from ballast.jobs.bulk import filter_in_words
+    from ballast.jobs.models import BulkOperation
+
+    operation = BulkOperation.objects.using("system").filter(pk=bulk_id).first()
+    if operation is None:
+        return None
+    ids = [job_id for _, job_id in operation.matched[:BULK_LISTED]]
+    names = dict(tenant_choices())
+    return {
+        "operation": operation,
+        "filter_words": filter_in_words(operation.filter, tenant_names=names),
+        "jobs": _rows(jobs_sql.JOBS_BY_IDS, {"ids": ids}) if ids else [],
+        "more": max(0, operation.count - len(ids)),
+    }
 
 
 def job_detail(job_id: int) -> dict[str, Any] | None:
@@ -385,7 +418,6 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
             flat.append(
                 {
                     "depth": depth,
-                    "indent": depth * 1.5,
                     "type": event["type"],
                     "id": event["id"],
                     "status": node["status"],
@@ -396,6 +428,7 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
             walk(node["children"], depth + 1)
 
     walk(chain["roots"] if chain else [], 0)
+    chain_span_ms = _time_between(flat)
     open_letters = DeadLetter.objects.unscoped().filter(job_id=job_id, status=DeadLetter.Status.RECORDED).count()
     return {
         "controls": offered(status=job.status, cancel_requested=job.cancel_requested, open_dead_letters=open_letters),
@@ -405,9 +438,70 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
         "attempts": attempts,
         "checkpoint_count": checkpoints.count(),
         "last_checkpoint": last,
+        "checkpoints": _checkpoint_steps(list(checkpoints[:TIMELINE_CHECKPOINTS]), attempts),
         "chain": flat,
+        "chain_span_ms": chain_span_ms,
         "correlation_id": chain["correlation_id"] if chain else job.correlation_id,
     }
+
+
+TIMELINE_CHECKPOINTS = 100
+
+
+def _ms_between(earlier: datetime | None, later: datetime | None) -> float | None:
+    if earlier is None or later is None:
+        return None
+    return (later - earlier).total_seconds() * 1000
+
+
+def _time_between(events: list[dict[str, Any]]) -> float | None:
+    """Each event of a chain gets its time after the chain's first event and after the event before it (in
+    time, whatever the tree's order); returns the chain's span, first event to last."""
+    for event in events:
+        event["at"] = datetime.fromisoformat(event["time"]) if event["time"] else None
+    timed = sorted((event for event in events if event["at"]), key=lambda event: (event["at"], event["id"]))
+    first = timed[0]["at"] if timed else None
+    previous: datetime | None = None
+    for event in timed:
+        event["after_start_ms"] = _ms_between(first, event["at"])
+        event["after_previous_ms"] = _ms_between(previous, event["at"])
+        previous = event["at"]
+    return _ms_between(first, previous)
+
+
+def _checkpoint_steps(latest_first: list[Any], attempts: list[Any]) -> list[dict[str, Any]]:
+    """The latest checkpoints in order, each with its time after its attempt's start and after the step before."""
+    started = {attempt.attempt: attempt.started_at for attempt in attempts}
+    steps: list[dict[str, Any]] = []
+    previous: Any = None
+    for checkpoint in reversed(latest_first):
+        same_attempt = previous is not None and previous.attempt == checkpoint.attempt
+        steps.append(
+            {
+                "sequence": checkpoint.sequence,
+                "attempt": checkpoint.attempt,
+                "at": checkpoint.created_at,
+                "after_attempt_start_ms": _ms_between(started.get(checkpoint.attempt), checkpoint.created_at),
+                "after_previous_ms": _ms_between(previous.created_at, checkpoint.created_at) if same_attempt else None,
+                "state": json.dumps(checkpoint.state, sort_keys=True)[:300],
+            }
+        )
+        previous = checkpoint
+    return steps
+
+
+def slow_chains(*, window: str, tenant_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The correlations whose event chains took longest, first event to last, among those with events in the
+    window (one of rollups.WINDOWS)."""
+    from ballast.ops.rollups import WINDOWS
+    from ballast.outbox.selectors import slow_chains as outbox_slow_chains
+
+    span, _ = WINDOWS[window]
+    found = outbox_slow_chains(span=span, tenant_id=tenant_id, limit=limit)
+    names = dict(tenant_choices())
+    for row in found:
+        row["tenant"] = names.get(row["tenant_id"], f"#{row['tenant_id']}")
+    return found
 
 
 DURATION_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)

@@ -17,7 +17,6 @@ from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 
 from ballast.jobs.bulk import JobFilter
-from ballast.jobs.models import BulkOperation
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
 
@@ -77,7 +76,10 @@ class ConsoleAdmin(admin.ModelAdmin[Model]):
             "tenant_id": tenant_id,
             **self.page_context(request, tenant_id),
         }
-        return TemplateResponse(request, self.template, context)
+        return TemplateResponse(request, self.template_for(request), context)
+
+    def template_for(self, request: HttpRequest) -> str:
+        return self.template
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         return {}
@@ -183,6 +185,8 @@ class QueueConsoleAdmin(ConsoleAdmin):
                 alert_id=_int(data.get("alert_id"), 0), minutes=_int(data.get("minutes"), 60)
             ),
             "resolve": lambda: actions.ResolveAlert(alert_id=_int(data.get("alert_id"), 0)),
+            "quiet_worker": lambda: actions.QuietWorker(worker_name=data.get("worker", "")),
+            "stop_worker": lambda: actions.StopWorker(worker_name=data.get("worker", "")),
         }
         if name not in builders:
             raise actions.ActionRefused(f"Unknown action {name!r}.")
@@ -240,17 +244,24 @@ class JobsConsoleAdmin(ConsoleAdmin):
             response.status_code = 400
             return response
 
+    def template_for(self, request: HttpRequest) -> str:
+        if request.GET.get("chains"):
+            return "admin/ops/slow_chains.html"
+        return "admin/ops/bulk.html" if request.GET.get("bulk") else self.template
+
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         from ballast.jobs import policy
         from ballast.jobs.registry import registered_types
         from ballast.jobs.states import JobStatus
 
         query = request.GET
+        if query.get("chains"):
+            return self.slow_chains(query["chains"], tenant_id)
         if query.get("bulk"):
-            operation = BulkOperation.objects.using("system").filter(pk=_int(query.get("bulk"), 0)).first()
-            if operation is None:
+            found = selectors.bulk_operation(_int(query.get("bulk"), 0))
+            if found is None:
                 raise actions.ActionRefused(f"There is no bulk operation {query.get('bulk')}.")
-            return {"bulk": operation}
+            return {"bulk": found["operation"], "bulk_view": found}
         if query.get("job"):
             detail = selectors.job_detail(_int(query.get("job"), 0))
             if detail is None:
@@ -267,6 +278,15 @@ class JobsConsoleAdmin(ConsoleAdmin):
             "queues": list(policy.QUEUES),
             "job_types": registered_types(),
             "next_query": following.urlencode() if len(rows) == 50 else "",
+        }
+
+    def slow_chains(self, window: str, tenant_id: int | None) -> dict[str, Any]:
+        if window not in rollups.WINDOWS:
+            raise actions.ActionRefused(f"Unknown window {window!r}; one of {', '.join(rollups.WINDOWS)}.")
+        return {
+            "chains": selectors.slow_chains(window=window, tenant_id=tenant_id),
+            "window": window,
+            "windows": list(rollups.WINDOWS),
         }
 
     def job_filter(self, data: Any, tenant_id: int | None) -> JobFilter:

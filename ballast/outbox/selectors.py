@@ -1,10 +1,12 @@
-"""Reads of the outbox: a tenant's events and the causal tree of a correlation."""
+"""Reads of the outbox: a tenant's events, the causal tree of a correlation, and the slowest chains."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.db import connections
 from django.db.models import QuerySet
 
 from ballast.outbox.envelope import to_cloudevent
@@ -55,3 +57,32 @@ def event_chain(event_id: uuid.UUID) -> dict[str, Any] | None:
         else:
             roots.append(node)
     return {"correlation_id": event.correlation_id, "count": len(nodes), "roots": roots}
+
+
+SLOW_CHAINS = """
+SELECT tenant_id, correlation_id, count(*) AS events, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+    EXTRACT(EPOCH FROM max(occurred_at) - min(occurred_at)) * 1000 AS span_ms,
+    (array_agg(event_type ORDER BY occurred_at, id))[1] AS first_type,
+    (array_agg(event_type ORDER BY occurred_at DESC, id DESC))[1] AS last_type,
+    array_agg(DISTINCT target_id) FILTER (WHERE target_type = 'job') AS job_ids
+FROM outbox_outboxevent
+WHERE created_at > now() - make_interval(secs => %(seconds)s) AND correlation_id <> ''
+    AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+GROUP BY tenant_id, correlation_id
+HAVING count(*) > 1
+ORDER BY span_ms DESC, correlation_id
+LIMIT %(limit)s
+"""
+
+
+def slow_chains(*, span: timedelta, tenant_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The correlations with events in the last `span` whose chains took longest, first event to last (every
+    tenant's: the system alias). Each with its event count, first and last event types, and its jobs' ids."""
+    with connections["system"].cursor() as cursor:
+        cursor.execute(SLOW_CHAINS, {"seconds": span.total_seconds(), "tenant_id": tenant_id, "limit": limit})
+        columns = [column.name for column in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        row["span_ms"] = float(row["span_ms"])
+        row["job_ids"] = sorted(int(job_id) for job_id in row["job_ids"] or [] if str(job_id).isdigit())
+    return rows

@@ -9,7 +9,9 @@ scheduler's rescue takes its job back) that treats Redis as data, never code, an
   registry maintenance (which calls failure callbacks of abandoned jobs) cannot import a name from Redis;
 - when Redis is down or hung it logs, waits with backoff and carries on where it was (RQ alone quits on an
   error outside its dequeue); a message it held then is lost with Redis, and its jobs wait in Postgres for
-  the scheduler's next dispatch pass.
+  the scheduler's next dispatch pass;
+- it honours the operator's commands (jobs.worker.commands): quiet (a suspension of this worker alone) and
+  stop (RQ's warm shutdown), each starting no further job once the running one is done.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from contextlib import suppress
 from typing import Any
 
 from django.db import connections
+from rq.command import parse_payload
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import import_attribute
-from rq.worker import SimpleWorker
+from rq.worker import SimpleWorker, WorkerStatus
 
 from ballast.jobs.wakeups import RUN_WAKEUP
+from ballast.jobs.worker import commands
 from ballast.jobs.worker.heartbeat import Heartbeat
 from ballast.jobs.worker.presence import Presence
-from ballast.jobs.worker.run import worker_identity
+from ballast.jobs.worker.run import drain, worker_identity
 from ballast.lib import redis_client
 
 logger = logging.getLogger(__name__)
@@ -91,6 +95,8 @@ class BallastWorker(SimpleWorker):
     # RQ's own reconnect backoff inside its dequeue loop (its default climbs to a minute).
     max_connection_wait_time = RETRY_MAX_SECONDS
 
+    _quiet = False
+
     def __init__(self, queues: Sequence[Queue | str], *args: Any, **kwargs: Any) -> None:
         # The worker's own client from the one factory (REDIS_DSN or Sentinel); RQ raises its socket timeout
         # above its blocking dequeue, so it is not shared with the wake-up client.
@@ -131,6 +137,12 @@ class BallastWorker(SimpleWorker):
             connections.close_all()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        if self.is_quiet():
+            # Popped before the worker went quiet (its dequeue was waiting): back to the front for another.
+            queue.push_job_id(job.id, at_front=True)
+            queue.intermediate_queue.remove(job.id)  # else RQ's cleanup would fail it as stuck
+            self.log.info("Worker %s: quiet, gave back RQ message %s", self.name, job.id)
+            return
         problem = refusal(job)
         if problem is not None:
             self.log.error("Worker %s: refused RQ message %s (deleted, not run): %s", self.name, job.id, problem)
@@ -167,8 +179,45 @@ class BallastWorker(SimpleWorker):
     def check_for_suspension(self, burst: bool) -> None:
         try:
             super().check_for_suspension(burst)
+            if self.is_quiet():
+                self._stay_quiet()
         except redis_client.REDIS_DOWN as exc:
             self._wait_for_redis(exc)
+
+    def is_quiet(self) -> bool:
+        """Told to be quiet, by command or by its key (a command published while it was not listening)."""
+        if not self._quiet and commands.is_quiet(self.connection, self.name):
+            self._become_quiet()
+        return self._quiet
+
+    def _become_quiet(self) -> None:
+        if not self._quiet:
+            self.log.info("Worker %s: quiet: taking no new wake-up", self.name)
+        self._quiet = True
+        drain()
+
+    def _stay_quiet(self) -> None:
+        """Registered and alive, taking nothing, until a stop (whose signal ends the sleep)."""
+        self.set_state(WorkerStatus.SUSPENDED)
+        while not self._stop_requested:
+            self.heartbeat()
+            time.sleep(1)
+
+    def handle_payload(self, message: Any) -> None:
+        # The pub/sub thread: a quiet command takes effect here at once, RQ's own commands go to RQ.
+        try:
+            payload = parse_payload(message)
+        except Exception:
+            self.log.error("Worker %s: dropped an unreadable command", self.name)
+            return
+        if payload.get("command") == commands.QUIET:
+            self._become_quiet()
+            return
+        super().handle_payload(message)
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        drain()  # the handler running now finishes; its wake-up goes on to another worker
+        super().request_stop(signum, frame)
 
     def run_maintenance_tasks(self) -> None:
         try:

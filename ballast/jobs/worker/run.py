@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -41,6 +42,18 @@ DEFERRED = "deferred"
 RELEASED = "released"
 # Job types this process was asked to run and does not know (newer code's): it no longer claims them.
 _unknown_types: set[str] = set()
+# Set when this process is asked to stop or to be quiet (jobs.worker.rq): it starts no further job.
+_draining = threading.Event()
+
+
+def drain() -> None:
+    """Start no further job: the wake-up this process holds goes on to another worker once its running job is
+    done. For the rest of the process's life. Safe from any thread."""
+    _draining.set()
+
+
+def draining() -> bool:
+    return _draining.is_set()
 
 
 def worker_identity() -> str:
@@ -141,6 +154,11 @@ def _work_pair(
     limits = policy.rate_limits(queue, tenant_id)
     following: ClaimedJob | None = None  # claimed by the previous job's acknowledgement
     while True:
+        if draining():
+            if following is not None:  # claimed by the acknowledgement, not started: back to the queue
+                complete.release_unstarted(following)
+            _hand_on(baton, queue, tenant_id)
+            break
         if following is None and (report.claimed >= limit or time.monotonic() > slice_ends):
             _hand_on(baton, queue, tenant_id)
             break
@@ -194,7 +212,7 @@ def _work_pair(
 
 def _may_linger(baton: Baton) -> bool:
     """Linger on the pair's nudges only while no other wake-up waits for this worker."""
-    return settings.JOBS_LINGER_SECONDS > 0 and not messages_waiting(policy.QUEUE_ORDER)
+    return settings.JOBS_LINGER_SECONDS > 0 and not draining() and not messages_waiting(policy.QUEUE_ORDER)
 
 
 def _hand_on(baton: Baton | None, queue: str, tenant_id: int) -> None:

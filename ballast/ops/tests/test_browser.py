@@ -170,12 +170,15 @@ def test_an_operator_retries_failed_jobs_in_bulk_through_preview_and_confirmatio
         page.click("#bulk-preview button")
         page.wait_for_selector("#bulk-confirm")
         seen["preview"] = page.text_content("#bulk-count")
+        seen["filter"] = page.text_content("#bulk-filter")
+        seen["preview_links"] = page.locator("#bulk-jobs tr[data-job] a").count()
         page.screenshot(path=str(tmp_path / "bulk-preview.png"), full_page=True)
         page.click("#bulk-confirm")
         page.wait_for_selector('#bulk[data-status="running"]')
         seen["started"] = page.text_content("ul.messagelist li.success")
-        page.goto(f"{web_server}/admin/ops/jobs/?job={data.dead_letter.job_id}")
+        page.click(f'#bulk-jobs tr[data-job="{data.dead_letter.job_id}"] a')  # the progress page links to its jobs
         page.wait_for_selector("#chain")
+        seen["job_page"] = page.text_content("#job h2")
         seen["chain"] = page.locator("#chain li").count()
         page.screenshot(path=str(tmp_path / "job.png"), full_page=True)
         return seen
@@ -184,6 +187,8 @@ def test_an_operator_retries_failed_jobs_in_bulk_through_preview_and_confirmatio
     assert seen["listed"] == 1
     assert "1 job(s) matched" in seen["preview"]
     assert "Retry of 1 job(s) started" in seen["started"]
+    assert seen["filter"] == "Filter: status is failed" and seen["preview_links"] == 1
+    assert seen["job_page"] == f"Job {data.dead_letter.job_id}: diagnostics.fail"
     assert seen["chain"] >= 2
     assert list(OperatorAction.objects.using("system").order_by("id").values_list("action", flat=True)) == [
         "ops.bulk.preview",

@@ -155,7 +155,7 @@ def test_a_running_rq_worker_is_listed_with_its_queues_and_counted_per_queue(
     worker = processes.worker("email", name="worker")
     wait_for(lambda: selectors.workers_by_queue()[0]["email"] == 1, timeout=60, what="the worker registers")
     page = logged_in(reader).get(QUEUE).content.decode()
-    assert f'data-worker="{socket.gethostname()}:{worker.pid}">' in page
+    assert f'<tr data-worker="{socket.gethostname()}:{worker.pid}" data-worker-name=' in page
     assert '<td class="num workers">1</td>' in page
 
 
@@ -236,6 +236,9 @@ def test_a_bulk_retry_of_a_filter_touches_every_match_at_preview_time_in_batches
     operation = BulkOperation.objects.using("system").get()
     assert operation.count == 3 and operation.filter == {"status": "failed"}
     assert "<b>3</b> job(s) matched" in page and "Confirm: retry 3 job(s)" in page
+    assert '<p id="bulk-filter">Filter: status is failed</p>' in page
+    matched = [job_id for _, job_id in operation.matched]
+    assert re.findall(r'<tr data-job="(\d+)"><td><a href="\?job=(\d+)">', page) == [(str(i), str(i)) for i in matched]
     late = fail_one()  # fails after the preview: not touched
     assert client.post(JOBS, {"action": "bulk_confirm", "bulk_id": str(operation.pk)}).status_code == 302
     assert process_due_jobs(max_jobs=10, budget_ms=10_000, job_type="ops.bulk").succeeded == 2  # one per tenant
@@ -248,7 +251,41 @@ def test_a_bulk_retry_of_a_filter_touches_every_match_at_preview_time_in_batches
     assert confirm.data["count"] == 3 and confirm.data["filter"] == {"status": "failed"}
     page = client.get(JOBS, {"bulk": operation.pk}).content.decode()
     assert "Processed 3 of 3: 3 changed, 0 skipped" in page
+    assert re.findall(r'<a href="\?job=(\d+)">', page) == [str(i) for i in matched]
+    assert re.findall(r'<td class="status">(\w+)</td>', page) == ["queued"] * 3  # as they are now
     assert client.post(JOBS, {"action": "bulk_confirm", "bulk_id": str(operation.pk)}).status_code == 400
+
+
+def test_a_bulk_preview_names_its_filter_in_words_and_lists_the_first_fifty_matches(
+    operator: User, data: ConsoleData
+) -> None:
+    from ballast.jobs.models import BulkOperation
+    from ballast.jobs.services import enqueue
+
+    ids = [enqueue(tenant=data.tenant, job_type="diagnostics.echo", payload={"value": index}).pk for index in range(52)]
+    client = logged_in(operator)
+    response = client.post(
+        JOBS,
+        {
+            "action": "bulk_preview",
+            "bulk_action": "cancel",
+            "status": "queued",
+            "job_type": "diagnostics.echo",
+            "tenant": data.tenant.slug,
+            "payload": "value",
+        },
+    )
+    page = client.get(response["Location"]).content.decode()
+
+    operation = BulkOperation.objects.using("system").get()
+    assert operation.count == 55  # the 52 and the 3 seeded for this tenant
+    words = f"status is queued, type is diagnostics.echo, tenant {data.tenant.slug}, payload contains “value”"
+    assert f'<p id="bulk-filter">Filter: {words}</p>' in page
+    assert "{" not in page.split('id="bulk-filter"')[1].split("</p>")[0]
+    listed = [int(i) for i in re.findall(r'<tr data-job="\d+"><td><a href="\?job=(\d+)">', page)]
+    assert len(listed) == 50 and listed == sorted(job_id for _, job_id in operation.matched)[:50]
+    assert set(ids[:47]) <= set(listed)
+    assert "(the first 50; 5 more)" in page
 
 
 def test_the_queue_console_shows_partition_health_and_each_finding(reader: User, data: ConsoleData) -> None:
