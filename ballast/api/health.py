@@ -1,7 +1,8 @@
 """Liveness (/healthz) and readiness (/readyz) probes.
 
 /readyz tells anyone which components are ok and which fail, nothing more: the error texts name hosts,
-roles and migrations, so only a staff session or `Authorization: Bearer $HEALTH_TOKEN` sees them.
+roles and migrations, so only a staff session or `Authorization: Bearer $HEALTH_TOKEN` sees them, with the
+answering process's connection pools (per alias: in use, idle, waiting requests).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 
 from ballast.lib import redis_client
+from ballast.lib.db_pool import pool_status
 from ballast.tenants.db_roles import runtime_role_problems
 
 
@@ -80,6 +82,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "unavailable" if failing else "ready", "checks": checks}
     if failing:
         body["failing"] = failing
-    if details and may_see_details(request):
-        body["details"] = details
+    if may_see_details(request):
+        if details:
+            body["details"] = details
+        body["pools"] = [pool.as_dict() for pool in pool_status()]
     return JsonResponse(body, status=503 if failing else 200)

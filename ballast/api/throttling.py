@@ -28,7 +28,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from ballast.lib import redis_client
+from ballast.lib import metrics, redis_client
 from ballast.tenants.models import ApiToken
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class _FailOpenCounter:
     def increment(self) -> None:
         with self._lock:
             self._value += 1
+        metrics.throttle_failed_open()
 
     @property
     def value(self) -> int:
@@ -102,6 +103,7 @@ def hit(key: str, rate: str) -> float | None:
 
 class _RateThrottle(BaseThrottle):
     setting = ""
+    scope = ""  # the label of ballast_throttled_requests_total
 
     def __init__(self) -> None:
         self._wait: float | None = None
@@ -115,6 +117,8 @@ class _RateThrottle(BaseThrottle):
         if key is None:
             return True
         self._wait = hit(key, rate)
+        if self._wait is not None:
+            metrics.throttled(self.scope)
         return self._wait is None
 
     def wait(self) -> float | None:
@@ -123,6 +127,7 @@ class _RateThrottle(BaseThrottle):
 
 class TokenRateThrottle(_RateThrottle):
     setting = "API_RATE_PER_TOKEN"
+    scope = "token"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth
@@ -131,6 +136,7 @@ class TokenRateThrottle(_RateThrottle):
 
 class TenantRateThrottle(_RateThrottle):
     setting = "API_RATE_PER_TENANT"
+    scope = "tenant"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth
@@ -141,6 +147,7 @@ class QueueProcessThrottle(_RateThrottle):
     """queue/process runs jobs inside a web request: few calls a minute, whoever calls (token or secret)."""
 
     setting = "QUEUE_PROCESS_RATE"
+    scope = "queue_process"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth

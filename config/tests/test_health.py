@@ -106,3 +106,15 @@ def test_readyz_fails_when_the_app_role_could_bypass_row_level_security(monkeypa
     assert response.status_code == 503
     assert response.json()["failing"] == ["roles"]
     assert "owns" in response.json()["details"]["roles"]
+
+
+@pytest.mark.usefixtures("committed")
+def test_staff_see_the_answering_processs_pools_and_anonymous_callers_do_not() -> None:
+    anonymous = Client().get("/readyz").json()
+    staff = _staff_client().get("/readyz").json()
+
+    assert "pools" not in anonymous
+    pools = {pool["alias"]: pool for pool in staff["pools"]}
+    assert set(pools["default"]) == {"alias", "in_use", "idle", "waiting", "max_size"}
+    assert pools["default"]["in_use"] + pools["default"]["idle"] >= 1
+    assert pools["default"]["waiting"] == 0 and pools["default"]["max_size"] >= 1
