@@ -389,14 +389,6 @@ ORDER BY j.id DESC LIMIT %(limit)s
 # Every match, for a bulk action.
 JOB_IDS_FILTERED = f"SELECT j.tenant_id, j.id FROM jobs_job j {JOB_FILTER} ORDER BY j.id LIMIT %(limit)s"  # noqa: S608
 
-DURATIONS_LAST_HOUR = """
-SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,
-    array_agg(a.duration_ms) FILTER (WHERE a.duration_ms IS NOT NULL) AS durations
-FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
-WHERE a.finished_at > now() - interval '1 hour'
-GROUP BY j.job_type
-"""
-
 LEADER = "SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1"
 
 # Running jobs past their lease (index job_running_lease).
