@@ -1,7 +1,8 @@
 """Liveness (/healthz) and readiness (/readyz) probes.
 
 /readyz tells anyone which components are ok and which fail, nothing more: the error texts name hosts,
-roles and migrations, so only a staff session or `Authorization: Bearer $HEALTH_TOKEN` sees them.
+roles and migrations, so only a staff session or `Authorization: Bearer $HEALTH_TOKEN` sees them, with the
+answering process's connection pools (per alias: in use, idle, waiting requests).
 
 An anonymous probe is cheap and throttled: it runs the cheap checks (one SELECT 1, one PING) and reuses the costly
 ones (migrations, roles) for HEALTH_CACHE_SECONDS; over HEALTH_ANONYMOUS_RATE per client address it gets 429
@@ -24,6 +25,7 @@ from django.http import HttpRequest, JsonResponse
 
 from ballast.api import throttling
 from ballast.lib import redis_client
+from ballast.lib.db_pool import pool_status
 from ballast.tenants.db_roles import runtime_role_problems
 
 
@@ -138,6 +140,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "unavailable" if failing else "ready", "checks": checks}
     if failing:
         body["failing"] = failing
-    if details and full:
-        body["details"] = details
+    if full:
+        if details:
+            body["details"] = details
+        body["pools"] = [pool.as_dict() for pool in pool_status()]
     return JsonResponse(body, status=503 if failing else 200)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 
+from ballast.lib import metrics
 from ballast.outbox.models import MAX_CLIENT_KEY_LENGTH, IdempotencyRecord
 
 SYSTEM = "system"
@@ -57,6 +58,7 @@ def observe(observer: Observer) -> None:
 
 
 def _note(outcome: str, tenant_id: int) -> None:
+    metrics.idempotency(outcome)
     for observer in _observers:
         observer(outcome, tenant_id)
 

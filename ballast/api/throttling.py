@@ -29,7 +29,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from ballast.lib import redis_client
+from ballast.lib import metrics, redis_client
 from ballast.tenants.models import ApiToken
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class _FailOpenCounter:
     def increment(self) -> None:
         with self._lock:
             self._value += 1
+        metrics.throttle_failed_open()
 
     @property
     def value(self) -> int:
@@ -139,6 +140,7 @@ def client_address(request: Any) -> str:
 
 class _RateThrottle(BaseThrottle):
     setting = ""
+    scope = ""  # the label of ballast_throttled_requests_total
 
     def __init__(self) -> None:
         self._wait: float | None = None
@@ -152,6 +154,8 @@ class _RateThrottle(BaseThrottle):
         if key is None:
             return True
         self._wait = hit(key, rate)
+        if self._wait is not None:
+            metrics.throttled(self.scope)
         return self._wait is None
 
     def wait(self) -> float | None:
@@ -160,6 +164,7 @@ class _RateThrottle(BaseThrottle):
 
 class TokenRateThrottle(_RateThrottle):
     setting = "API_RATE_PER_TOKEN"
+    scope = "token"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth
@@ -168,6 +173,7 @@ class TokenRateThrottle(_RateThrottle):
 
 class TenantRateThrottle(_RateThrottle):
     setting = "API_RATE_PER_TENANT"
+    scope = "tenant"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth
@@ -178,6 +184,7 @@ class QueueProcessThrottle(_RateThrottle):
     """queue/process runs jobs inside a web request: few calls a minute, whoever calls (token or secret)."""
 
     setting = "QUEUE_PROCESS_RATE"
+    scope = "queue_process"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = request.auth

@@ -30,6 +30,7 @@ from ballast.emails.models import DeliveryStatus as S
 from ballast.emails.models import EmailDelivery
 from ballast.jobs.models import Job
 from ballast.jobs.worker.context import JobContext, PermanentError
+from ballast.lib import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def deliver(ctx: JobContext, *, delivery_id: int, payload_hash: str) -> dict[str
         provider_id = transport.transmit(delivery)
     except transport.NotAccepted as exc:
         final = exc.permanent or _is_last_attempt(ctx)
+        metrics.delivery(channel="email", outcome="rejected")
         transitions.transition(
             delivery,
             target=S.FAILED if final else S.PENDING,
@@ -98,6 +100,7 @@ def deliver(ctx: JobContext, *, delivery_id: int, payload_hash: str) -> dict[str
     except Exception as exc:  # OutcomeUnknown, or the job's deadline striking mid-conversation
         reason = str(exc) if isinstance(exc, transport.OutcomeUnknown) else transport.describe(exc)
         error = f"The conversation with the server broke off: {reason}"
+        metrics.delivery(channel="email", outcome="transport_error")
         transitions.transition(
             delivery,
             target=S.UNKNOWN,
@@ -115,4 +118,5 @@ def deliver(ctx: JobContext, *, delivery_id: int, payload_hash: str) -> dict[str
     ):
         # Not retried: that would send it again. The row keeps what moved it; the log keeps this.
         logger.error("email delivery %s was accepted but its row had moved on; not recorded as sent", delivery.pk)
+    metrics.delivery(channel="email", outcome="delivered")
     return _result(delivery, sent=True)

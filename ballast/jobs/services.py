@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 from jsonschema import ValidationError as SchemaError
 
@@ -24,7 +25,7 @@ from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, publ
 from ballast.jobs.states import IllegalTransition
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.transitions import NOW, Sql, transition
-from ballast.lib import tracing
+from ballast.lib import metrics, tracing
 from ballast.lib.key_locks import lock_keys
 from ballast.outbox import services as outbox
 from ballast.outbox.models import KEY_COLUMN_LENGTH, KEY_PREFIX_ROOM
@@ -295,6 +296,7 @@ def enqueue_many(
             found = Job.objects.get(pk=job_id)
             found.created = False
             result.append(found)
+        metrics.jobs_enqueued([(job.job_type, job.queue) for job in result if job.created], tenant_id=tenant_id)
     return result
 
 
@@ -367,6 +369,14 @@ def retry_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
         return _requeue(job, current=job.status, actor=actor, action="job.retried")
 
 
+def _count_cancelled(job: Job) -> None:
+    """A queued job cancelled: counted once the caller's transaction commits."""
+    count = partial(
+        metrics.job_ended, job_type=job.job_type, queue=job.queue, tenant_id=job.tenant_id, outcome="cancelled"
+    )
+    transaction.on_commit(count, using="default")
+
+
 def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
     """A job that should never run: a queued one is cancelled; a failed or cancelled one stays so and its open dead
     letters are closed without a replay; audited `job.discarded` under its trace id. Returns the dead letters
@@ -379,6 +389,7 @@ def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
             ):
                 job.refresh_from_db()
                 raise IllegalTransition(job.status, S.CANCELLED)
+            _count_cancelled(job)
         elif job.status not in (S.FAILED, S.CANCELLED):
             raise IllegalTransition(job.status, S.CANCELLED)
         closed = _resolve_dead_letters(job)
@@ -403,6 +414,7 @@ def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
             job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
         ):
             action = "job.cancelled"
+            _count_cancelled(job)
             if announces(job.job_type):
                 outbox.insert_events([_job_event(job, "job.cancelled", actor=actor)])
         elif job.status in (S.QUEUED, S.RUNNING):

@@ -21,7 +21,8 @@ CLAIMED_COLUMNS = (
     "lease_token::uuid AS lease_token, trace_id::text AS trace_id, correlation_id::text AS correlation_id, "
     "traceparent::text AS traceparent, created_event_id::uuid AS created_event_id, "
     "locked_at::timestamptz AS locked_at, cancel_requested::boolean AS cancel_requested, "
-    "locked_by::text AS locked_by, retention_at::timestamptz AS retention_at"
+    "locked_by::text AS locked_by, retention_at::timestamptz AS retention_at, "
+    "available_at::timestamptz AS available_at"
 )
 
 # A job's partition, when the caller knows it (a claimed job's retention_at): the statement is then planned on one
@@ -399,14 +400,6 @@ SELECT j.id, t.slug AS tenant, j.job_type, j.queue, j.status, j.attempts, j.max_
     left(j.last_error, 200) AS last_error
 FROM jobs_job j JOIN tenants_tenant t ON t.id = j.tenant_id
 WHERE j.id = ANY(%(ids)s) ORDER BY j.id
-"""
-
-DURATIONS_LAST_HOUR = """
-SELECT j.job_type, count(*) AS count, COALESCE(sum(a.duration_ms), 0) AS total_ms,
-    array_agg(a.duration_ms) FILTER (WHERE a.duration_ms IS NOT NULL) AS durations
-FROM jobs_jobattempt a JOIN jobs_job j ON j.id = a.job_id
-WHERE a.finished_at > now() - interval '1 hour'
-GROUP BY j.job_type
 """
 
 LEADER = "SELECT holder, elected_at, expires_at > now() AS live FROM jobs_schedulerleader WHERE id = 1"

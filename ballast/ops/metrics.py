@@ -1,28 +1,48 @@
-"""GET /metrics for Prometheus (prometheus-client). Every value is read from Postgres at scrape time (indexed
-counts and the per-minute rollups), so any web process answers the same, except one counter of the answering
-process: `ballast_throttle_fail_open_total`, the throttle checks it let through because Redis failed.
-Bearer METRICS_TOKEN, or a staff session with ops.view_console."""
+"""GET /metrics for Prometheus (prometheus-client): the counters and histograms of ballast.lib.metrics (this
+host's processes in multiprocess mode, else this process's, with its HTTP and process metrics), the pool
+gauges, and gauges read from Postgres, cached for METRICS_CACHE_SECONDS. Bearer METRICS_TOKEN, or a staff
+session with ops.view_console. docs/observability.md lists every metric."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from ballast.api import throttling
+from ballast.lib import metrics
 from ballast.ops import idempotency_stats, selectors
 
 SYSTEM = "system"
 
 
-class BallastCollector(Collector):
+class DatabaseGauges(Collector):
+    """The gauges read from Postgres (indexed counts and the per-minute rollups), the same from any web process.
+    Read at most once per METRICS_CACHE_SECONDS in a process: a scrape in between is answered from memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read_at = -math.inf
+        self._families: list[Metric] = []
+
     def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= float(settings.METRICS_CACHE_SECONDS):
+                self._families = list(self._read())
+                self._read_at = time.monotonic()
+            return iter(self._families)
+
+    def _read(self) -> Iterator[Metric]:
         snap = selectors.snapshot()
         depth = GaugeMetricFamily("ballast_queue_jobs", "Jobs by queue and state", labels=["queue", "state"])
         oldest = GaugeMetricFamily("ballast_queue_oldest_due_seconds", "Age of the oldest due job", labels=["queue"])
@@ -42,23 +62,14 @@ class BallastCollector(Collector):
         )
         yield GaugeMetricFamily("ballast_scheduler_leader", "1 while a scheduler leads", value=int(snap.leader_live))
         yield GaugeMetricFamily("ballast_redis_up", "1 while Redis answers", value=int(snap.redis_ok))
-        yield CounterMetricFamily(
-            "ballast_throttle_fail_open",
-            "API throttle checks let through because Redis failed, in the process that answers",
-            value=throttling.FAIL_OPEN.value,
-        )
         alerts = GaugeMetricFamily("ballast_alerts", "Alerts not resolved, by rule", labels=["rule"])
         for rule, count in selectors.open_alerts_by_rule():
             alerts.add_metric([rule], count)
         yield alerts
-        last = GaugeMetricFamily(
-            "ballast_last_minute", "The last rolled-up minute, by queue", labels=["queue", "measure"]
+        yield from _last_minute(selectors.last_rollup())
+        deliveries = GaugeMetricFamily(
+            "ballast_webhook_delivery_rows", "Webhook deliveries stored, by status", labels=["status"]
         )
-        for row in selectors.last_rollup():
-            for measure in ("finished", "failures", "wait_p95", "run_p50", "run_p95", "run_p99"):
-                last.add_metric([row["queue"], measure], float(row[measure] or 0))
-        yield last
-        deliveries = GaugeMetricFamily("ballast_webhook_deliveries", "Webhook deliveries by status", labels=["status"])
         for status, count in selectors.webhook_deliveries_by_status():
             deliveries.add_metric([status], count)
         yield deliveries
@@ -76,14 +87,28 @@ class BallastCollector(Collector):
             "Replays over keyed API requests in the last hour",
             value=keyed["hit_rate"] or 0.0,
         )
-        durations = HistogramMetricFamily(
-            "ballast_job_duration_seconds",
-            "Run time of the attempts that finished in the last hour",
-            labels=["job_type"],
-        )
-        for row in selectors.duration_histograms():
-            durations.add_metric([row["job_type"]], row["buckets"], row["sum"])
-        yield durations
+
+
+# The last rolled-up minute (ops.rollups), one measure per metric: counts as they are, latencies in seconds.
+LAST_MINUTE = (
+    ("finished", "ballast_last_minute_finished_attempts", "Attempts that finished", 1.0),
+    ("failures", "ballast_last_minute_failed_attempts", "Attempts that failed", 1.0),
+    ("wait_p95", "ballast_last_minute_wait_p95_seconds", "95th percentile of the wait, from created to started", 1e-3),
+    ("run_p50", "ballast_last_minute_run_p50_seconds", "Median run time", 1e-3),
+    ("run_p95", "ballast_last_minute_run_p95_seconds", "95th percentile of the run time", 1e-3),
+    ("run_p99", "ballast_last_minute_run_p99_seconds", "99th percentile of the run time", 1e-3),
+)
+
+
+def _last_minute(rows: list[dict[str, Any]]) -> Iterator[Metric]:
+    for column, name, text, scale in LAST_MINUTE:
+        family = GaugeMetricFamily(name, f"{text} in the last rolled-up minute, by queue", labels=["queue"])
+        for row in rows:
+            family.add_metric([row["queue"]], float(row[column] or 0) * scale)
+        yield family
+
+
+DATABASE_GAUGES = DatabaseGauges()
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -105,6 +130,27 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             content_type="text/plain",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(BallastCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(metrics.scrape_registry(DATABASE_GAUGES)), content_type=CONTENT_TYPE_LATEST)
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def exporter_app(path: str) -> WsgiApp:
+    """GET /metrics over the multiprocess files in `path` (manage.py metrics_exporter), behind METRICS_TOKEN."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        token = settings.METRICS_TOKEN
+        header = str(environ.get("HTTP_AUTHORIZATION", ""))
+        if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"GET /metrics\n"]
+        if token and not hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
+            return [b"Bearer METRICS_TOKEN required.\n"]
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry, path=path)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [generate_latest(registry)]
+
+    return app

@@ -502,17 +502,3 @@ def slow_chains(*, window: str, tenant_id: int | None = None, limit: int = 20) -
     for row in found:
         row["tenant"] = names.get(row["tenant_id"], f"#{row['tenant_id']}")
     return found
-
-
-DURATION_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
-
-
-def duration_histograms() -> list[dict[str, Any]]:
-    """Run time per type over the last hour (the index attempt_finished), as cumulative buckets in seconds."""
-    found = []
-    for row in _rows(jobs_sql.DURATIONS_LAST_HOUR):
-        durations = row["durations"] or []
-        buckets = [(str(limit / 1000), sum(1 for d in durations if d <= limit)) for limit in DURATION_BUCKETS_MS]
-        buckets.append(("+Inf", len(durations)))
-        found.append({"job_type": row["job_type"], "buckets": buckets, "sum": float(row["total_ms"]) / 1000})
-    return found

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 
 from ballast.jobs.bulk import JobFilter
+from ballast.lib import metrics
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
 
@@ -132,6 +133,7 @@ class QueueConsoleAdmin(ConsoleAdmin):
             "hints": selectors.tenant_hints(),
             "dead_letters": selectors.dead_letters(tenant_id=tenant_id),
             "workers": selectors.workers(),
+            "pools": metrics.pools_by_process(),
             "alerts": selectors.alerts(),
             "partitions": check_health(),
         }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ballast.settings.environment import env
+from ballast.settings.environment import APP_ENV, env
 
 __all__ = [
+    "METRICS_CACHE_SECONDS",
+    "METRICS_TENANT_LABELS",
     "METRICS_TOKEN",
     "OPS_ALERT_DEAD_LETTERS_PER_10_MIN",
     "OPS_ALERT_EMAILS",
@@ -28,3 +30,8 @@ OPS_EVENTS_TENANT: str = env.str("OPS_EVENTS_TENANT", default="")
 OPS_ALERT_EMAILS: list[str] = env.list("OPS_ALERT_EMAILS", default=[])
 # Bearer token for GET /metrics (Prometheus). Empty: only a staff session with ops.view_console may read it.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# Job counters and histograms carry a `tenant` label only when this is on: one series per tenant and type.
+METRICS_TENANT_LABELS: bool = env.bool("METRICS_TENANT_LABELS", default=False)
+# How long a process reuses the gauges it read from Postgres for /metrics, so scrapes do not query it each time
+# (ci: 0, each test reads what it wrote).
+METRICS_CACHE_SECONDS: float = env.float("METRICS_CACHE_SECONDS", default=0.0 if APP_ENV == "ci" else 5.0)

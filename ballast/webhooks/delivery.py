@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ballast.jobs.models import Job
 from ballast.jobs.services import enqueue
+from ballast.lib import metrics
 from ballast.webhooks import health, schedule, signing, ssrf, transport
 from ballast.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -107,6 +108,12 @@ def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Exchange:
     )
 
 
+def _metric_outcome(exchange: Exchange) -> str:
+    if exchange.succeeded:
+        return "delivered"
+    return "transport_error" if exchange.status is None else "rejected"
+
+
 def _skipped(delivery_id: int, attempt: int, reason: str) -> dict[str, Any]:
     return {"delivery_id": delivery_id, "attempt": attempt, "outcome": "skipped", "reason": reason}
 
@@ -130,6 +137,7 @@ def attempt_delivery(*, delivery_id: int, attempt: int) -> dict[str, Any]:
         delivery.next_attempt_at = None
         delivery.last_error = f"The endpoint was disabled ({endpoint.disabled_reason or 'manual'}) before delivery."
         delivery.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+        metrics.delivery(channel="webhook", outcome="cancelled")
         return {"delivery_id": delivery_id, "attempt": attempt, "outcome": "cancelled", "error": delivery.last_error}
 
     started = timezone.now()
@@ -183,6 +191,7 @@ def attempt_delivery(*, delivery_id: int, attempt: int) -> dict[str, Any]:
             "updated_at",
         ]
     )
+    metrics.delivery(channel="webhook", outcome=_metric_outcome(exchange))
     return {
         "delivery_id": delivery_id,
         "attempt": attempt,

@@ -50,7 +50,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
 ]  # Ballast's apps follow (config/settings/__init__.py), as docs/install.md adds them to a project.
 
+# django-prometheus first and last: HTTP request counts and latencies by view, method and status (/metrics).
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "ballast.api.content_security.ContentSecurityPolicyMiddleware",
     "ballast.api.correlation.CorrelationMiddleware",
@@ -61,11 +63,12 @@ MIDDLEWARE = [
     "ballast.api.login_throttle.AdminLoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 if IS_PROD:
     # gunicorn serves the collected static files itself (runserver does it in dev).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

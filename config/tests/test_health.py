@@ -167,3 +167,14 @@ def test_the_probe_throttle_fails_open_when_redis_is_down(settings) -> None:
     answers = [Client().get("/readyz", REMOTE_ADDR="203.0.113.11").status_code for _ in range(3)]
 
     assert answers == [503, 503, 503]  # Redis fails the check; the throttle lets every probe through
+
+
+def test_staff_see_the_answering_processs_pools_and_anonymous_callers_do_not() -> None:
+    anonymous = Client().get("/readyz").json()
+    staff = _staff_client().get("/readyz").json()
+
+    assert "pools" not in anonymous
+    pools = {pool["alias"]: pool for pool in staff["pools"]}
+    assert set(pools["default"]) == {"alias", "in_use", "idle", "waiting", "max_size"}
+    assert pools["default"]["in_use"] + pools["default"]["idle"] >= 1
+    assert pools["default"]["waiting"] == 0 and pools["default"]["max_size"] >= 1

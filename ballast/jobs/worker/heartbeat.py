@@ -26,6 +26,7 @@ from django.db import connections
 from ballast.jobs import sql
 from ballast.jobs.wakeups import Baton
 from ballast.jobs.worker.presence import Presence
+from ballast.lib import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class Heartbeat:
             except Exception:  # a blip must not kill the thread; the lease has slack
                 logger.exception("heartbeat failed")
                 connections[SYSTEM].close()
+            metrics.record_pool_status(every=1.0)
 
     def _run_baton(self) -> None:
         while True:

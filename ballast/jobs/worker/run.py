@@ -25,7 +25,7 @@ from ballast.jobs import pauses, policy
 from ballast.jobs.events import job_trace
 from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, is_registered
 from ballast.jobs.wakeups import Baton, messages_waiting, wake
-from ballast.jobs.worker import admission, complete
+from ballast.jobs.worker import admission, complete, metrics
 from ballast.jobs.worker.claim import ClaimedJob, NextClaim, claim_next
 from ballast.jobs.worker.context import JobCancelled, JobContext, LeaseLost, PermanentError
 from ballast.jobs.worker.heartbeat import Heartbeat
@@ -274,6 +274,7 @@ def run_job(job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None)
     return run_job_and_claim(job, worker=worker, heartbeat=heartbeat)[0]
 
 
+@metrics.observed
 def run_job_and_claim(
     job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None, then: NextClaim | None = None
 ) -> tuple[str, ClaimedJob | None]:
