@@ -21,7 +21,8 @@ CLAIMED_COLUMNS = (
     "lease_token::uuid AS lease_token, trace_id::text AS trace_id, correlation_id::text AS correlation_id, "
     "traceparent::text AS traceparent, created_event_id::uuid AS created_event_id, "
     "locked_at::timestamptz AS locked_at, cancel_requested::boolean AS cancel_requested, "
-    "locked_by::text AS locked_by, retention_at::timestamptz AS retention_at"
+    "locked_by::text AS locked_by, retention_at::timestamptz AS retention_at, "
+    "available_at::timestamptz AS available_at"
 )
 
 # A job's partition, when the caller knows it (a claimed job's retention_at): the statement is then planned on one

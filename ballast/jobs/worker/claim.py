@@ -38,6 +38,8 @@ class ClaimedJob:
     more: bool = False
     # The job's partition key: statements about this job name it, so they are planned on its partition alone.
     retention_at: datetime | None = None
+    # When it was due: the wait is available_at → started_at.
+    available_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def load_json(value: Any) -> Any:
 def from_row(row: tuple[Any, ...]) -> ClaimedJob:
     """A row of jobs.sql.CLAIMED_COLUMNS."""
     (job_id, tenant_id, job_type, queue, payload, attempts, max_attempts, token, trace_id, correlation_id) = row[:10]
-    (traceparent, created_event_id, locked_at, cancel_requested, locked_by, retention_at) = row[10:16]
+    (traceparent, created_event_id, locked_at, cancel_requested, locked_by, retention_at, available_at) = row[10:17]
     return ClaimedJob(
         id=job_id,
         tenant_id=tenant_id,
@@ -84,8 +86,9 @@ def from_row(row: tuple[Any, ...]) -> ClaimedJob:
         started_at=locked_at,
         cancel_requested=bool(cancel_requested),
         worker=locked_by,
-        more=bool(row[16]) if len(row) > 16 else False,
+        more=bool(row[17]) if len(row) > 17 else False,
         retention_at=retention_at,
+        available_at=available_at,
     )
 
 
