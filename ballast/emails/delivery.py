@@ -24,13 +24,14 @@ from typing import Any
 
 from django.db import connections
 from django.utils import timezone
+from opentelemetry.trace import SpanKind
 
 from ballast.emails import transitions, transport
 from ballast.emails.models import DeliveryStatus as S
 from ballast.emails.models import EmailDelivery
 from ballast.jobs.models import Job
 from ballast.jobs.worker.context import JobContext, PermanentError
-from ballast.lib import metrics
+from ballast.lib import metrics, telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,12 @@ def deliver(ctx: JobContext, *, delivery_id: int, payload_hash: str) -> dict[str
     if not transitions.transition(delivery, target=S.SENDING, new_attempt=True, trace_id=ctx.trace_id):
         raise DeliveryBusy(f"Email delivery {delivery_id} changed while this attempt read it")
     try:
-        provider_id = transport.transmit(delivery)
+        with telemetry.span(
+            "ballast.email.send",
+            kind=SpanKind.CLIENT,
+            **{"ballast.email.delivery_id": delivery.pk, "ballast.attempt": ctx.attempt},
+        ):
+            provider_id = transport.transmit(delivery)
     except transport.NotAccepted as exc:
         final = exc.permanent or _is_last_attempt(ctx)
         metrics.delivery(channel="email", outcome="rejected")

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 from jsonschema import ValidationError as SchemaError
+from opentelemetry.trace import SpanKind
 
 from ballast.jobs import policy, prepared, wakeups
 from ballast.jobs import sql as jobs_sql
@@ -25,7 +26,7 @@ from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, publ
 from ballast.jobs.states import IllegalTransition
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.transitions import NOW, Sql, transition
-from ballast.lib import metrics, tracing
+from ballast.lib import metrics, telemetry, tracing
 from ballast.lib.key_locks import lock_keys
 from ballast.outbox import services as outbox
 from ballast.outbox.models import KEY_COLUMN_LENGTH, KEY_PREFIX_ROOM
@@ -185,6 +186,17 @@ def enqueue_many(
     """Create many jobs of one tenant in one statement (jobs, audit rows, job.created events), with the same
     validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once."""
     tenant_id = _tenant_id(tenant)
+    # The jobs' stored traceparent is this span's: their handlers' spans are its children.
+    with telemetry.span(
+        "ballast.enqueue", kind=SpanKind.PRODUCER, **{"ballast.tenant_id": tenant_id, "ballast.job_count": len(jobs)}
+    ) as span:
+        created = _enqueue_many(tenant_id=tenant_id, jobs=jobs, actor=actor, public_only=public_only)
+        if len(created) == 1:
+            span.set_attributes({"ballast.job.id": created[0].pk, "ballast.job.type": created[0].job_type})
+        return created
+
+
+def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_only: bool) -> list[Job]:
     context = tracing.current()
     rows: list[dict[str, Any]] = []
     keys: list[str] = []

@@ -1,7 +1,8 @@
 """Correlation, causation and W3C trace context of the current request or job (contextvars).
 
 An API request sets them (api.correlation); a running job carries its own. Whatever is enqueued or emitted
-meanwhile inherits them, with the job's creation event as the causation.
+meanwhile inherits them, with the job's creation event as the causation. While an OpenTelemetry span is current
+(ballast.lib.telemetry), the traceparent is that span's: what is stored then continues the exported trace.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ballast.lib import telemetry
 
 _TRACEPARENT = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-(?P<parent>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})$")
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
@@ -33,7 +36,9 @@ _current: contextvars.ContextVar[TraceContext] = contextvars.ContextVar("ballast
 
 
 def current() -> TraceContext:
-    return _current.get()
+    context = _current.get()
+    live = telemetry.current_traceparent()
+    return replace(context, traceparent=live) if live and live != context.traceparent else context
 
 
 @contextmanager

@@ -19,10 +19,11 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from opentelemetry.trace import SpanKind, StatusCode
 
 from ballast.jobs.models import Job
 from ballast.jobs.services import enqueue
-from ballast.lib import metrics
+from ballast.lib import metrics, telemetry
 from ballast.webhooks import health, schedule, signing, ssrf, transport
 from ballast.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -141,7 +142,21 @@ def attempt_delivery(*, delivery_id: int, attempt: int) -> dict[str, Any]:
         return {"delivery_id": delivery_id, "attempt": attempt, "outcome": "cancelled", "error": delivery.last_error}
 
     started = timezone.now()
-    exchange = post(endpoint, delivery)
+    with telemetry.span(
+        "ballast.webhook.deliver",
+        kind=SpanKind.CLIENT,
+        **{
+            "ballast.webhook.delivery_id": delivery_id,
+            "ballast.webhook.endpoint_id": endpoint.pk,
+            "ballast.attempt": attempt,
+        },
+    ) as span:
+        exchange = post(endpoint, delivery)
+        span.set_attribute("ballast.webhook.outcome", "succeeded" if exchange.succeeded else "failed")
+        if exchange.status is not None:
+            span.set_attribute("http.response.status_code", exchange.status)
+        if not exchange.succeeded:
+            span.set_status(StatusCode.ERROR, exchange.error)
     finished = timezone.now()
     error = exchange.error
     next_at: datetime | None = None

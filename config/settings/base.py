@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ballast.lib.logging import logging_config
 from config.settings.env import APP_ENV, BASE_DIR, IS_PROD, env, local_default
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "INSTALLED_APPS",
     "LANGUAGE_CODE",
     "LOGGING",
+    "LOG_FORMAT",
     "MIDDLEWARE",
     "ROOT_URLCONF",
     "SECRET_KEY",
@@ -158,14 +160,6 @@ STORAGES = {
 # and Redis is data, never code: the API throttle counts in Redis itself, api/throttling.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Tokens in URLs (download links, presigned signatures) are redacted from every record (ballast.lib.log_redaction).
-    "filters": {"redact": {"()": "ballast.lib.log_redaction.RedactFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # runserver's request lines, through the same filter.
-    "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
-}
+# JSON lines in production, readable lines in dev and ci (docs/observability.md#logs lists the fields).
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="json" if IS_PROD else "text")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))

@@ -22,6 +22,7 @@ from ballast.jobs.models import DeadLetter, JobAttempt
 from ballast.jobs.registry import HandlerSpec
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.transitions import CLEAR_LEASE, NOW, Sql, after, succeed, transition
+from ballast.jobs.worker import telemetry
 from ballast.jobs.worker.claim import ClaimedJob, NextClaim, claimed_or_none
 from ballast.jobs.worker.context import LeaseLost, fence
 from ballast.lib.retry import full_jitter
@@ -117,6 +118,7 @@ def attempt_row(
 
 def retry_later(job: ClaimedJob, error: str, spec: HandlerSpec | None, *, using: str) -> bool:
     delay = full_jitter(job.attempt, base=spec.backoff_base if spec else 2.0, cap=spec.backoff_cap if spec else 600.0)
+    telemetry.note_retry(delay, error)
     return transition(
         job.id,
         current=S.RUNNING,
@@ -140,6 +142,7 @@ def dead_letter(
     """running → dlq_pending → dlq_recorded → failed, with a DeadLetter row and an audit row for each step,
     and the type's on_dead_letter hook. Must run inside one transaction (the caller's)."""
     error = clean_error(error)
+    telemetry.note_dead_letter(reason, error)
     if not transition(
         job.id,
         current=S.RUNNING,

@@ -25,7 +25,7 @@ from ballast.jobs import pauses, policy
 from ballast.jobs.events import job_trace
 from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, is_registered
 from ballast.jobs.wakeups import Baton, messages_waiting, wake
-from ballast.jobs.worker import admission, complete, metrics
+from ballast.jobs.worker import admission, complete, metrics, telemetry
 from ballast.jobs.worker.claim import ClaimedJob, NextClaim, claim_next
 from ballast.jobs.worker.context import JobCancelled, JobContext, LeaseLost, PermanentError
 from ballast.jobs.worker.heartbeat import Heartbeat
@@ -279,6 +279,14 @@ def run_job_and_claim(
     job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None, then: NextClaim | None = None
 ) -> tuple[str, ClaimedJob | None]:
     """One attempt of a claimed job: its outcome, and the job `then` claimed with its acknowledgement."""
+    with telemetry.observed(job) as attempt:
+        attempt.outcome, following = _attempt(job, worker=worker, heartbeat=heartbeat, then=then)
+    return attempt.outcome, following
+
+
+def _attempt(
+    job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None, then: NextClaim | None
+) -> tuple[str, ClaimedJob | None]:
     if not is_registered(job.job_type):
         # Newer code enqueued it (a web deployed before this worker): it waits, uncharged, for a worker that
         # knows the type, never to the dead letters. ops.alerts flags a type no live worker knows.
