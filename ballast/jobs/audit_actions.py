@@ -16,6 +16,12 @@ register_actions(
         "job.failed": "The job is failed for good.",
         "job.brought_forward": "A job waiting for a later time was brought forward to run now (enqueue_or_revive).",
         "job.taken_back": "A running job past its lease was taken back to run again (enqueue_or_revive).",
+        "schedule.created": "A cron schedule was created.",
+        "schedule.changed": "A cron schedule's expression, time zone, job or policy was changed.",
+        "schedule.paused": "A cron schedule was paused: no slot is enqueued until it is resumed.",
+        "schedule.resumed": "A paused cron schedule runs again from its next slot.",
+        "schedule.deleted": "A cron schedule was deleted (its jobs stay).",
+        "schedule.run_now": "An operator enqueued a cron schedule's job now, beside its slots.",
         "diagnostics.chaos_step": "One step of a diagnostics.chaos job (bench/chaos.py): its checkpointed work.",
     }
 )

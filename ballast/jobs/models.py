@@ -247,3 +247,39 @@ class BulkOperation(models.Model):
 
     def __str__(self) -> str:
         return f"bulk {self.action} of {self.count} jobs ({self.status})"
+
+
+class Schedule(TenantOwned):
+    """A recurring job: `job_type` (a task is the job type of its import path) with `payload`, enqueued by the
+    scheduler's leader at every slot of `cron` in `timezone` (ballast.jobs.schedules). Operators' rows are
+    written only through ballast.jobs.schedules; rows `declared_in_code` mirror a `cron=` declaration, are the
+    platform tenant's and are read-only."""
+
+    class Missed(models.TextChoices):
+        SKIP = "skip"  # a slot the scheduler reaches too late (JOBS_CRON_GRACE_SECONDS) does not run
+        RUN_ONCE = "run_once"  # the latest missed slot runs once, however late
+
+    name = models.CharField(max_length=120)
+    job_type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict)
+    cron = models.CharField(max_length=100)
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    missed = models.CharField(max_length=16, choices=Missed.choices, default=Missed.SKIP)
+    declared_in_code = models.BooleanField(default=False)
+    next_run_at = models.DateTimeField(null=True, blank=True)  # the next slot; None while paused
+    last_run_at = models.DateTimeField(null=True, blank=True)  # the slot of the last job enqueued
+    last_job_id = models.BigIntegerField(null=True, blank=True)  # no foreign key: jobs_job is partitioned
+    last_error = models.CharField(max_length=500, blank=True, default="")  # why the last slot enqueued nothing
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="schedule_tenant_name")]
+        indexes = [
+            models.Index(fields=["tenant", "next_run_at"], name="schedule_tenant_next", condition=Q(enabled=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"schedule {self.name} ({self.cron} {self.timezone})"

@@ -5,12 +5,14 @@ Each app declares its job types in its own `job_handlers.py`, imported at start-
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
+from ballast.jobs import cron as cron_schedules
 from ballast.jobs import policy
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ class HandlerSpec:
     public: bool = False
     # What else must end when a job of this type is dead-lettered (e.g. the delivery it was attempting).
     on_dead_letter: DeadLetterHook | None = None
+    # Enqueues of the same type and payload within this window return the job already there (jobs.services).
+    unique_for: timedelta | None = None
+    unique_states: tuple[str, ...] | None = None
 
     @property
     def concurrency(self) -> int | None:
@@ -86,7 +91,15 @@ def job_handler(
     atomic: bool = True,
     public: bool = False,
     on_dead_letter: DeadLetterHook | None = None,
+    cron: str | None = None,
+    timezone: str = "UTC",
+    cron_payload: dict[str, Any] | None = None,
+    unique_for: timedelta | None = None,
+    unique_states: Sequence[str] | None = None,
 ) -> Callable[[Handler], Handler]:
+    """Register a job type. `cron` (in `timezone`): the scheduler's leader also enqueues it, with `cron_payload`,
+    at every slot, under the platform tenant (ballast.jobs.cron). `unique_for` / `unique_states`: the defaults of
+    its enqueues (ballast.jobs.services.enqueue)."""
     if queue not in policy.QUEUES:
         raise ValueError(f"Unknown queue {queue!r} for {job_type}; queues: {', '.join(policy.QUEUES)}")
     defaults = policy.QUEUES[queue]
@@ -110,7 +123,11 @@ def job_handler(
             atomic=atomic,
             public=public,
             on_dead_letter=on_dead_letter,
+            unique_for=unique_for,
+            unique_states=tuple(unique_states) if unique_states is not None else None,
         )
+        if cron is not None:
+            cron_schedules.declare(job_type, cron=cron, timezone=timezone, payload=cron_payload)
         return func
 
     return register

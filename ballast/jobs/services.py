@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -43,6 +43,10 @@ CLIENT_KEY_PREFIX = "api:"  # API clients' keys (at most outbox.models.MAX_CLIEN
 assert len(CLIENT_KEY_PREFIX) <= KEY_PREFIX_ROOM, "a client's longest key would overflow jobs_job.idempotency_key"
 # Enqueues of one idempotency key take turns (ballast.lib.key_locks): no unique index spans jobs_job's partitions.
 IDEMPOTENCY_KEY_LOCKS = "jobs.idempotency_key"
+# Enqueues of one type and payload with `unique_for` take turns too (taken after the idempotency keys' locks).
+UNIQUE_LOCKS = "jobs.unique"
+# The states in which a job holds its uniqueness by default: every one but failed and cancelled.
+DEFAULT_UNIQUE_STATES = (S.QUEUED, S.RUNNING, S.SUCCEEDED, S.DLQ_PENDING, S.DLQ_RECORDED)
 
 
 def client_key(key: str | None) -> str | None:
@@ -124,6 +128,11 @@ def _validated(
     return spec, encoded
 
 
+def check_job(job_type: str, payload: Any, *, public_only: bool = False) -> None:
+    """EnqueueError unless a job of `job_type` with `payload` would be accepted now. Writes nothing."""
+    _validated(job_type, payload, None, None, public_only=public_only)
+
+
 @dataclass(frozen=True)
 class NewJob:
     """One job for enqueue_many (the same options as enqueue)."""
@@ -137,6 +146,8 @@ class NewJob:
     correlation_id: str | None = None
     causation_id: str | None = None
     queue: str | None = None  # another workers' queue than the type's own (the Tasks API's queue_name)
+    unique_for: timedelta | None = None  # None: the type's own (HandlerSpec.unique_for)
+    unique_states: Sequence[str] | None = None
 
 
 def _tenant_id(tenant: Tenant | int) -> int:
@@ -157,6 +168,8 @@ def enqueue(
     actor: str = SYSTEM_ACTOR,
     public_only: bool = False,
     queue: str | None = None,
+    unique_for: timedelta | None = None,
+    unique_states: Sequence[str] | None = None,
 ) -> Job:
     """Create a job in the caller's transaction; its queue is woken only after commit.
 
@@ -165,6 +178,11 @@ def enqueue(
     only types clients may enqueue). `queue` runs it on another of the workers' queues than its type's.
     Correlation, causation and trace default to the current request's or job's (ballast.lib.tracing); a
     `job.created` event goes to the outbox in the same statement.
+
+    `unique_for` (default: the type's declaration): while a job of the same tenant, type and payload created
+    within that window is in one of `unique_states` (default DEFAULT_UNIQUE_STATES), that job is returned
+    (`job.created` is False) instead of a new one. Concurrent enqueues of one type and payload take turns on
+    an advisory lock, so they never make two.
     """
     new = NewJob(
         job_type=job_type,
@@ -176,6 +194,8 @@ def enqueue(
         correlation_id=correlation_id,
         causation_id=causation_id,
         queue=queue,
+        unique_for=unique_for,
+        unique_states=unique_states,
     )
     return enqueue_many(tenant=tenant, jobs=[new], actor=actor, public_only=public_only)[0]
 
@@ -200,6 +220,7 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
     context = tracing.current()
     rows: list[dict[str, Any]] = []
     keys: list[str] = []
+    unique: dict[int, tuple[str, float, list[str]]] = {}  # ord -> (lock key, window in seconds, states)
     for index, new in enumerate(jobs):
         spec, encoded = _validated(new.job_type, new.payload, new.max_attempts, new.priority, public_only=public_only)
         if new.run_at is not None and timezone.is_naive(new.run_at):
@@ -219,6 +240,9 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
                     f"Idempotency key {new.idempotency_key!r} appears twice in one enqueue", field="Idempotency-Key"
                 )
             keys.append(new.idempotency_key)
+        window = new.unique_for if new.unique_for is not None else spec.unique_for
+        if window is not None:
+            unique[index] = _uniqueness(new, spec, window, [key for key, _, _ in unique.values()])
         traceparent = context.traceparent or tracing.new_traceparent()
         trace_id = context.trace_id or traceparent[3:35]
         rows.append(
@@ -244,12 +268,58 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
         )
     if not rows:
         return []
+    with tenant_scope(tenant_id):
+        if keys:
+            lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
+        reused = _unique_holders(tenant_id, unique)
+        fresh = [row for row in rows if row["ord"] not in reused]
+        created = _insert(tenant_id, actor, fresh, bool(keys)) if fresh else {}
+        return _assemble(tenant_id, rows, keys, created, reused)
+
+
+def _uniqueness(new: NewJob, spec: HandlerSpec, window: timedelta, taken: list[str]) -> tuple[str, float, list[str]]:
+    states = list(new.unique_states or spec.unique_states or DEFAULT_UNIQUE_STATES)
+    unknown = sorted(set(states) - set(S.values))
+    if unknown:
+        raise EnqueueError(
+            f"Unknown job state {unknown[0]!r} in unique_states; states: {', '.join(S.values)}", field="unique_states"
+        )
+    if window.total_seconds() <= 0:
+        raise EnqueueError("unique_for must be a positive duration", field="unique_for")
+    key = f"{new.job_type}:{payload_fingerprint(new.job_type, new.payload)}"
+    if key in taken:
+        raise EnqueueError(f"Two unique jobs of {new.job_type} with one payload in one enqueue", field="unique_for")
+    return key, window.total_seconds(), states
+
+
+def _unique_holders(tenant_id: int, unique: dict[int, tuple[str, float, list[str]]]) -> dict[int, int]:
+    """ord -> the job that holds the uniqueness of that row, after taking the rows' locks. In tenant_scope."""
+    if not unique:
+        return {}
+    lock_keys(space=UNIQUE_LOCKS, tenant_id=tenant_id, keys=[key for key, _, _ in unique.values()])
+    found: dict[int, int] = {}
+    with connections["default"].cursor() as cursor:
+        for ord_, (key, seconds, states) in unique.items():
+            job_type, fingerprint = key.rsplit(":", 1)
+            cursor.execute(
+                jobs_sql.UNIQUE_HOLDER,
+                {"job_type": job_type, "payload_hash": fingerprint, "seconds": seconds, "states": states},
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                found[ord_] = row[0]
+    return found
+
+
+def _insert(tenant_id: int, actor: str, rows: list[dict[str, Any]], keyed: bool) -> dict[int, tuple[Any, ...]]:
+    """Insert `rows` (jobs, audit rows, job.created events) in one statement: ord -> (id, due, priority,
+    available_at, created_at) of each row created (a row whose idempotency key is held creates nothing)."""
     announce = any(row["lifecycle_events"] for row in rows)
     event_cte, event_params = _job_created_cte(tenant_id, actor) if announce else ("", {})
     statement = jobs_sql.ENQUEUE.format(
         event_cte=event_cte,
         notify=", pg_notify(%(channel)s, '')" if announce else "",
-        key_guard=jobs_sql.KEY_GUARD if keys else "",
+        key_guard=jobs_sql.KEY_GUARD if keyed else "",
     )
     params: dict[str, Any] = {
         **event_params,
@@ -258,16 +328,29 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
         "rows": json.dumps(rows),
         "channel": outbox.NOTIFY_CHANNEL,
     }
-    with tenant_scope(tenant_id), connections["default"].cursor() as cursor:
-        if keys:
-            lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
-        created = {row[0]: row[1:6] for row in prepared.rows("default", statement, params)}
+    return {row[0]: row[1:6] for row in prepared.rows("default", statement, params)}
+
+
+def _assemble(
+    tenant_id: int,
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    created: dict[int, tuple[Any, ...]],
+    reused: dict[int, int],
+) -> list[Job]:
+    """The jobs of `rows` in order: those created, those a unique job stood for, and those of held keys."""
+    with connections["default"].cursor() as cursor:
         existing: dict[str, tuple[int, str]] = {}
-        if len(created) < len(rows):
+        if len(created) + len(reused) < len(rows):
             cursor.execute(jobs_sql.BY_IDEMPOTENCY_KEYS, {"keys": keys})
             existing = {key: (job_id, fingerprint) for job_id, key, fingerprint in cursor.fetchall()}
         result: list[Job] = []
         for row in rows:
+            if row["ord"] in reused:
+                holder = Job.objects.get(pk=reused[row["ord"]])
+                holder.created = False
+                result.append(holder)
+                continue
             if row["ord"] in created:
                 job_id, due, priority, available_at, created_at = created[row["ord"]]
                 job = Job(

@@ -221,6 +221,15 @@ BY_IDEMPOTENCY_KEYS = """
 SELECT id, idempotency_key, payload_hash FROM jobs_job WHERE idempotency_key = ANY(%(keys)s)
 """
 
+# The newest job of one type and payload, created within the window and in one of the states, that a unique enqueue
+# returns instead of a new job (the enqueue holds the lock of that type and payload: ballast.lib.key_locks).
+UNIQUE_HOLDER = """
+SELECT id FROM jobs_job
+WHERE job_type = %(job_type)s AND payload_hash = %(payload_hash)s AND status = ANY(%(states)s)
+    AND created_at > clock_timestamp() - make_interval(secs => %(seconds)s)
+ORDER BY created_at DESC LIMIT 1
+"""
+
 # Retention (partitioned_tables.py) drops a month of jobs only once every job in it has finished. Before that, queued
 # jobs not due for a while (scheduled far ahead, or backing off) are carried forward into the current month, a
 # bounded batch per run: a new retention_at makes Postgres move the row to that partition. Running and due jobs

@@ -10,6 +10,7 @@ __all__ = [
     "JOBS_BATCH_SIZE",
     "JOBS_CHAOS_LOG",
     "JOBS_CONCURRENCY",
+    "JOBS_CRON_GRACE_SECONDS",
     "JOBS_DATABASE_PATIENCE_SECONDS",
     "JOBS_DIAGNOSTICS",
     "JOBS_HANDLER_MODULES",
@@ -70,6 +71,8 @@ JOBS_PASS_DEADLINE_SECONDS: float = env.float("JOBS_PASS_DEADLINE_SECONDS", defa
 # How often the leader looks for periodic tasks whose new slot needs its job, and polls maintenance-owner jobs.
 JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS: float = env.float("JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS", default=1.0)
 JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS: float = env.float("JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS", default=1.0)
+# A cron slot the leader reaches later than this after it began is missed: skipped, or run once (its policy).
+JOBS_CRON_GRACE_SECONDS: float = env.float("JOBS_CRON_GRACE_SECONDS", default=120.0)
 # A scheduler service whose iteration fails runs again after a back-off doubling up to this.
 JOBS_SERVICE_BACKOFF_CAP_SECONDS: float = env.float("JOBS_SERVICE_BACKOFF_CAP_SECONDS", default=30.0)
 # A claimed job of a type this worker does not know (a web deployed before the workers) goes back to the queue,

@@ -20,7 +20,9 @@ back off, the last failure is dead-lettered, the handler's database writes commi
 consoles show it, row-level security applies.
 
 Ballast's options on `@task(...)`: `max_attempts`, `timeout` (seconds), `atomic` (False: the function runs
-outside a transaction), `platform` (True: work that belongs to no tenant, filed under the platform tenant). And
+outside a transaction), `platform` (True: work that belongs to no tenant, filed under the platform tenant),
+`cron` and `timezone` (a platform task the scheduler enqueues at every slot), `unique_for` and `unique_states`
+(ballast.jobs.services). And
 per enqueue, beside the standard `.using(priority=, queue_name=, run_after=)`: `with_idempotency_key(task, key)`.
 """
 
@@ -30,13 +32,13 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ballast.jobs import policy, registry
+from ballast.jobs import cron, policy, registry
 from ballast.jobs.models import Job, JobAttempt
 from ballast.jobs.scheduler.periodic import platform_tenant_id
 from ballast.jobs.services import enqueue
@@ -79,6 +81,13 @@ class BallastTask(Task[P, T]):
     atomic: bool = True
     platform: bool = False
     idempotency_key: str | None = None
+    # Run on this cron expression (in `timezone`), as platform work: the scheduler's leader enqueues it with no
+    # arguments at every slot (ballast.jobs.cron).
+    cron: str | None = None
+    timezone: str = "UTC"
+    # Enqueues with the same arguments within this window return the job already there (ballast.jobs.services).
+    unique_for: timedelta | None = None
+    unique_states: tuple[str, ...] | None = None
 
     @property
     def job_type(self) -> str:
@@ -164,7 +173,13 @@ class BallastBackend(BaseTaskBackend):
                 max_attempts=task.max_attempts,
                 timeout=task.timeout,
                 atomic=task.atomic,
+                unique_for=task.unique_for,
+                unique_states=task.unique_states,
             )(_handler(task.job_type))
+            if task.cron is not None:
+                if not task.platform:
+                    raise InvalidTaskError(f"{task.job_type}: a task with cron= is platform work: add platform=True")
+                cron.declare(task.job_type, cron=task.cron, timezone=task.timezone, payload={"args": [], "kwargs": {}})
 
     def enqueue(self, task: Task[P, T], args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult[T]:
         """Creates the task's job in the caller's transaction (no `transaction.on_commit` is needed: a rolled-back

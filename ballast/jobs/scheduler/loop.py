@@ -5,6 +5,8 @@ Services of the leader, each in its own thread with its own interval and deadlin
   from one lease after a term begins;
 - dispatch: wakes (queue, tenant) pairs with due work and no wake-up (same interval and deadline);
 - maintenance-enqueuer: enqueues one job per periodic task and slot (JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS);
+- cron-enqueuer: enqueues the job of each cron schedule's slot (ballast.jobs.schedules), at the same interval,
+  after bringing the schedules declared in code into step at the start of each term;
 - owner-maintenance: runs the periodic jobs that need the owner's DSN (JOBS_OWNER_MAINTENANCE_INTERVAL_SECONDS).
 Services apps register with `scheduler_service` (the outbox relay) run in every scheduler process.
 """
@@ -18,7 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, transaction
 
-from ballast.jobs import sql
+from ballast.jobs import schedules, sql
+from ballast.jobs.cron import declared as cron_declared
 from ballast.jobs.scheduler import dispatch, owner_worker, periodic
 from ballast.jobs.scheduler.leader import Leadership
 from ballast.jobs.scheduler.rescue import rescue_expired_leases
@@ -90,6 +93,27 @@ def leader_services(leadership: Leadership) -> list[ServiceSpec]:
             del enqueuers[number]
         enqueuer.run_once()
 
+    synced_terms: set[int] = set()
+
+    def enqueue_cron(stop: threading.Event) -> None:
+        term = leadership.current_term()
+        if term is None:
+            return
+        now = periodic.database_now()
+        if term.number not in synced_terms:
+            written = schedules.sync_declared(now=now, tenant_id=periodic.platform_tenant_id())
+            synced_terms.clear()
+            synced_terms.add(term.number)
+            logger.info("cron enqueuer: %d schedule(s) in code, %d row(s) written", len(cron_declared()), written)
+        report = schedules.enqueue_due(now=now)
+        if report.enqueued or report.skipped or report.failed:
+            logger.info(
+                "cron enqueuer: enqueued %d job(s), skipped %d missed slot(s), %d refused",
+                len(report.enqueued),
+                report.skipped,
+                report.failed,
+            )
+
     def run_owner_jobs(stop: threading.Event) -> None:
         ran = owner_worker.run_owner_jobs(stop, woken=owner_work)
         if ran:
@@ -103,6 +127,13 @@ def leader_services(leadership: Leadership) -> list[ServiceSpec]:
         ServiceSpec(
             "maintenance-enqueuer",
             enqueue_maintenance,
+            every=float(settings.JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS),
+            deadline=deadline,
+            leader_only=True,
+        ),
+        ServiceSpec(
+            "cron-enqueuer",
+            enqueue_cron,
             every=float(settings.JOBS_MAINTENANCE_ENQUEUE_INTERVAL_SECONDS),
             deadline=deadline,
             leader_only=True,

@@ -186,3 +186,40 @@ def test_a_new_leader_does_not_run_the_current_slot_again(
     assert [kind for kind, line_slot, _ in _probe_lines(log) if line_slot == slot] == ["S", "E"]
     assert Job.objects.unscoped().filter(job_type=PROBE_TYPE, idempotency_key=f"periodic:{PROBE}:{slot}").count() == 1
     assert "became the scheduler leader" in processes.log("scheduler-b")
+
+
+def test_a_cron_slot_has_one_job_when_the_leader_is_killed_and_the_next_leader_passes_the_same_slot(
+    committed: None, redis: object, processes: Processes
+) -> None:
+    from ballast.jobs import schedules
+    from ballast.jobs.models import Schedule
+    from ballast.tenants.services import create_tenant
+
+    tenant = create_tenant(slug="cron", name="Cron")
+    schedule = schedules.create_schedule(
+        tenant_id=tenant.pk,
+        name="every minute",
+        job_type="diagnostics.echo",
+        payload={"value": 1},
+        expression="* * * * *",
+        actor="user:alice",
+    )
+    slot = timezone.now().replace(second=0, microsecond=0)
+    Schedule.objects.unscoped().filter(pk=schedule.pk).update(next_run_at=slot)
+    schedulers = [processes.scheduler(name=f"scheduler-{name}") for name in "ab"]
+    key = schedules.slot_key(schedule.pk, slot)
+    wait_for(lambda: Job.objects.unscoped().filter(idempotency_key=key).exists(), timeout=30, what="the slot's job")
+
+    leader = next(process for process in schedulers if process.pid == _leader_pid())
+    processes.kill(leader)
+    # The same slot comes round again for the next leader, as when a pass read the row before the last one moved it.
+    Schedule.objects.unscoped().filter(pk=schedule.pk).update(next_run_at=slot)
+    wait_for(
+        lambda: (Schedule.objects.unscoped().get(pk=schedule.pk).next_run_at or slot) > slot,
+        timeout=30,
+        what="the next leader's cron pass",
+    )
+
+    assert _leader_pid() not in (None, leader.pid)
+    keys = list(Job.objects.unscoped().filter(job_type="diagnostics.echo").values_list("idempotency_key", flat=True))
+    assert keys.count(key) == 1 and len(keys) == len(set(keys))

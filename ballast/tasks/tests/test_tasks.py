@@ -175,3 +175,32 @@ def test_a_platform_task_needs_no_tenant_scope_and_refuses_one_of_another_tenant
 
     with tenant_scope(tenant.pk), pytest.raises(TenantContextError, match="platform task"):
         platform_echo.enqueue("from a tenant")
+
+
+@task(platform=True, cron="0 3 * * *", timezone="Europe/Berlin")
+def nightly_report() -> str:
+    return "done"
+
+
+@task(unique_for=timedelta(minutes=10))
+def refresh(account: int) -> int:
+    return account
+
+
+def test_a_task_declared_with_cron_is_a_read_only_platform_schedule(committed: None) -> None:
+    from datetime import UTC, datetime
+
+    from ballast.jobs import schedules
+    from ballast.jobs.models import Schedule
+
+    schedules.sync_declared(now=datetime(2024, 12, 1, 12, tzinfo=UTC), tenant_id=platform_tenant_id())
+    row = Schedule.objects.unscoped().get(job_type=nightly_report.job_type)  # type: ignore[attr-defined]
+    assert (row.declared_in_code, row.cron, row.timezone) == (True, "0 3 * * *", "Europe/Berlin")
+    assert row.next_run_at == datetime(2024, 12, 2, 2, tzinfo=UTC)  # 03:00 CET
+    assert row.payload == {"args": [], "kwargs": {}}
+
+
+def test_a_unique_task_enqueued_twice_with_the_same_arguments_is_one_job(tenant: Tenant) -> None:
+    with tenant_scope(tenant.pk):
+        first, second, other = refresh.enqueue(1), refresh.enqueue(1), refresh.enqueue(2)
+    assert first.id == second.id != other.id
