@@ -422,3 +422,31 @@ def duration_histograms() -> list[dict[str, Any]]:
         buckets.append(("+Inf", len(durations)))
         found.append({"job_type": row["job_type"], "buckets": buckets, "sum": float(row["total_ms"]) / 1000})
     return found
+
+
+@dataclass
+class WakeupQueue:
+    queue: str
+    waiting: int  # wake-up messages not yet taken by a worker
+    failed: int  # wake-ups whose run raised (RQ's failed registry); the job itself is in Postgres
+    workers: int
+
+
+def wakeup_queues() -> list[WakeupQueue] | None:
+    """What Ballast's RQ queues hold: wake-ups only ("queue Q of tenant T has due work"), never jobs. None when
+    Redis cannot be reached."""
+    from rq.registry import FailedJobRegistry
+
+    names = [name for name in policy.QUEUES if name not in policy.SCHEDULER_QUEUES]
+    counts, reachable = workers_by_queue()
+    if not reachable:
+        return None
+    try:
+        found = []
+        for name in names:
+            queue = wakeups.rq_queue(name)
+            failed = FailedJobRegistry(queue=queue).count
+            found.append(WakeupQueue(name, queue.count, failed, counts.get(name, 0)))
+    except Exception:
+        return None
+    return found
