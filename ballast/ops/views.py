@@ -15,6 +15,7 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django_htmx.middleware import HtmxDetails
 
@@ -103,7 +104,7 @@ class ConsoleAdmin(admin.ModelAdmin[Model]):
                 **context,
             },
         )
-        response["Vary"] = "HX-Request"
+        patch_vary_headers(response, ("HX-Request",))
         return response
 
     def refused(self, request: HttpRequest, reason: str) -> HttpResponse:

@@ -48,3 +48,9 @@ def kept_filters(context: template.Context, *names: str) -> SafeString:
 def duration_ms(value: Any) -> str:
     """Milliseconds, humanised: 782487.8 → "13 min"."""
     return humanise_ms(None if value is None or value == "" else float(value))
+
+
+@register.filter
+def duration_s(value: Any) -> str:
+    """Seconds, humanised: 782.5 → "13 min"."""
+    return humanise_ms(None if value is None or value == "" else float(value) * 1000)

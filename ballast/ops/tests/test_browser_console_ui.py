@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.utils import timezone
 
+from ballast.jobs.bulk import JobFilter
 from ballast.jobs.models import JobAttempt
 from ballast.jobs.services import enqueue
 from ballast.jobs.worker.processing import process_due_jobs
-from ballast.ops import rollups
+from ballast.ops import actions, rollups
 from ballast.ops.models import MinuteRollup
 from ballast.ops.tests.conftest import ConsoleData
 from ballast.ops.tests.test_browser import log_in
@@ -41,12 +43,16 @@ def test_every_console_page_fits_a_wide_screen_and_a_phone(
     chromium: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    preview = actions.PreviewBulk(action="retry", where=JobFilter(status="failed"))
+    preview.check(operator)
+    bulk_id = preview.execute().data["bulk_id"]
     pages = {
         "queue": "/admin/ops/queue/",
         "queue-tenant-24h": f"/admin/ops/queue/?tenant={data.other.slug}&window=24h&queue=default",
         "jobs": "/admin/ops/jobs/",
         "jobs-failed": "/admin/ops/jobs/?status=failed",
         "job": f"/admin/ops/jobs/?job={data.dead_letter.job_id}",
+        "bulk": f"/admin/ops/jobs/?bulk={bulk_id}",
         "uploads": "/admin/ops/uploads/",
         "refused": "/admin/ops/queue/?window=30d",
     }
@@ -86,10 +92,16 @@ def test_an_operator_watches_live_charts_and_filters_that_hold(
     MinuteRollup.objects.using("system").filter(finished__gt=0).update(run_p95=782_487.8)
     queued = '#queues tr[data-queue="default"] td.due'
 
+    def write() -> None:
+        try:
+            enqueue(tenant=data.tenant, job_type="diagnostics.echo", payload={"value": 42})
+        finally:
+            connections.close_all()  # the thread's connections go back, or the test database cannot be dropped
+
     def add_due_job(page: Any) -> None:
         # Playwright's thread runs an event loop, which Django takes for an async context: write from another.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(enqueue, tenant=data.tenant, job_type="diagnostics.echo", payload={"value": 42}).result()
+            pool.submit(write).result()
 
     def steps(page: Any) -> dict[str, Any]:
         seen: dict[str, Any] = {}

@@ -112,7 +112,9 @@ def test_the_django_rq_dashboard_is_gone_and_the_queue_page_shows_the_wake_ups(r
     assert 'data-queue="scheduler"><td>scheduler</td><td class="num waiting">' not in page
 
 
-def test_durations_read_in_their_largest_unit() -> None:
+def test_durations_read_in_their_largest_unit(reader: User, data: ConsoleData) -> None:
+    page = logged_in(reader).get(QUEUE).content.decode()
+    assert re.search(r'id="outbox-lag">Outbox lag<b>(none|\d+(\.\d)? (ms|s|min|h|d))</b>', page)
     assert [humanise_ms(v) for v in (None, 0.4, 850, 4200, 782_487.8, 9_000_000, 3 * 86_400_000)] == [
         "\N{EN DASH}",
         "0.4 ms",
