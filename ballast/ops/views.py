@@ -330,6 +330,8 @@ class JobsConsoleAdmin(ConsoleAdmin):
         return builders[name]()
 
     def _back(self, request: HttpRequest, status: int = 302) -> HttpResponse:
-        if status == 302:
-            return HttpResponseRedirect(f"{request.path}?job={_int(request.POST.get('job_id'), 0)}")
+        if status == 302:  # back to the job, the list's filters kept for the way back
+            query = request.GET.copy()
+            query["job"] = str(_int(request.POST.get("job_id"), 0))
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         return super()._back(request, status)

@@ -75,6 +75,11 @@ def test_a_job_link_and_an_action_keep_the_filters(operator: User, data: Console
     page = client.get(JOBS, {"status": "failed", "tenant": data.other.slug}).content.decode()
     job_id = data.dead_letter.job_id
     assert f'href="?status=failed&amp;tenant={data.other.slug}&amp;job={job_id}"' in page
+    detail = f"{JOBS}?status=failed&tenant={data.other.slug}&job={job_id}"
+    back = f'href="{JOBS}?status=failed&amp;tenant={data.other.slug}">Ops: jobs</a>'
+    assert back in client.get(detail).content.decode()  # the breadcrumb back to the filtered list
+    response = client.post(detail, {"action": "retry", "job_id": str(job_id)})
+    assert response.status_code == 302 and response["Location"] == detail
 
     response = client.post(
         f"{QUEUE}?window=24h&queue=default&tenant={data.tenant.slug}",
