@@ -432,21 +432,19 @@ class WakeupQueue:
     workers: int
 
 
-def wakeup_queues() -> list[WakeupQueue] | None:
-    """What Ballast's RQ queues hold: wake-ups only ("queue Q of tenant T has due work"), never jobs. None when
-    Redis cannot be reached."""
+def wakeup_queues(*, listening: dict[str, int]) -> list[WakeupQueue] | None:
+    """What Ballast's RQ queues hold: wake-ups only ("queue Q of tenant T has due work"), never jobs; with the
+    workers `listening` on each (the snapshot's count). One pipelined round trip; None when Redis cannot answer."""
     from rq.registry import FailedJobRegistry
 
     names = [name for name in policy.QUEUES if name not in policy.SCHEDULER_QUEUES]
-    counts, reachable = workers_by_queue()
-    if not reachable:
-        return None
     try:
-        found = []
-        for name in names:
-            queue = wakeups.rq_queue(name)
-            failed = FailedJobRegistry(queue=queue).count
-            found.append(WakeupQueue(name, queue.count, failed, counts.get(name, 0)))
+        with wakeups.redis_connection().pipeline(transaction=False) as pipe:
+            for name in names:
+                queue = wakeups.rq_queue(name)
+                pipe.llen(queue.key)
+                pipe.zcard(FailedJobRegistry(queue=queue).key)
+            counts = [int(value) for value in pipe.execute()]
     except Exception:
         return None
-    return found
+    return [WakeupQueue(name, counts[2 * i], counts[2 * i + 1], listening.get(name, 0)) for i, name in enumerate(names)]

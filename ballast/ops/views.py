@@ -161,11 +161,13 @@ class QueueConsoleAdmin(ConsoleAdmin):
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         window = _choice(request.GET, "window", rollups.WINDOWS, default="1h")
         queue = _choice(request.GET, "queue", policy.QUEUES)
+        snapshot = selectors.snapshot(tenant_id=tenant_id)
+        listening = {health.queue: health.workers for health in snapshot.queues}
         return {
             "trends": self.trends(window, queue, tenant_id),
             "idempotency": self.idempotency(window, tenant_id),
-            "wakeups": selectors.wakeup_queues(),
-            "snapshot": selectors.snapshot(tenant_id=tenant_id),
+            "wakeups": selectors.wakeup_queues(listening=listening) if snapshot.redis_ok else None,
+            "snapshot": snapshot,
             "types": selectors.type_overview(tenant_id=tenant_id),
             "hints": selectors.tenant_hints(),
             "dead_letters": selectors.dead_letters(tenant_id=tenant_id),
