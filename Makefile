@@ -7,7 +7,7 @@ STAMP := $(VENV)/.deps-installed
 DEV := APP_ENV=$(or $(APP_ENV),dev)
 CI := APP_ENV=ci
 
-.PHONY: venv services migrate preflight run test lint typecheck pytest clean
+.PHONY: venv services migrate preflight run test lint typecheck pytest clean assets
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ migrate: venv services
 # What a deploy pipeline gates on; processes' checks (live workers, one scheduler) wait for them to start.
 preflight: venv services
 	$(DEV) $(BIN)/python manage.py preflight --skip-processes
+
+# The console's front-end libraries (package.json, pinned) into ballast/ops/static/ops/vendor/ (committed).
+assets:
+	bash scripts/vendor_assets.sh
 
 run: migrate
 	$(DEV) $(BIN)/python manage.py bootstrap_dev
@@ -48,4 +52,4 @@ pytest: venv services
 test: venv services lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) var/static .mypy_cache .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) var/static node_modules .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

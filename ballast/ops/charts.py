@@ -1,49 +1,64 @@
-"""Trends drawn on the server as inline SVG (no chart library, readable without JavaScript)."""
+"""Trends as charts: each a series of (time, value) points with its unit, drawn in the browser by uPlot
+(ballast/ops/static/ops/console-charts.js: a time axis, the unit on the value axis, the values under the pointer)
+and captioned on the server, so the latest and highest values read without JavaScript too."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from ballast.ops.durations import humanise_ms
 
-WIDTH, HEIGHT, PAD = 320, 90, 4
+# The units a chart may carry, as console-charts.js formats them.
+UNITS = ("", "%", "ms", "/min")
 
 
-def _label(value: float | None, unit: str) -> str:
+def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
     if unit == "%":
         return f"{value * 100:.1f} %"
-    return f"{value:,.1f} {unit}".strip() if value % 1 else f"{int(value):,} {unit}".strip()
+    if unit == "ms":
+        return humanise_ms(value)
+    text = f"{value:,.1f}" if value % 1 else f"{int(value):,}"
+    return f"{text} {unit}".strip()
 
 
-def line_chart(title: str, points: list[tuple[datetime, float | None]], *, unit: str = "") -> SafeString:
-    """A polyline of the points (gaps where a value is missing), with the latest and the highest value."""
-    values = [v for _, v in points if v is not None]
-    top = max(values) if values else 0.0
-    scale = top if top > 0 else 1.0
-    segments: list[list[str]] = [[]]
-    count = len(points)
-    for index, (_, value) in enumerate(points):
-        if value is None:
-            if segments[-1]:
-                segments.append([])
-            continue
-        x = PAD + (WIDTH - 2 * PAD) * (index / (count - 1) if count > 1 else 0.5)
-        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * (value / scale)
-        segments[-1].append(f"{x:.1f},{y:.1f}")
-    lines = "".join(
-        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{" ".join(s)}"/>'
-        for s in segments
-        if s
-    )
-    latest = values[-1] if values else None
-    summary = f"{title}: latest {_label(latest, unit)}, highest {_label(top if values else None, unit)}"
-    caption = escape(summary)
-    return mark_safe(  # noqa: S308 (every interpolated text is escaped or numeric)
-        f'<figure class="ops-chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{caption}"><title>{caption}</title>'
-        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="none" stroke="#ccc"/>{lines}</svg>'
-        f"<figcaption>{caption}</figcaption></figure>"
-    )
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    points: list[tuple[datetime, float | None]]
+    unit: str = ""
+    # The time axis spans the whole window, however few points it holds.
+    span: tuple[datetime, datetime] | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"Unknown chart unit {self.unit!r}.")
+
+    @property
+    def data_json(self) -> str:
+        return json.dumps(self.data, separators=(",", ":"))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """What console-charts.js draws: epoch seconds and values (null where a bucket has none)."""
+        return {
+            "title": self.title,
+            "unit": self.unit,
+            "start": int(self.span[0].timestamp()) if self.span else None,
+            "end": int(self.span[1].timestamp()) if self.span else None,
+            "x": [int(at.timestamp()) for at, _ in self.points],
+            "y": [None if value is None else round(float(value), 4) for _, value in self.points],
+        }
+
+    @property
+    def caption(self) -> str:
+        values = [value for _, value in self.points if value is not None]
+        if not values:
+            return f"{self.title}: no data in this window"
+        latest, top = format_value(values[-1], self.unit), format_value(max(values), self.unit)
+        return f"{self.title}: latest {latest}, highest {top}"

@@ -502,3 +502,29 @@ def slow_chains(*, window: str, tenant_id: int | None = None, limit: int = 20) -
     for row in found:
         row["tenant"] = names.get(row["tenant_id"], f"#{row['tenant_id']}")
     return found
+
+
+@dataclass
+class WakeupQueue:
+    queue: str
+    waiting: int  # wake-up messages not yet taken by a worker
+    failed: int  # wake-ups whose run raised (RQ's failed registry); the job itself is in Postgres
+    workers: int
+
+
+def wakeup_queues(*, listening: dict[str, int]) -> list[WakeupQueue] | None:
+    """What Ballast's RQ queues hold: wake-ups only ("queue Q of tenant T has due work"), never jobs; with the
+    workers `listening` on each (the snapshot's count). One pipelined round trip; None when Redis cannot answer."""
+    from rq.registry import FailedJobRegistry
+
+    names = [name for name in policy.QUEUES if name not in policy.SCHEDULER_QUEUES]
+    try:
+        with wakeups.redis_connection().pipeline(transaction=False) as pipe:
+            for name in names:
+                queue = wakeups.rq_queue(name)
+                pipe.llen(queue.key)
+                pipe.zcard(FailedJobRegistry(queue=queue).key)
+            counts = [int(value) for value in pipe.execute()]
+    except Exception:
+        return None
+    return [WakeupQueue(name, counts[2 * i], counts[2 * i + 1], listening.get(name, 0)) for i, name in enumerate(names)]

@@ -6,7 +6,7 @@ translates the request and calls a selector or an ops.actions object."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -14,8 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
+from django_htmx.middleware import HtmxDetails
 
+from ballast.jobs import policy
 from ballast.jobs.bulk import JobFilter
 from ballast.lib import metrics
 from ballast.lifecycle.health import check_health
@@ -29,6 +33,19 @@ def _int(value: str | None, default: int) -> int:
         return int(value)
     except ValueError:
         raise actions.ActionRefused(f"Expected a whole number, not {value!r}.") from None
+
+
+def _choice(data: Any, name: str, choices: Any, default: str = "") -> str:
+    """A filter that takes one of a few values: an unknown one is refused, never read as another."""
+    value = data.get(name) or default
+    if value and value not in choices:
+        raise actions.ActionRefused(f"Unknown {name} {value!r}: choose one of {', '.join(choices)}.")
+    return str(value)
+
+
+def _span(window: str) -> tuple[datetime, datetime]:
+    now = timezone.now()
+    return now - rollups.WINDOWS[window][0], now
 
 
 class ConsoleAdmin(admin.ModelAdmin[Model]):
@@ -56,31 +73,48 @@ class ConsoleAdmin(admin.ModelAdmin[Model]):
         return bool(self.has_module_permission(request) and request.user.has_perm(self.operate_permission))
 
     def tenant_filter(self, request: HttpRequest) -> int | None:
-        value = request.GET.get("tenant") or request.POST.get("filter_tenant") or ""
-        try:
-            return actions.tenant_id_of(value)
-        except actions.ActionRefused:
-            return None
+        """The page's tenant; an unknown one is refused (never read as all tenants)."""
+        return actions.tenant_id_of(request.GET.get("tenant") or request.POST.get("filter_tenant") or "")
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         if request.method == "POST":
             return self.post(request)
-        tenant_id = self.tenant_filter(request)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": self.model._meta.verbose_name,
-            "opts": self.model._meta,
-            "can_operate": self.can_operate(request),
-            "tenants": selectors.tenant_choices(),
-            "tenant_id": tenant_id,
-            **self.page_context(request, tenant_id),
-        }
-        return TemplateResponse(request, self.template_for(request), context)
+        try:
+            tenant_id = self.tenant_filter(request)
+            page = self.page_context(request, tenant_id)
+        except actions.ActionRefused as exc:
+            return self.refused(request, str(exc))
+        return self.render_console(request, self.template_for(request), {"tenant_id": tenant_id, **page})
 
     def template_for(self, request: HttpRequest) -> str:
         return self.template
+
+    def render_console(self, request: HttpRequest, template: str, context: dict[str, Any]) -> TemplateResponse:
+        # A live refresh (htmx, ops/console-live.js) takes the page's content only, without the admin's chrome.
+        live = bool(HtmxDetails(request))
+        response = TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": self.model._meta.verbose_name,
+                "opts": self.model._meta,
+                "can_operate": self.can_operate(request),
+                "tenants": selectors.tenant_choices(),
+                "ops_base": "admin/ops/_fragment.html" if live else "admin/base_site.html",
+                **context,
+            },
+        )
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+    def refused(self, request: HttpRequest, reason: str) -> HttpResponse:
+        """A filter the page cannot take: the page says what was wrong, with a 400."""
+        response = self.render_console(request, "admin/ops/refused.html", {"refused": reason, "tenant_id": None})
+        response.status_code = 400
+        return response
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
         return {}
@@ -106,8 +140,11 @@ class ConsoleAdmin(admin.ModelAdmin[Model]):
         return None
 
     def _back(self, request: HttpRequest, status: int = 302) -> HttpResponse:
-        tenant = request.POST.get("filter_tenant", "")
-        url = request.path + (f"?tenant={tenant}" if tenant else "")
+        # A form without an action posts to the page's own URL: its query string is the page's filters.
+        query = request.GET.copy()
+        if not query.get("tenant") and request.POST.get("filter_tenant"):
+            query["tenant"] = request.POST["filter_tenant"]
+        url = request.path + (f"?{query.urlencode()}" if query else "")
         if status == 302:
             return HttpResponseRedirect(url)
         # Refused input: the page again with the reason, and a 4xx status.
@@ -125,10 +162,15 @@ class QueueConsoleAdmin(ConsoleAdmin):
     operate_permission = actions.OPERATE_QUEUE
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        window = _choice(request.GET, "window", rollups.WINDOWS, default="1h")
+        queue = _choice(request.GET, "queue", policy.QUEUES)
+        snapshot = selectors.snapshot(tenant_id=tenant_id)
+        listening = {health.queue: health.workers for health in snapshot.queues}
         return {
-            "trends": self.trends(request, tenant_id),
-            "idempotency": self.idempotency(request, tenant_id),
-            "snapshot": selectors.snapshot(tenant_id=tenant_id),
+            "trends": self.trends(window, queue, tenant_id),
+            "idempotency": self.idempotency(window, tenant_id),
+            "wakeups": selectors.wakeup_queues(listening=listening) if snapshot.redis_ok else None,
+            "snapshot": snapshot,
             "types": selectors.type_overview(tenant_id=tenant_id),
             "hints": selectors.tenant_hints(),
             "dead_letters": selectors.dead_letters(tenant_id=tenant_id),
@@ -138,29 +180,29 @@ class QueueConsoleAdmin(ConsoleAdmin):
             "partitions": check_health(),
         }
 
-    def trends(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
-        found = rollups.trends(
-            window=request.GET.get("window", "1h"), queue=request.GET.get("queue") or None, tenant_id=tenant_id
-        )
-        series = found["series"]
+    def trends(self, window: str, queue: str, tenant_id: int | None) -> dict[str, Any]:
+        found = rollups.trends(window=window, queue=queue or None, tenant_id=tenant_id)
+        series, span = found["series"], _span(window)
         found["charts"] = [
-            charts.line_chart("Backlog (due jobs)", series["backlog"]),
-            charts.line_chart("Throughput (jobs / min)", series["throughput"]),
-            charts.line_chart("Failure rate", series["failure_rate"], unit="%"),
-            charts.line_chart("Wait p95", series["wait_p95"], unit="ms"),
-            charts.line_chart("Run p95", series["run_p95"], unit="ms"),
+            charts.Chart("backlog", "Backlog (due jobs)", series["backlog"], unit="", span=span),
+            charts.Chart("throughput", "Throughput", series["throughput"], unit="/min", span=span),
+            charts.Chart("failure-rate", "Failure rate", series["failure_rate"], unit="%", span=span),
+            charts.Chart("wait-p95", "Wait p95", series["wait_p95"], unit="ms", span=span),
+            charts.Chart("run-p95", "Run p95", series["run_p95"], unit="ms", span=span),
         ]
         found["windows"] = list(rollups.WINDOWS)
+        found["queue"] = queue
+        found["queues"] = list(policy.QUEUES)
         return found
 
-    def idempotency(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
-        found = idempotency_stats.trends(window=request.GET.get("window", "1h"), tenant_id=tenant_id)
-        series = found["series"]
+    def idempotency(self, window: str, tenant_id: int | None) -> dict[str, Any]:
+        found = idempotency_stats.trends(window=window, tenant_id=tenant_id)
+        series, span = found["series"], _span(window)
         found["charts"] = [
-            charts.line_chart("Keyed requests / min", series["keyed"]),
-            charts.line_chart("Replays / min", series["replays"]),
-            charts.line_chart("422 conflicts / min", series["conflicts"]),
-            charts.line_chart("409 in flight / min", series["in_flight"]),
+            charts.Chart("keyed", "Keyed requests", series["keyed"], unit="/min", span=span),
+            charts.Chart("replays", "Replays", series["replays"], unit="/min", span=span),
+            charts.Chart("conflicts", "422 conflicts", series["conflicts"], unit="/min", span=span),
+            charts.Chart("in-flight", "409 in flight", series["in_flight"], unit="/min", span=span),
         ]
         return found
 
@@ -233,26 +275,12 @@ class JobsConsoleAdmin(ConsoleAdmin):
     template = "admin/ops/jobs.html"
     operate_permission = actions.OPERATE_QUEUE
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        try:
-            return super().changelist_view(request, extra_context)
-        except actions.ActionRefused as exc:
-            messages.error(request, str(exc))
-            response = TemplateResponse(
-                request,
-                self.template,
-                {**self.admin_site.each_context(request), "title": "Ops: jobs", "opts": self.model._meta, "rows": []},
-            )
-            response.status_code = 400
-            return response
-
     def template_for(self, request: HttpRequest) -> str:
         if request.GET.get("chains"):
             return "admin/ops/slow_chains.html"
         return "admin/ops/bulk.html" if request.GET.get("bulk") else self.template
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
-        from ballast.jobs import policy
         from ballast.jobs.registry import registered_types
         from ballast.jobs.states import JobStatus
 
@@ -292,11 +320,13 @@ class JobsConsoleAdmin(ConsoleAdmin):
         }
 
     def job_filter(self, data: Any, tenant_id: int | None) -> JobFilter:
+        from ballast.jobs.states import JobStatus
+
         return JobFilter(
             tenant_id=tenant_id,
             job_type=data.get("job_type", ""),
-            status=data.get("status", ""),
-            queue=data.get("queue", ""),
+            status=_choice(data, "status", JobStatus.values),
+            queue=_choice(data, "queue", policy.QUEUES),
             since=_when(data.get("since")),
             until=_when(data.get("until")),
             payload_text=data.get("payload", "")[:200],
@@ -324,6 +354,8 @@ class JobsConsoleAdmin(ConsoleAdmin):
         return builders[name]()
 
     def _back(self, request: HttpRequest, status: int = 302) -> HttpResponse:
-        if status == 302:
-            return HttpResponseRedirect(f"{request.path}?job={_int(request.POST.get('job_id'), 0)}")
+        if status == 302:  # back to the job, the list's filters kept for the way back
+            query = request.GET.copy()
+            query["job"] = str(_int(request.POST.get("job_id"), 0))
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         return super()._back(request, status)

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from ballast.settings.environment import env
 from ballast.settings.redis import REDIS_DSN, REDIS_SENTINEL_MASTER, REDIS_SENTINELS
 
-__all__ = ["REDIS_CONNECT_TIMEOUT", "REDIS_SOCKET_TIMEOUT", "RQ", "RQ_QUEUES"]
+__all__ = ["REDIS_CONNECT_TIMEOUT", "REDIS_SOCKET_TIMEOUT", "RQ", "RQ_QUEUES", "RQ_SHOW_ADMIN_LINK"]
 
 # A hung or partitioned Redis must not stall a web request or a scheduler pass: every client gets socket and
 # connect timeouts unless the DSN sets its own. (RQ's workers raise the socket timeout above their blocking
@@ -51,3 +51,6 @@ RQ_QUEUES = {
 }
 # A SimpleWorker that reads JSON messages only and runs nothing but the wake-up entry point (jobs/worker/rq.py).
 RQ = {"WORKER_CLASS": "ballast.jobs.worker.rq.BallastWorker", "JOB_CLASS": "ballast.jobs.worker.rq.WakeupJob"}
+# django-rq's dashboard stays out of the admin: RQ carries only wake-ups, whose counts the queue console shows
+# ("Wake-ups", /admin/ops/queue/); the jobs themselves are in Postgres (/admin/ops/jobs/).
+RQ_SHOW_ADMIN_LINK = False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -82,10 +85,22 @@ def test_rollups_count_the_last_minutes_attempts_and_the_console_draws_them(read
     assert sum(v for _, v in per_tenant if v) == 3
     client = Client()
     client.force_login(reader)
-    for window in ("1h", "24h", "7d"):
+    for window, bucket in (("1h", 1), ("24h", 15), ("7d", 120)):
         page = client.get("/admin/ops/queue/", {"window": window}).content.decode()
-        assert page.count("<svg") >= 5 and "<polyline" in page
-        assert "Throughput (jobs / min): latest" in page
+        charts = chart_data(page)
+        assert set(charts) >= {"backlog", "throughput", "failure-rate", "wait-p95", "run-p95", "keyed", "replays"}
+        throughput = charts["throughput"]
+        assert throughput["unit"] == "/min" and len(throughput["x"]) == len(throughput["y"]) >= 1
+        assert throughput["x"] == sorted(throughput["x"])  # epoch seconds: placed by time, not by index
+        assert round(sum(v for v in throughput["y"] if v) * bucket) == 5
+        assert charts["run-p95"]["unit"] == "ms" and charts["failure-rate"]["unit"] == "%"
+        assert "Throughput: latest" in page
+
+
+def chart_data(page: str) -> dict[str, dict[str, Any]]:
+    """Each chart's data as the page hands it to uPlot (the figure's data-series)."""
+    found = re.findall(r'<figure class="ops-chart" data-chart="([a-z0-9-]+)"[^>]* data-series="([^"]*)"', page)
+    return {key: json.loads(html.unescape(text)) for key, text in found}
 
 
 def test_metrics_need_the_token_or_a_staff_session(reader: User, data: ConsoleData, settings: Any) -> None:
