@@ -138,7 +138,7 @@ def test_an_operator_watches_live_charts_and_filters_that_hold(
         page.evaluate("window.opsSamePage = true; window.scrollTo(0, 700)")
         seen["due_before"] = page.text_content(queued)
         add_due_job(page)
-        page.wait_for_function(f"document.querySelector('{queued}').textContent.trim() === '1'", timeout=10_000)
+        page.wait_for_function(f"() => document.querySelector('{queued}').textContent.trim() === '1'", timeout=10_000)
         seen["same_page"] = page.evaluate("window.opsSamePage === true")
         seen["scroll"] = page.evaluate("window.scrollY")
         seen["live_url"] = page.url
