@@ -4,14 +4,17 @@ read-only; run now, pause and resume through ballast.jobs.schedules, refused wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
 
 from ballast.jobs import schedules
 from ballast.jobs.models import Job, Schedule
 from ballast.jobs.tests.conftest import other_tenant  # noqa: F401  (fixture)
+from ballast.ops import selectors
 from ballast.tenants.models import AuditEntry, Tenant
 
 PAGE = "/admin/ops/schedules/"
@@ -112,3 +115,23 @@ def test_a_code_schedule_cannot_be_paused_and_an_unknown_one_is_a_404(operator: 
     assert Schedule.objects.unscoped().get(pk=two.declared.pk).enabled
     assert client.post(PAGE, {"action": "pause", "schedule_id": 999999}).status_code == 400
     assert client.get(PAGE, {"schedule": "999999"}).status_code == 404
+
+
+def test_the_page_reads_every_schedule_and_its_last_job_in_three_queries(
+    two: Two, django_assert_num_queries: Any
+) -> None:
+    for n in range(5):
+        made = schedules.create_schedule(
+            tenant_id=two.nightly.tenant_id,
+            name=f"every {n}",
+            job_type="diagnostics.echo",
+            payload={"value": n},
+            expression=f"{n} * * * *",
+            actor="user:setup",
+        )
+        schedules.run_schedule_now(schedule_id=made.pk, actor="user:setup")
+
+    with django_assert_num_queries(3, connection=connections["system"]):
+        rows = selectors.schedules()
+
+    assert len(rows) == 7 and sum(row.last_status == "queued" for row in rows) == 5
