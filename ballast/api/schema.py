@@ -21,6 +21,7 @@ TAGS = {
     "jobs": "jobs",
     "dead-letters": "dead letters",
     "queue": "queue",
+    "schedules": "schedules",
     "webhooks": "webhooks",
     "uploads": "uploads",
     "documents": "documents",

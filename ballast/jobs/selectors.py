@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
+from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt, Schedule
 from ballast.jobs.registry import public_type_names
 
 
@@ -43,3 +43,9 @@ def dead_letters_to_replay(*, tenant_id: int, job_type: str | None = None) -> li
     if job_type:
         letters = letters.filter(job_type=job_type)
     return list(letters.order_by("created_at"))
+
+
+def schedules_of_current_tenant() -> QuerySet[Schedule]:
+    """The tenant's own schedules: those declared in code are the platform's, never a tenant's to see. Must run
+    inside tenant_scope."""
+    return Schedule.objects.filter(declared_in_code=False)

@@ -9,7 +9,8 @@ from rest_framework import serializers
 
 from ballast.api.pagination import PageQuery
 from ballast.api.serializers import JSONObjectField, StrictSerializer
-from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
+from ballast.jobs.cron import MAX_EXPRESSION_LENGTH
+from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt, Schedule
 from ballast.jobs.registry import public_types
 from ballast.jobs.services import CLIENT_KEY_PREFIX, MAX_ATTEMPTS_LIMIT, PRIORITY_RANGE
 from ballast.jobs.states import JobStatus
@@ -148,3 +149,83 @@ class QueueProcessResult(serializers.Serializer[Any]):
     failed = serializers.IntegerField()
     retried = serializers.IntegerField()
     elapsed_ms = serializers.IntegerField()
+
+
+class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
+    payload = JSONObjectField(read_only=True)
+    last_job = serializers.IntegerField(
+        source="last_job_id", read_only=True, allow_null=True, help_text="The id of the last job it enqueued."
+    )
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "id",
+            "name",
+            "job_type",
+            "payload",
+            "cron",
+            "timezone",
+            "missed",
+            "enabled",
+            "next_run_at",
+            "last_run_at",
+            "last_job",
+            "last_error",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+_NAME_LENGTH = Schedule._meta.get_field("name").max_length or 120
+
+
+class ScheduleChangeSerializer(StrictSerializer):
+    """A change to a schedule: any of its fields; the next slot is reckoned again."""
+
+    name = serializers.CharField(
+        required=False, max_length=_NAME_LENGTH, help_text="Unique in the tenant; not starting `code:`."
+    )
+    job_type = serializers.CharField(
+        required=False, max_length=100, help_text="A job type clients may enqueue (as POST /api/v1/jobs)."
+    )
+    payload = JSONObjectField(required=False, help_text="Fits the job type's schema.")
+    cron = serializers.CharField(
+        required=False,
+        max_length=MAX_EXPRESSION_LENGTH,
+        help_text="Five fields: minute hour day-of-month month day-of-week, e.g. `0 3 * * *`.",
+    )
+    timezone = serializers.CharField(
+        required=False, max_length=64, help_text="An IANA time zone, e.g. `Europe/Berlin`; slots follow its DST."
+    )
+    missed = serializers.ChoiceField(
+        choices=Schedule.Missed.choices,
+        required=False,
+        help_text="A slot the scheduler reaches too late: `skip` it, or `run_once` (the latest one).",
+    )
+
+
+class ScheduleCreateSerializer(ScheduleChangeSerializer):
+    """A new schedule of the tenant; its first slot is the next one from now."""
+
+    name = serializers.CharField(max_length=_NAME_LENGTH, help_text="Unique in the tenant; not starting `code:`.")
+    job_type = serializers.CharField(max_length=100, help_text="A job type clients may enqueue (as POST /api/v1/jobs).")
+    payload = JSONObjectField(required=False, default=dict, help_text="Fits the job type's schema.")
+    cron = serializers.CharField(
+        max_length=MAX_EXPRESSION_LENGTH,
+        help_text="Five fields: minute hour day-of-month month day-of-week, e.g. `0 3 * * *`.",
+    )
+    timezone = serializers.CharField(
+        required=False,
+        default="UTC",
+        max_length=64,
+        help_text="An IANA time zone, e.g. `Europe/Berlin`; slots follow its DST.",
+    )
+    missed = serializers.ChoiceField(
+        choices=Schedule.Missed.choices,
+        default=Schedule.Missed.SKIP,
+        help_text="A slot the scheduler reaches too late: `skip` it, or `run_once` (the latest one).",
+    )
+    enabled = serializers.BooleanField(required=False, default=True, help_text="False: created paused.")

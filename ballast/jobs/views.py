@@ -8,17 +8,18 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ballast.api.idempotency import request_key
-from ballast.api.pagination import page_of, paginated
-from ballast.api.permissions import MANAGER_ROLES
+from ballast.api.pagination import PageQuery, page_of, paginated
+from ballast.api.permissions import MANAGER_ROLES, IsTenantManager, IsTenantMember
 from ballast.api.throttling import QueueProcessThrottle, TenantRateThrottle, TokenRateThrottle
 from ballast.api.views import ApiRequestMixin, TenantAPIView, credential
-from ballast.jobs import actions, selectors, services
+from ballast.jobs import actions, schedules, selectors, services
+from ballast.jobs.models import Schedule
 from ballast.jobs.serializers import (
     DeadLetterQuery,
     DeadLetterSerializer,
@@ -28,6 +29,9 @@ from ballast.jobs.serializers import (
     JobSerializer,
     QueueProcessParams,
     QueueProcessResult,
+    ScheduleChangeSerializer,
+    ScheduleCreateSerializer,
+    ScheduleSerializer,
 )
 from ballast.jobs.services import client_key
 from ballast.jobs.worker.processing import process_due_jobs
@@ -221,3 +225,114 @@ class QueueProcessView(ApiRequestMixin, APIView):
             job_type=self.query.get("job_type"),
         )
         return Response(QueueProcessResult(report).data)
+
+
+class ScheduleAPIView(TenantAPIView):
+    """The tenant's own schedules (ballast.jobs.schedules): every member reads, owners and admins write."""
+
+    def get_permissions(self) -> list[Any]:
+        return [IsTenantMember()] if self.request.method in SAFE_METHODS else [IsTenantManager()]
+
+    def schedule(self, schedule_id: int) -> Schedule:
+        """One the tenant may see (a 404 for another tenant's, and for those declared in code)."""
+        found = selectors.schedules_of_current_tenant().filter(pk=schedule_id).first()
+        if found is None:
+            raise exceptions.NotFound(f"No schedule {schedule_id}.")
+        return found
+
+    def written(self, request: Request, change: Callable[..., Any], **arguments: Any) -> Any:
+        """Call a write of ballast.jobs.schedules as the token's user, confined to its tenant; its refusal is a
+        400 under the field it names."""
+        try:
+            return change(actor=actor_for_user(request.user), tenant_id=credential(request).tenant_id, **arguments)
+        except schedules.ScheduleNotFound as exc:
+            raise exceptions.NotFound(str(exc)) from None
+        except schedules.ScheduleError as exc:
+            raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
+
+
+class ScheduleListCreateView(ScheduleAPIView):
+    query_serializers = {"get": PageQuery}
+
+    @extend_schema(responses=page_of(ScheduleSerializer), summary="The tenant's cron schedules, newest first")
+    def get(self, request: Request) -> Response:
+        """The tenant's cron schedules, newest first, paused ones included, with each one's next and last run."""
+        found = selectors.schedules_of_current_tenant()
+        return paginated(request, self, found, lambda page: ScheduleSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ScheduleCreateSerializer,
+        responses={201: ScheduleSerializer},
+        summary="Create a cron schedule (owners and admins)",
+    )
+    def post(self, request: Request) -> Response:
+        """A job of a type clients may enqueue, enqueued at every slot of `cron` in `timezone`. A bad expression,
+        time zone, job type or payload is a 400 under that field."""
+        params = ScheduleCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        created = self.written(
+            request, schedules.create_schedule, public_only=True, expression=data.pop("cron"), **data
+        )
+        return Response(ScheduleSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class ScheduleDetailView(ScheduleAPIView):
+    @extend_schema(responses=ScheduleSerializer, summary="One cron schedule")
+    def get(self, request: Request, schedule_id: int) -> Response:
+        """One of the tenant's schedules, with its next run, its last run and the last job it enqueued."""
+        return Response(ScheduleSerializer(self.schedule(schedule_id)).data)
+
+    @extend_schema(
+        request=ScheduleChangeSerializer,
+        responses=ScheduleSerializer,
+        summary="Change a cron schedule (owners and admins)",
+    )
+    def patch(self, request: Request, schedule_id: int) -> Response:
+        """Changes any of its name, job type, payload, expression, time zone and missed-slot policy; the next
+        slot is reckoned again from now. A bad value is a 400 under its field."""
+        self.schedule(schedule_id)
+        params = ScheduleChangeSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        if "cron" in data:
+            data["expression"] = data.pop("cron")
+        changed = self.written(request, schedules.update_schedule, schedule_id=schedule_id, public_only=True, **data)
+        return Response(ScheduleSerializer(changed).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a cron schedule (owners and admins; its jobs stay)")
+    def delete(self, request: Request, schedule_id: int) -> Response:
+        """The schedule is gone: no slot of it runs again. The jobs it enqueued stay."""
+        self.schedule(schedule_id)
+        self.written(request, schedules.delete_schedule, schedule_id=schedule_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SchedulePauseView(ScheduleAPIView):
+    @extend_schema(request=None, responses=ScheduleSerializer, summary="Pause a cron schedule (owners and admins)")
+    def post(self, request: Request, schedule_id: int) -> Response:
+        """No slot is enqueued until it is resumed. Pausing a paused schedule changes nothing."""
+        self.schedule(schedule_id)
+        return Response(
+            ScheduleSerializer(self.written(request, schedules.pause_schedule, schedule_id=schedule_id)).data
+        )
+
+
+class ScheduleResumeView(ScheduleAPIView):
+    @extend_schema(request=None, responses=ScheduleSerializer, summary="Resume a cron schedule (owners and admins)")
+    def post(self, request: Request, schedule_id: int) -> Response:
+        """Runs again from the next slot after now; the slots missed while paused never run."""
+        self.schedule(schedule_id)
+        resumed = self.written(request, schedules.resume_schedule, schedule_id=schedule_id)
+        return Response(ScheduleSerializer(resumed).data)
+
+
+class ScheduleRunView(ScheduleAPIView):
+    @extend_schema(
+        request=None, responses={201: JobSerializer}, summary="Enqueue a cron schedule's job now (owners and admins)"
+    )
+    def post(self, request: Request, schedule_id: int) -> Response:
+        """One job of the schedule now, beside its slots (which stay as they are). Answers the job."""
+        self.schedule(schedule_id)
+        job = self.written(request, schedules.run_schedule_now, schedule_id=schedule_id)
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ballast.jobs import actions as jobs_actions
+from ballast.jobs import schedules
 from ballast.jobs.actions import ActionRefused, Operator, Outcome, TargetNotFound
 from ballast.jobs.bulk import JobFilter
 from ballast.jobs.models import Pause
@@ -344,3 +345,51 @@ class StopWorker(OperatorActionBase):
 
     def perform(self) -> Outcome:
         return jobs_actions.stop_worker(by=self.operator, worker_name=self.worker_name)
+
+
+@dataclass
+class ScheduleAction(OperatorActionBase):
+    """Through ballast.jobs.schedules, which audits the change with the operator as its actor."""
+
+    permission: ClassVar[str] = OPERATE_QUEUE
+    target_type: ClassVar[str] = "schedule"
+    schedule_id: int = 0
+
+    def perform(self) -> Outcome:
+        try:
+            return self.on_schedule()
+        except schedules.ScheduleNotFound:
+            raise TargetNotFound(f"There is no schedule {self.schedule_id}.") from None
+        except schedules.ScheduleError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    def on_schedule(self) -> Outcome:
+        raise NotImplementedError
+
+
+@dataclass
+class RunScheduleNow(ScheduleAction):
+    name: ClassVar[str] = "schedule.run_now"
+
+    def on_schedule(self) -> Outcome:
+        job = schedules.run_schedule_now(schedule_id=self.schedule_id, actor=self.actor)
+        return Outcome(f"Schedule {self.schedule_id}: job {job.pk} is queued.", {"job_id": job.pk})
+
+
+@dataclass
+class PauseSchedule(ScheduleAction):
+    name: ClassVar[str] = "schedule.paused"
+
+    def on_schedule(self) -> Outcome:
+        schedule = schedules.pause_schedule(schedule_id=self.schedule_id, actor=self.actor)
+        return Outcome(f"Schedule {schedule.name!r} is paused.")
+
+
+@dataclass
+class ResumeSchedule(ScheduleAction):
+    name: ClassVar[str] = "schedule.resumed"
+
+    def on_schedule(self) -> Outcome:
+        schedule = schedules.resume_schedule(schedule_id=self.schedule_id, actor=self.actor)
+        when = f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC" if schedule.next_run_at else "its next slot"
+        return Outcome(f"Schedule {schedule.name!r} runs again from {when}.")

@@ -106,6 +106,19 @@ class Jobs(models.Model):
         return "jobs browser"
 
 
+class Schedules(models.Model):
+    """No table: the admin entry "Ops: schedules" at /admin/ops/schedules/ (cron schedules, ops.views)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        db_table = "ops_schedules_console_none"
+        verbose_name = verbose_name_plural = "Ops: schedules"
+
+    def __str__(self) -> str:
+        return "schedules console"
+
+
 class IdempotencyMinute(models.Model):
     """Per minute and tenant, what became of the keyed API requests (ops.idempotency_stats): executed, replayed,
     refused as a 422 conflict or as 409 in flight. Copied from Redis counters by the scheduler's minute rollup."""

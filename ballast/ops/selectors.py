@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.db.models import F
 
 from ballast.jobs import pauses, policy, wakeups
 from ballast.jobs import sql as jobs_sql
@@ -528,3 +529,53 @@ def wakeup_queues(*, listening: dict[str, int]) -> list[WakeupQueue] | None:
     except Exception:
         return None
     return [WakeupQueue(name, counts[2 * i], counts[2 * i + 1], listening.get(name, 0)) for i, name in enumerate(names)]
+
+
+@dataclass
+class ScheduleRow:
+    schedule: Any  # ballast.jobs.models.Schedule
+    tenant: str
+    last_status: str | None  # the status of its last job now; None without one (or once it is gone)
+
+
+def schedules(*, tenant_id: int | None = None, limit: int = 500) -> list[ScheduleRow]:
+    """Every schedule, operators' and those declared in code, soonest next run first (paused ones last), with the
+    status of each one's last job: three queries."""
+    from ballast.jobs.models import Job, Schedule
+
+    found = Schedule.objects.unscoped().order_by(F("next_run_at").asc(nulls_last=True), "name")
+    if tenant_id is not None:
+        found = found.filter(tenant_id=tenant_id)
+    rows = list(found[:limit])
+    last_ids = [row.last_job_id for row in rows if row.last_job_id is not None]
+    statuses = dict(Job.objects.unscoped().filter(pk__in=last_ids).values_list("pk", "status")) if last_ids else {}
+    names = dict(tenant_choices())
+    return [
+        ScheduleRow(
+            schedule=row,
+            tenant=names.get(row.tenant_id, str(row.tenant_id)),
+            last_status=statuses.get(row.last_job_id) if row.last_job_id is not None else None,
+        )
+        for row in rows
+    ]
+
+
+def schedule_runs(schedule_id: int, *, limit: int = 20) -> dict[str, Any] | None:
+    """One schedule and its last `limit` jobs (its slots and its runs now), newest first."""
+    from ballast.jobs.models import Job, Schedule
+    from ballast.jobs.schedules import history_prefix
+
+    schedule = Schedule.objects.unscoped().filter(pk=schedule_id).first()
+    if schedule is None:
+        return None
+    prefix = history_prefix(schedule.pk)
+    runs = list(
+        Job.objects.unscoped()
+        .filter(tenant_id=schedule.tenant_id, idempotency_key__startswith=prefix)
+        .order_by("-created_at", "-id")
+        .values("id", "status", "idempotency_key", "created_at", "finished_at", "attempts", "last_error")[:limit]
+    )
+    for run in runs:
+        slot = run.pop("idempotency_key")[len(prefix) :]
+        run["trigger"] = "run now" if slot.startswith("now:") else f"slot {slot}"
+    return {"schedule": schedule, "runs": runs}

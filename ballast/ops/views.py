@@ -1,5 +1,6 @@
 """The console pages, served as admin entries without tables (registered in ops.admin): "Ops: queue"
-(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/) and "Ops: uploads" (/admin/ops/uploads/). Staff with
+(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/), "Ops: schedules" (/admin/ops/schedules/) and "Ops: uploads"
+(/admin/ops/uploads/). Staff with
 ops.view_console read; ops.operate_queue / ops.operate_uploads act (a POST without them answers 403). Each view
 translates the request and calls a selector or an ops.actions object."""
 
@@ -17,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
 from django_htmx.middleware import HtmxDetails
 
 from ballast.jobs import policy
@@ -359,3 +361,45 @@ class JobsConsoleAdmin(ConsoleAdmin):
             query["job"] = str(_int(request.POST.get("job_id"), 0))
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         return super()._back(request, status)
+
+
+class SchedulesConsoleAdmin(ConsoleAdmin):
+    """Every cron schedule with its next and last run; run now, pause and resume (ballast.jobs.schedules, through
+    ops.actions); `?schedule=<id>` adds that schedule's last runs."""
+
+    template = "admin/ops/schedules.html"
+    operate_permission = actions.OPERATE_QUEUE
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        context: dict[str, Any] = {"rows": selectors.schedules(tenant_id=tenant_id)}
+        chosen = request.GET.get("schedule")
+        if chosen:
+            history = selectors.schedule_runs(int(chosen)) if chosen.isdigit() else None
+            if history is None:
+                messages.error(request, f"There is no schedule {chosen}.")
+            context["history"] = history
+        return context
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if request.method == "GET" and "history" in context and context["history"] is None:
+            response.status_code = 404
+        return response
+
+    def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
+        builders: dict[str, type[actions.ScheduleAction]] = {
+            "run_now": actions.RunScheduleNow,
+            "pause": actions.PauseSchedule,
+            "resume": actions.ResumeSchedule,
+        }
+        if name not in builders:
+            raise actions.ActionRefused(f"Unknown action {name!r}.")
+        return builders[name](schedule_id=_int(request.POST.get("schedule_id"), 0))
+
+    def _back(self, request: HttpRequest, status: int = 302) -> HttpResponse:
+        if status != 302:
+            return super()._back(request, status)
+        query = {"tenant": request.POST.get("filter_tenant", ""), "schedule": request.POST.get("show", "")}
+        encoded = urlencode({key: value for key, value in query.items() if value})
+        return HttpResponseRedirect(request.path + (f"?{encoded}" if encoded else ""))

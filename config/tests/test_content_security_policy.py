@@ -34,7 +34,14 @@ def test_the_consoles_admin_and_demo_pages_hold_nothing_inline() -> None:
     client = Client()
     client.force_login(get_user_model().objects.get(username="root"))
 
-    for path in ["/admin/", "/admin/ops/queue/", "/admin/ops/jobs/", "/admin/ops/uploads/", "/uploads/demo"]:
+    for path in [
+        "/admin/",
+        "/admin/ops/queue/",
+        "/admin/ops/jobs/",
+        "/admin/ops/schedules/",
+        "/admin/ops/uploads/",
+        "/uploads/demo",
+    ]:
         page = client.get(path)
         assert page.status_code == 200, path
         html = page.content.decode()

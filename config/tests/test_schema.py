@@ -53,7 +53,7 @@ def test_list_operations_answer_a_page_envelope_and_document_page_size() -> None
         if method == "get" and any(p["name"] == "cursor" for p in operation.get("parameters", []))
     ]
 
-    assert len(lists) == 9
+    assert len(lists) == 10
     for path, operation in lists:
         ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         envelope = components[ref.rsplit("/", 1)[1]]

@@ -31,6 +31,7 @@ LIST_PATHS = [
     "/api/v1/trash",
     "/api/v1/webhooks/{endpoint}/deliveries",
     "/api/v1/emails",
+    "/api/v1/schedules",
 ]
 
 
