@@ -13,6 +13,8 @@ An app declares checks in its own `preflight.py` (loaded with the other declarat
 A check returns a short detail when it passes and raises CheckFailed (or anything else) when it does not;
 it bounds its own waiting (timeouts). `needs_processes=True` marks checks that need the worker and scheduler
 processes running (`preflight --skip-processes` leaves them out, e.g. right after migrate).
+`in_readiness=True` marks checks that /readyz also runs for staff and HEALTH_TOKEN holders (never for
+anonymous probes), reporting them without changing the probe's status (ballast.api.health).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Check:
     name: str
     func: Callable[[], str]
     needs_processes: bool = False
+    in_readiness: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,11 @@ class Result:
 _checks: dict[str, Check] = {}
 
 
-def preflight_check(name: str, *, needs_processes: bool = False) -> Callable[[Callable[[], str]], Callable[[], str]]:
+def preflight_check(
+    name: str, *, needs_processes: bool = False, in_readiness: bool = False
+) -> Callable[[Callable[[], str]], Callable[[], str]]:
     def register(func: Callable[[], str]) -> Callable[[], str]:
-        _checks[name] = Check(name=name, func=func, needs_processes=needs_processes)
+        _checks[name] = Check(name=name, func=func, needs_processes=needs_processes, in_readiness=in_readiness)
         return func
 
     return register
@@ -73,6 +78,10 @@ def run(check: Check) -> Result:
     except Exception as exc:  # a check that crashes has failed; say how
         return Result(check.name, False, f"{type(exc).__name__}: {exc}"[:500])
     return Result(check.name, True, detail)
+
+
+def readiness_checks() -> list[Check]:
+    return [check for check in registered_checks() if check.in_readiness]
 
 
 def run_checks(*, skip_processes: bool = False) -> list[Result]:
