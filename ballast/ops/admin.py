@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ballast.ops.models import Alert, Jobs, Queue, Uploads
-from ballast.ops.views import JobsConsoleAdmin, QueueConsoleAdmin, UploadsConsoleAdmin
+from ballast.ops.models import Alert, Governance, Jobs, Queue, Uploads
+from ballast.ops.views import GovernanceConsoleAdmin, JobsConsoleAdmin, QueueConsoleAdmin, UploadsConsoleAdmin
 from ballast.tenants.admin import ReadOnlySystemAdmin
 
 admin.site.register(Queue, QueueConsoleAdmin)
 admin.site.register(Uploads, UploadsConsoleAdmin)
 admin.site.register(Jobs, JobsConsoleAdmin)
+admin.site.register(Governance, GovernanceConsoleAdmin)
 
 
 @admin.register(Alert)
