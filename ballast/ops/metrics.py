@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from ballast.lib import metrics
 from ballast.lifecycle import governance
 from ballast.ops import idempotency_stats, selectors
+from ballast.ops.models import PreflightResult
 
 SYSTEM = "system"
 
@@ -115,6 +116,16 @@ def _data_governance() -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "ballast_postgres_waiting_locks", "Lock requests waiting now (pg_locks, not granted)", value=locks.waiting_locks
     )
+    passed = GaugeMetricFamily(
+        "ballast_preflight_check_passed", "1 when the check passed at the last manage.py preflight", labels=["check"]
+    )
+    checked = GaugeMetricFamily(
+        "ballast_preflight_checked_timestamp_seconds", "When the check last ran (Unix time)", labels=["check"]
+    )
+    for result in PreflightResult.objects.using(SYSTEM).order_by("name"):
+        passed.add_metric([result.name], int(result.ok))
+        checked.add_metric([result.name], result.checked_at.timestamp())
+    yield from (passed, checked)
 
 
 # The last rolled-up minute (ops.rollups), one measure per metric: counts as they are, latencies in seconds.

@@ -93,6 +93,18 @@ class MinuteRollup(models.Model):
         return f"rollup {self.queue} {self.minute:%Y-%m-%d %H:%M}"
 
 
+class PreflightResult(models.Model):
+    """The last result of each preflight check (`manage.py preflight`), for the metrics and the governance page."""
+
+    name = models.CharField(max_length=100, unique=True)
+    ok = models.BooleanField()
+    detail = models.TextField()
+    checked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'ok' if self.ok else 'failing'}"
+
+
 class Governance(models.Model):
     """No table: the admin entry "Ops: governance" at /admin/ops/governance/ (the data-governance report)."""
 

@@ -229,7 +229,7 @@ class GovernanceConsoleAdmin(ConsoleAdmin):
         days = _int(request.GET.get("days"), 7)
         if not 1 <= days <= 366:
             raise actions.ActionRefused(f"days must be between 1 and 366, not {days}.")
-        return {"report": governance_report(days=days), "days": days}
+        return {"report": governance_report(days=days), "days": days, "preflight": selectors.preflight_results()}
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         try:

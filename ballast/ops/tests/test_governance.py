@@ -15,8 +15,10 @@ from ballast.emails.tests.conftest import Mailbox, mailbox, smtp  # noqa: F401  
 from ballast.jobs.scheduler.periodic import database_now, platform_tenant_id, tasks
 from ballast.jobs.services import enqueue
 from ballast.jobs.worker.run import run_now
+from ballast.lib import preflight, redis_client
 from ballast.lifecycle import governance
 from ballast.lifecycle.maintenance import ensure_all_partitions
+from ballast.ops.models import PreflightResult
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"
 
@@ -97,3 +99,26 @@ def test_the_metrics_carry_table_sizes_locks_and_maintenance_durations(committed
     assert re.search(r'^ballast_table_dead_tuples\{table="jobs_jobattempt"\} \d', body, re.M)
     assert "# TYPE ballast_postgres_deadlocks_total counter" in body
     assert re.search(r"^ballast_postgres_waiting_locks \d", body, re.M)
+
+
+def test_a_preflight_run_leaves_each_checks_last_result_for_the_metrics_and_the_page(
+    reader: Any, settings: Any
+) -> None:
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_CACHE_SECONDS = 0
+    settings.REDIS_DSN = "redis://127.0.0.1:1/0"  # the redis check fails
+    try:
+        preflight.run_checks(skip_processes=True)
+    finally:
+        redis_client.REQUEST_BREAKER.reset()
+    client = Client()
+    client.force_login(reader)
+
+    body = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    page = client.get("/admin/ops/governance/").content.decode()
+
+    assert 'ballast_preflight_check_passed{check="redis"} 0.0' in body
+    assert 'ballast_preflight_check_passed{check="postgres"} 1.0' in body
+    assert re.search(r'^ballast_preflight_checked_timestamp_seconds\{check="redis"\} 1\.\d+e\+09', body, re.M)
+    assert 'data-check="redis"' in page and "is unreachable" in page
+    assert PreflightResult.objects.using("system").get(name="redis").ok is False
