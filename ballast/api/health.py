@@ -7,7 +7,9 @@ answering process's connection pools (per alias: in use, idle, waiting requests)
 An anonymous probe is cheap and throttled: it runs the cheap checks (one SELECT 1, one PING) and reuses the costly
 ones (migrations, roles) for HEALTH_CACHE_SECONDS; over HEALTH_ANONYMOUS_RATE per client address it gets 429
 (the throttle fails open when Redis is down, as the API's does). A staff session or the health token gets every
-check run now, with the error texts, and is never throttled.
+check run now, with the error texts, and is never throttled. They also get `diagnostics`: the preflight checks
+marked `in_readiness` (the SMTP server, ballast.emails.preflight), cached for HEALTH_CACHE_SECONDS because they talk
+to outside services; a failing diagnostic is reported, not a reason to leave the load balancer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 
 from ballast.api import throttling
-from ballast.lib import redis_client
+from ballast.lib import preflight, redis_client
 from ballast.lib.db_pool import pool_status
 from ballast.tenants.db_roles import runtime_role_problems
 
@@ -70,11 +72,28 @@ READINESS_CHECKS: dict[str, Callable[[], None]] = {
 CHEAP_CHECKS = frozenset({"postgres", "redis"})
 _cache_lock = threading.Lock()
 _cached: dict[str, tuple[float, str | None]] = {}  # check -> (monotonic time, error text or None)
+_cached_diagnostics: dict[str, tuple[float, preflight.Result]] = {}
 
 
 def forget_cached_checks() -> None:
     with _cache_lock:
         _cached.clear()
+        _cached_diagnostics.clear()
+
+
+def _diagnostics() -> dict[str, dict[str, object]]:
+    """The readiness-marked preflight checks, each run at most once per HEALTH_CACHE_SECONDS per process."""
+    report: dict[str, dict[str, object]] = {}
+    for check in preflight.readiness_checks():
+        now = time.monotonic()
+        with _cache_lock:
+            cached = _cached_diagnostics.get(check.name)
+        if cached is None or now - cached[0] >= settings.HEALTH_CACHE_SECONDS:
+            cached = (now, preflight.run(check))
+            with _cache_lock:
+                _cached_diagnostics[check.name] = cached
+        report[check.name] = {"ok": cached[1].ok, "detail": cached[1].detail}
+    return report
 
 
 def may_see_details(request: HttpRequest) -> bool:
@@ -144,4 +163,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
         if details:
             body["details"] = details
         body["pools"] = [pool.as_dict() for pool in pool_status()]
+        body["diagnostics"] = _diagnostics()
     return JsonResponse(body, status=503 if failing else 200)

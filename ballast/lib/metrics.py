@@ -52,6 +52,7 @@ class _Metrics:
     idempotency: Counter
     throttled: Counter
     throttle_fail_open: Counter
+    maintenance: Histogram
     pool_connections: Gauge
     pool_waiting: Gauge
 
@@ -90,6 +91,12 @@ def _metrics() -> _Metrics:
         throttled=Counter("ballast_throttled_requests", "API requests answered 429, by throttle scope", ["scope"]),
         throttle_fail_open=Counter(
             "ballast_throttle_fail_open", "API throttle checks let through because Redis failed"
+        ),
+        maintenance=Histogram(
+            "ballast_maintenance_run_seconds",
+            "Data-lifecycle duties (partition upkeep, retention, upload cleanups), per completed run",
+            ["task"],
+            buckets=TIME_BUCKETS,
         ),
         pool_connections=Gauge(
             "ballast_db_pool_connections",
@@ -175,6 +182,15 @@ def throttled(scope: str) -> None:
 
 def throttle_failed_open() -> None:
     _safely("a throttle that failed open", functools.partial(_inc, "throttle_fail_open"))
+
+
+def _observe_maintenance(task: str, seconds: float) -> None:
+    _metrics().maintenance.labels(task).observe(max(0.0, seconds))
+
+
+def maintenance_run(*, task: str, seconds: float) -> None:
+    """A data-lifecycle duty's completed run (`task`: a fixed name such as lifecycle.retention)."""
+    _safely("a maintenance run", functools.partial(_observe_maintenance, task, seconds))
 
 
 def _inc(name: str, *labels: str) -> None:

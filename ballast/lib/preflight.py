@@ -13,10 +13,15 @@ An app declares checks in its own `preflight.py` (loaded with the other declarat
 A check returns a short detail when it passes and raises CheckFailed (or anything else) when it does not;
 it bounds its own waiting (timeouts). `needs_processes=True` marks checks that need the worker and scheduler
 processes running (`preflight --skip-processes` leaves them out, e.g. right after migrate).
+`on_results(func)` registers a listener told every run's results (ops keeps the last result of each check for
+its metrics and console); a listener that fails is logged and never fails the run.
+`in_readiness=True` marks checks that /readyz also runs for staff and HEALTH_TOKEN holders (never for
+anonymous probes), reporting them without changing the probe's status (ballast.api.health).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,6 +32,7 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 REDIS_TIMEOUT_SECONDS = 2.0
+logger = logging.getLogger(__name__)
 
 
 class CheckFailed(Exception):
@@ -38,6 +44,7 @@ class Check:
     name: str
     func: Callable[[], str]
     needs_processes: bool = False
+    in_readiness: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,20 @@ class Result:
 
 
 _checks: dict[str, Check] = {}
+_listeners: list[Callable[[list[Result]], None]] = []
 
 
-def preflight_check(name: str, *, needs_processes: bool = False) -> Callable[[Callable[[], str]], Callable[[], str]]:
+def on_results(listener: Callable[[list[Result]], None]) -> Callable[[list[Result]], None]:
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def preflight_check(
+    name: str, *, needs_processes: bool = False, in_readiness: bool = False
+) -> Callable[[Callable[[], str]], Callable[[], str]]:
     def register(func: Callable[[], str]) -> Callable[[], str]:
-        _checks[name] = Check(name=name, func=func, needs_processes=needs_processes)
+        _checks[name] = Check(name=name, func=func, needs_processes=needs_processes, in_readiness=in_readiness)
         return func
 
     return register
@@ -75,8 +91,18 @@ def run(check: Check) -> Result:
     return Result(check.name, True, detail)
 
 
+def readiness_checks() -> list[Check]:
+    return [check for check in registered_checks() if check.in_readiness]
+
+
 def run_checks(*, skip_processes: bool = False) -> list[Result]:
-    return [run(check) for check in registered_checks() if not (skip_processes and check.needs_processes)]
+    results = [run(check) for check in registered_checks() if not (skip_processes and check.needs_processes)]
+    for listener in _listeners:
+        try:
+            listener(results)
+        except Exception:  # e.g. before migrate, or with Postgres down: the run's own checks say so
+            logger.warning("preflight: a results listener failed", exc_info=True)
+    return results
 
 
 # ------------------------------------------------------------------------------------------- built-in checks

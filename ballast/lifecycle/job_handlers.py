@@ -11,7 +11,7 @@ from django.db import DEFAULT_DB_ALIAS
 from ballast.jobs.registry import job_handler
 from ballast.jobs.scheduler.periodic import periodic
 from ballast.jobs.worker.context import JobContext, PermanentError
-from ballast.lifecycle import purge
+from ballast.lifecycle import governance, purge
 from ballast.lifecycle.maintenance import ensure_all_partitions
 from ballast.lifecycle.retention import apply_retention
 from ballast.tenants.audit import record
@@ -129,3 +129,8 @@ def maintain_partitions() -> None:
 @periodic("lifecycle.retention", every=timedelta(hours=1), requires_owner=True)
 def retention() -> None:
     apply_retention()
+
+
+@periodic("lifecycle.table_sizes", every=timedelta(days=1))
+def snapshot_table_sizes() -> None:
+    governance.take_snapshot()

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connections
 from ballast.lib.owner_role import catalogue_alias, owner_configured, owner_hint
 from ballast.lib.partitioned_tables import HighVolumeTable, tables
 from ballast.lib.partitioning import Partition
+from ballast.lifecycle.governance import recorded_run
 
 logger = logging.getLogger(__name__)
 OWNER = "owner"  # DDL
@@ -102,10 +103,21 @@ def _drop_or_attach_back(table: HighVolumeTable, partition: Partition) -> str:
 
 def apply_retention(*, dry_run: bool = False, today: date | None = None) -> RetentionReport:
     """Drop every partition wholly older than its table's retention; `dry_run` only says what would go (and,
-    in `refusals`, why a real run would be refused). RetentionRefused before any change."""
+    in `refusals`, why a real run would be refused). RetentionRefused before any change. A real run is recorded
+    (lifecycle.governance) with the partitions it dropped."""
     report = RetentionReport(dry_run=dry_run, refusals=refusals())
     if report.refusals and not dry_run:
         raise RetentionRefused("; ".join(report.refusals))
+    if dry_run:
+        _decide(report, dry_run=True, today=today)
+        return report
+    with recorded_run("lifecycle.retention") as run:
+        _decide(report, dry_run=False, today=today)
+        run.dropped = [d.partition for d in report.decisions if d.action == "dropped"]
+    return report
+
+
+def _decide(report: RetentionReport, *, dry_run: bool, today: date | None) -> None:
     catalogue = catalogue_alias()
     for table in tables():
         cutoff = table.retention_cutoff(today)
@@ -143,4 +155,3 @@ def apply_retention(*, dry_run: bool = False, today: date | None = None) -> Rete
                 if decision.action == "dropped":
                     logger.info("retention dropped %s (%d rows, before %s)", partition.name, decision.rows, cutoff)
             report.decisions.append(decision)
-    return report

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ballast.ops.models import Alert, Jobs, Queue, Schedules, Uploads
-from ballast.ops.views import JobsConsoleAdmin, QueueConsoleAdmin, SchedulesConsoleAdmin, UploadsConsoleAdmin
+from ballast.ops.models import Alert, Governance, Jobs, Queue, Schedules, Uploads
+from ballast.ops.views import (
+    GovernanceConsoleAdmin,
+    JobsConsoleAdmin,
+    QueueConsoleAdmin,
+    SchedulesConsoleAdmin,
+    UploadsConsoleAdmin,
+)
 from ballast.tenants.admin import ReadOnlySystemAdmin
 
 admin.site.register(Queue, QueueConsoleAdmin)
 admin.site.register(Uploads, UploadsConsoleAdmin)
 admin.site.register(Jobs, JobsConsoleAdmin)
 admin.site.register(Schedules, SchedulesConsoleAdmin)
+admin.site.register(Governance, GovernanceConsoleAdmin)
 
 
 @admin.register(Alert)

@@ -15,13 +15,15 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ballast.lib import metrics
+from ballast.lifecycle import governance
 from ballast.ops import idempotency_stats, selectors
+from ballast.ops.models import PreflightResult
 
 SYSTEM = "system"
 
@@ -87,6 +89,43 @@ class DatabaseGauges(Collector):
             "Replays over keyed API requests in the last hour",
             value=keyed["hit_rate"] or 0.0,
         )
+        yield from _data_governance()
+
+
+def _data_governance() -> Iterator[Metric]:
+    """Each high-volume table's size and bloat signal (summed over its partitions), lock waits and deadlocks."""
+    families = {
+        "partitions": GaugeMetricFamily("ballast_table_partitions", "Leaf partitions, by table", labels=["table"]),
+        "total_bytes": GaugeMetricFamily(
+            "ballast_table_size_bytes", "Size with indexes and TOAST, by table", labels=["table"]
+        ),
+        "index_bytes": GaugeMetricFamily("ballast_table_index_size_bytes", "Size of the indexes", labels=["table"]),
+        "live_tuples": GaugeMetricFamily("ballast_table_live_tuples", "Live rows (estimate)", labels=["table"]),
+        "dead_tuples": GaugeMetricFamily(
+            "ballast_table_dead_tuples", "Dead rows not yet vacuumed (estimate): the bloat signal", labels=["table"]
+        ),
+    }
+    for stats in governance.table_stats():
+        for measure, family in families.items():
+            family.add_metric([stats.table], getattr(stats, measure))
+    yield from families.values()
+    locks = governance.lock_stats()
+    yield CounterMetricFamily(
+        "ballast_postgres_deadlocks", "Deadlocks detected in this database (pg_stat_database)", value=locks.deadlocks
+    )
+    yield GaugeMetricFamily(
+        "ballast_postgres_waiting_locks", "Lock requests waiting now (pg_locks, not granted)", value=locks.waiting_locks
+    )
+    passed = GaugeMetricFamily(
+        "ballast_preflight_check_passed", "1 when the check passed at the last manage.py preflight", labels=["check"]
+    )
+    checked = GaugeMetricFamily(
+        "ballast_preflight_checked_timestamp_seconds", "When the check last ran (Unix time)", labels=["check"]
+    )
+    for result in PreflightResult.objects.using(SYSTEM).order_by("name"):
+        passed.add_metric([result.name], int(result.ok))
+        checked.add_metric([result.name], result.checked_at.timestamp())
+    yield from (passed, checked)
 
 
 # The last rolled-up minute (ops.rollups), one measure per metric: counts as they are, latencies in seconds.

@@ -93,6 +93,31 @@ class MinuteRollup(models.Model):
         return f"rollup {self.queue} {self.minute:%Y-%m-%d %H:%M}"
 
 
+class PreflightResult(models.Model):
+    """The last result of each preflight check (`manage.py preflight`), for the metrics and the governance page."""
+
+    name = models.CharField(max_length=100, unique=True)
+    ok = models.BooleanField()
+    detail = models.TextField()
+    checked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'ok' if self.ok else 'failing'}"
+
+
+class Governance(models.Model):
+    """No table: the admin entry "Ops: governance" at /admin/ops/governance/ (the data-governance report)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        db_table = "ops_governance_console_none"
+        verbose_name = verbose_name_plural = "Ops: governance"
+
+    def __str__(self) -> str:
+        return "governance report"
+
+
 class Jobs(models.Model):
     """No table: the admin entry "Ops: jobs" at /admin/ops/jobs/ (the jobs browser, ops.views)."""
 

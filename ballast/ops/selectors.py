@@ -17,7 +17,7 @@ from ballast.jobs import pauses, policy, wakeups
 from ballast.jobs import sql as jobs_sql
 from ballast.jobs.bulk import JobFilter
 from ballast.jobs.registry import get_handler, registered_types
-from ballast.ops.models import Alert
+from ballast.ops.models import Alert, PreflightResult
 
 SYSTEM = "system"
 
@@ -263,6 +263,11 @@ def storage_by_tenant(*, tenant_id: int | None = None) -> list[dict[str, Any]]:
 
 def cleanup_runs(*, tenant_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
     return _rows(CLEANUP_RUNS, {"tenant_id": tenant_id, "limit": limit})
+
+
+def preflight_results() -> list[PreflightResult]:
+    """The last result of each preflight check, by name."""
+    return list(PreflightResult.objects.using("system").order_by("name"))
 
 
 # Alert rules.

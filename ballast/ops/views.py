@@ -1,6 +1,6 @@
 """The console pages, served as admin entries without tables (registered in ops.admin): "Ops: queue"
-(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/), "Ops: schedules" (/admin/ops/schedules/) and "Ops: uploads"
-(/admin/ops/uploads/). Staff with
+(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/), "Ops: schedules" (/admin/ops/schedules/), "Ops: uploads"
+(/admin/ops/uploads/) and "Ops: governance" (/admin/ops/governance/, read only). Staff with
 ops.view_console read; ops.operate_queue / ops.operate_uploads act (a POST without them answers 403). Each view
 translates the request and calls a selector or an ops.actions object."""
 
@@ -24,6 +24,7 @@ from django_htmx.middleware import HtmxDetails
 from ballast.jobs import policy
 from ballast.jobs.bulk import JobFilter
 from ballast.lib import metrics
+from ballast.lifecycle.governance import governance_report
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
 
@@ -260,6 +261,24 @@ class UploadsConsoleAdmin(ConsoleAdmin):
             job_type=request.POST.get("job_type", actions.CLEANUP_TYPES[0]),
             run_now=name == "cleanup_now",
         )
+
+
+class GovernanceConsoleAdmin(ConsoleAdmin):
+    """The weekly data-governance report (lifecycle.governance), for `?days=N` (1 to 366, default 7)."""
+
+    template = "admin/ops/governance.html"
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        days = _int(request.GET.get("days"), 7)
+        if not 1 <= days <= 366:
+            raise actions.ActionRefused(f"days must be between 1 and 366, not {days}.")
+        return {"report": governance_report(days=days), "days": days, "preflight": selectors.preflight_results()}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        try:
+            return super().changelist_view(request, extra_context)
+        except actions.ActionRefused as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain")
 
 
 def _when(value: str | None) -> Any:

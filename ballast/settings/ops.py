@@ -15,6 +15,7 @@ __all__ = [
     "OPS_ALERT_OLDEST_DUE_SECONDS",
     "OPS_ALERT_OUTBOX_LAG_SECONDS",
     "OPS_EVENTS_TENANT",
+    "OPS_REPORT_EMAILS",
 ]
 
 # Alert rules, evaluated each minute by the scheduler's leader (ops.alerts).
@@ -28,6 +29,8 @@ OPS_ALERT_OUTBOX_LAG_SECONDS: int = env.int("OPS_ALERT_OUTBOX_LAG_SECONDS", defa
 OPS_EVENTS_TENANT: str = env.str("OPS_EVENTS_TENANT", default="")
 # Addresses mailed when an alert opens (through the emails app, as the events tenant). Empty: no mail.
 OPS_ALERT_EMAILS: list[str] = env.list("OPS_ALERT_EMAILS", default=[])
+# Who receives the weekly data-governance report (the periodic task ops.governance_report); empty: nobody.
+OPS_REPORT_EMAILS: list[str] = env.list("OPS_REPORT_EMAILS", default=[])
 # Bearer token for GET /metrics (Prometheus). Empty: only a staff session with ops.view_console may read it.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 # Job counters and histograms carry a `tenant` label only when this is on: one series per tenant and type.

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from ballast.lib import metrics
 from ballast.tenants.audit import SYSTEM_ACTOR, record
 from ballast.tenants.context import tenant_scope
 from ballast.uploads import keys, selectors, services
@@ -141,6 +142,9 @@ def _delete_orphans(storage: Storage, tenant_id: int, report: Report, *, dry_run
 def _finish(
     tenant_id: int, kind: str, report: Report, *, dry_run: bool, job_id: int | None, started_at: datetime
 ) -> CleanupRun:
+    finished_at = timezone.now()
+    if not dry_run:
+        metrics.maintenance_run(task=f"uploads.cleanup.{kind}", seconds=(finished_at - started_at).total_seconds())
     return CleanupRun.objects.create(
         tenant_id=tenant_id,
         kind=kind,
@@ -148,7 +152,7 @@ def _finish(
         job_id=job_id,
         dry_run=dry_run,
         started_at=started_at,
-        finished_at=timezone.now(),
+        finished_at=finished_at,
         **report.as_dict(),
     )
 

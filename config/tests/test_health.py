@@ -169,6 +169,7 @@ def test_the_probe_throttle_fails_open_when_redis_is_down(settings) -> None:
     assert answers == [503, 503, 503]  # Redis fails the check; the throttle lets every probe through
 
 
+@pytest.mark.usefixtures("committed")
 def test_staff_see_the_answering_processs_pools_and_anonymous_callers_do_not() -> None:
     anonymous = Client().get("/readyz").json()
     staff = _staff_client().get("/readyz").json()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connections
 
+from ballast.emails.tests.conftest import Mailbox, mailbox  # noqa: F401  (fixture)
 from ballast.lib import preflight
 from config.tests.processes import dsn, manage, prod_env
 
@@ -23,6 +24,7 @@ EXPECTED = {
     "row_level_security",
     "outbox_partitions",
     "partitions",
+    "email",
 }
 
 
@@ -58,12 +60,16 @@ def test_preflight_json_passes_every_check_on_a_sound_deployment() -> None:
     assert all(set(check) == {"name", "ok", "detail"} and check["ok"] for check in report["checks"])
 
 
-def test_preflight_passes_under_production_settings_with_the_deployment_checks() -> None:
-    result = manage("preflight", "--json", "--skip-processes", env=prod_env())
+def test_preflight_passes_under_production_settings_with_the_deployment_checks(
+    mailbox: Mailbox,  # noqa: F811
+) -> None:
+    smtp = {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(mailbox.port)}  # type: ignore[attr-defined]
+    result = manage("preflight", "--json", "--skip-processes", env=prod_env(**smtp))
 
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
     assert "production rules and deployment checks pass" in checks["configuration"]["detail"]
+    assert checks["email"]["detail"] == f"SMTP server 127.0.0.1:{mailbox.port} answers (EHLO)"  # type: ignore[attr-defined]
 
 
 def test_with_redis_unreachable_preflight_exits_non_zero_naming_redis_within_its_timeouts() -> None:
