@@ -1,8 +1,10 @@
 """The operator's operations on jobs (Zulip's zerver/actions): retry, cancel, discard, replay dead letters, run now,
 pause, resume, bulk actions over a filter (preview, then confirm), and quiet or stop a worker. One function each,
 called alike by the API (ballast.jobs.views), the console (ballast.ops) and the management commands. Each writes its
-change, the job's audit rows and one operator log row (ballast.tenants.audit.record_operator_action) in one
-transaction; a worker's command goes through Redis after its operator row commits.
+change and the job's audit rows in one transaction on the app alias, and one operator log row
+(ballast.tenants.audit.record_operator_action) through the system alias in a transaction around it: a failure
+of either rolls both back, and the log commits right after the tenant's writes. A worker's command goes through
+Redis after its operator row commits.
 
 Who may act is the caller's check (a token's role, a staff user's permission). An `Operator` with a `tenant_id`
 is a tenant's API credential: it reaches only its own tenant's jobs of public types; any other job is absent.
@@ -30,7 +32,8 @@ from ballast.lib import redis_client
 from ballast.tenants.audit import record_operator_action
 from ballast.tenants.context import tenant_scope
 
-APP = "default"  # the app role: the operator row joins the transaction of the tenant's writes
+APP = "default"  # the app role: the tenant's writes, under row-level security
+SYSTEM = "system"  # the operator log and bulk operations: operator-side tables the app role cannot touch
 
 RETRY = "ops.job.retry"
 CANCEL = "ops.job.cancel"
@@ -104,7 +107,7 @@ def _log(by: Operator, action: str, *, target_type: str, target_id: object, tena
         target_id=target_id,
         tenant_id=tenant_id,
         data=data,
-        using=APP,
+        using=SYSTEM,
     )
 
 
@@ -116,7 +119,7 @@ def retry_job(*, by: Operator, job_id: int) -> Outcome:
     """A failed or cancelled job runs again (its attempts keep counting); its open dead letters are resolved."""
     job = _job(job_id, by)
     try:
-        with tenant_scope(job.tenant_id):
+        with transaction.atomic(using=SYSTEM), tenant_scope(job.tenant_id):
             services.retry_job(job=job, actor=by.actor)
             _log(by, RETRY, target_type="job", target_id=job.pk, tenant_id=job.tenant_id, job_type=job.job_type)
     except IllegalTransition as exc:
@@ -128,7 +131,7 @@ def cancel_job(*, by: Operator, job_id: int) -> Outcome:
     """Queued: cancelled at once. Running: asked to stop."""
     job = _job(job_id, by)
     try:
-        with tenant_scope(job.tenant_id):
+        with transaction.atomic(using=SYSTEM), tenant_scope(job.tenant_id):
             job = services.cancel_job(job=job, actor=by.actor)
             _log(by, CANCEL, target_type="job", target_id=job.pk, tenant_id=job.tenant_id, job_type=job.job_type)
     except IllegalTransition as exc:
@@ -141,7 +144,7 @@ def discard_job(*, by: Operator, job_id: int) -> Outcome:
     """A job that should never run (services.discard_job): cancelled if queued, its dead letters closed."""
     job = _job(job_id, by)
     try:
-        with tenant_scope(job.tenant_id):
+        with transaction.atomic(using=SYSTEM), tenant_scope(job.tenant_id):
             closed = services.discard_job(job=job, actor=by.actor)
             _log(
                 by,
@@ -175,7 +178,7 @@ def replay_dead_letters(*, by: Operator, dead_letter_ids: list[int]) -> Outcome:
         by_tenant.setdefault(letter.tenant_id, []).append(letter)
     replayed: list[int] = []
     for tenant_id, group in by_tenant.items():
-        with tenant_scope(tenant_id):
+        with transaction.atomic(using=SYSTEM), tenant_scope(tenant_id):
             done = []
             for letter in group:
                 try:
@@ -210,7 +213,7 @@ def run_now(
         get_handler(job_type)
     except UnknownJobType as exc:
         raise ActionRefused(str(exc)) from None
-    with transaction.atomic(using=APP):
+    with transaction.atomic(using=SYSTEM):
         _log(by, RUN_NOW, target_type="job_type", target_id=job_type, tenant_id=tenant_id, max_jobs=max_jobs)
     report = process_due_jobs(max_jobs=max_jobs, budget_ms=budget_ms, tenant_id=tenant_id, job_type=job_type)
     data = {
@@ -241,7 +244,7 @@ def _check_pausable(kind: str, name: str) -> None:
 def pause(*, by: Operator, kind: str, target: str, reason: str = "") -> Outcome:
     """A paused queue or type is not claimed (jobs.pauses): its jobs wait, nothing is lost."""
     _check_pausable(kind, target)
-    with transaction.atomic(using=APP):
+    with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
         _, created = Pause.objects.using(APP).get_or_create(
             kind=kind, name=target, defaults={"paused_by": by.actor, "reason": reason[:500]}
         )
@@ -252,7 +255,7 @@ def pause(*, by: Operator, kind: str, target: str, reason: str = "") -> Outcome:
 
 
 def resume(*, by: Operator, kind: str, target: str) -> Outcome:
-    with transaction.atomic(using=APP):
+    with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
         deleted, _ = Pause.objects.using(APP).filter(kind=kind, name=target).delete()
         if not deleted:
             raise ActionRefused(f"The {kind} {target} is not paused.")
@@ -266,7 +269,7 @@ def preview_bulk(*, by: Operator, action: str, where: bulk.JobFilter) -> Outcome
     """Record every job the filter matches now, and their count, for a confirmation to act on."""
     if action not in bulk.ACTIONS:
         raise ActionRefused(f"Bulk action must be one of {', '.join(bulk.ACTIONS)}, not {action!r}.")
-    with transaction.atomic(using=APP):
+    with transaction.atomic(using=SYSTEM):
         operation = bulk.preview(action=action, where=where, actor=by.actor)
         _log(
             by,
@@ -283,8 +286,8 @@ def preview_bulk(*, by: Operator, action: str, where: bulk.JobFilter) -> Outcome
 
 def confirm_bulk(*, by: Operator, bulk_id: int) -> Outcome:
     """Start a previewed bulk action: one `ops.bulk` job per tenant works through its matched jobs."""
-    with transaction.atomic(using=APP):
-        operation = BulkOperation.objects.using(APP).select_for_update().filter(pk=bulk_id).first()
+    with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
+        operation = BulkOperation.objects.using(SYSTEM).select_for_update().filter(pk=bulk_id).first()
         if operation is None:
             raise TargetNotFound(f"There is no bulk operation {bulk_id}.")
         if operation.status != BulkOperation.Status.PREVIEWED:
@@ -293,7 +296,7 @@ def confirm_bulk(*, by: Operator, bulk_id: int) -> Outcome:
         operation.confirmed_by, operation.confirmed_at = by.actor, timezone.now()
         if not operation.count:
             operation.finished_at = operation.confirmed_at
-        operation.save(using=APP)
+        operation.save(using=SYSTEM)
         _log(
             by,
             BULK_CONFIRM,
@@ -325,7 +328,7 @@ def _command_worker(by: Operator, action: str, worker_name: str, send: Any) -> s
         if worker is None:
             raise TargetNotFound(f"There is no live worker {worker_name!r} (stopped already, or never started).")
         identity = f"{worker.hostname}:{worker.pid}"
-        with transaction.atomic(using=APP):
+        with transaction.atomic(using=SYSTEM):
             _log(by, action, target_type="worker", target_id=worker_name, tenant_id=None, identity=identity)
         send(connection, worker_name)
     except redis_client.REDIS_DOWN as exc:

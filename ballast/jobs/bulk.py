@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -104,7 +104,7 @@ def matching_ids(where: JobFilter, *, limit: int) -> list[tuple[int, int]]:
 
 def preview(*, action: str, where: JobFilter, actor: str) -> BulkOperation:
     matched = matching_ids(where, limit=MAX_MATCHES)
-    return BulkOperation.objects.using(APP).create(
+    return BulkOperation.objects.using(SYSTEM).create(
         action=action,
         filter=where.describe(),
         matched=[[tenant_id, job_id] for tenant_id, job_id in matched],
@@ -130,17 +130,17 @@ def apply_one(action: str, job: Job, actor: str) -> bool:
 
 def run_batches(*, bulk_id: int, tenant_id: int, start: int = 0, on_batch: Any = None) -> int:
     """Work through this tenant's matched jobs from index `start`; returns the index reached."""
-    bulk = BulkOperation.objects.using(APP).get(pk=bulk_id)
+    bulk = BulkOperation.objects.using(SYSTEM).get(pk=bulk_id)
     ids = [job_id for tenant, job_id in bulk.matched if tenant == tenant_id]
     actor = bulk.confirmed_by or bulk.created_by
     position = start
     while position < len(ids):
         chunk = ids[position : position + BATCH]
-        with tenant_scope(tenant_id):
+        with transaction.atomic(using=SYSTEM), tenant_scope(tenant_id):  # the progress commits with its batch
             changed = 0
             for job in Job.objects.filter(pk__in=chunk).order_by("id"):
                 changed += apply_one(bulk.action, job, actor)
-            BulkOperation.objects.using(APP).filter(pk=bulk_id).update(
+            BulkOperation.objects.using(SYSTEM).filter(pk=bulk_id).update(
                 processed=F("processed") + len(chunk),
                 changed=F("changed") + changed,
                 skipped=F("skipped") + len(chunk) - changed,
@@ -148,7 +148,7 @@ def run_batches(*, bulk_id: int, tenant_id: int, start: int = 0, on_batch: Any =
         position += len(chunk)
         if on_batch is not None:
             on_batch(position)
-    BulkOperation.objects.using(APP).filter(pk=bulk_id, processed__gte=F("count")).update(
+    BulkOperation.objects.using(SYSTEM).filter(pk=bulk_id, processed__gte=F("count")).update(
         status=BulkOperation.Status.DONE, finished_at=timezone.now()
     )
     return position

@@ -26,7 +26,8 @@ class QueuePolicy:
 QUEUES: dict[str, QueuePolicy] = {
     "maintenance": QueuePolicy("maintenance", default_priority=10, max_attempts=3, backoff_base=5, backoff_cap=300),
     "default": QueuePolicy("default", default_priority=0, max_attempts=5, backoff_base=2, backoff_cap=600),
-    "email": QueuePolicy("email", default_priority=0, max_attempts=8, backoff_base=10, backoff_cap=3600),
+    # Below the default: a burst of e-mail never delays the work it reports on (and it waits on its rate limits).
+    "email": QueuePolicy("email", default_priority=-5, max_attempts=8, backoff_base=10, backoff_cap=3600),
     # Deliveries wait on other people's servers (up to WEBHOOK_TIMEOUT_SECONDS): kept apart from other work.
     "webhooks": QueuePolicy("webhooks", default_priority=0, max_attempts=3, backoff_base=5, backoff_cap=300),
     # Periodic maintenance that needs the owner's DSN (VACUUM, partition DDL), run by the scheduler's leader.

@@ -131,16 +131,37 @@ class DeadLetterQuery(PageQuery):
     )
 
 
+MAX_EXCLUDED_TYPES = 10
+_JOB_TYPE_NAME = r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*"
+# The schema carries the whole rule as a pattern, so a client (and the fuzzer) knows what is valid.
+EXCLUDED_TYPES = rf"^{_JOB_TYPE_NAME}(,{_JOB_TYPE_NAME}){{0,{MAX_EXCLUDED_TYPES - 1}}}$"
+
+
 class QueueProcessParams(StrictSerializer):
     json_types = False  # query parameters are strings
 
-    max = serializers.IntegerField(min_value=1, max_value=50, default=10, help_text="Jobs to run at most.")
+    max = serializers.IntegerField(
+        min_value=1, max_value=50, default=1, help_text="Jobs to run at most (one, unless the caller asks for more)."
+    )
     # Well under the web server's worker timeout (30 s): a request must never be killed mid-job.
     budget_ms = serializers.IntegerField(
         min_value=1, max_value=10_000, default=5_000, help_text="No job starts after this many milliseconds."
     )
     job_type = serializers.CharField(required=False, max_length=100, help_text="Only jobs of this type.")
     tenant = serializers.SlugField(required=False, help_text="X-Queue-Secret only: only this tenant's jobs.")
+    excludeTypes = serializers.RegexField(
+        EXCLUDED_TYPES,
+        required=False,
+        max_length=300,  # the request line stays under the web server's limit, escaped characters included
+        error_messages={
+            "invalid": f"Comma-separated job type names (letters, digits, _ and dots, no spaces), at most "
+            f"{MAX_EXCLUDED_TYPES}."
+        },
+        help_text=f"Comma-separated job types not to run in this call (at most {MAX_EXCLUDED_TYPES}).",
+    )
+
+    def validate_excludeTypes(self, value: str) -> list[str]:  # a final newline is trimmed before the pattern
+        return value.split(",")
 
 
 class QueueProcessResult(serializers.Serializer[Any]):

@@ -215,14 +215,17 @@ class QueueProcessView(ApiRequestMixin, APIView):
         summary="Process due jobs synchronously, within a time budget",
     )
     def post(self, request: Request) -> Response:
-        """Runs up to `max` due jobs in this request, within `budget_ms`, and reports what happened: a tenant
-        admin's token processes its own tenant's jobs, X-Queue-Secret any tenant's (or one, with `tenant`)."""
+        """Runs up to `max` due jobs (one by default) in this request, within `budget_ms`, and reports what
+        happened: a tenant admin's token processes its own tenant's jobs, X-Queue-Secret any tenant's (or one,
+        with `tenant`). Types named in `excludeTypes` are left queued. The e-mail rate limits and the concurrency
+        caps (JOBS_CONCURRENCY) hold as in the workers: a job over a limit stays queued, uncharged."""
         tenant_id = self._tenant_id(request, self.query)
         report = process_due_jobs(
             max_jobs=self.query["max"],
             budget_ms=self.query["budget_ms"],
             tenant_id=tenant_id,
             job_type=self.query.get("job_type"),
+            exclude_types=self.query.get("excludeTypes", []),
         )
         return Response(QueueProcessResult(report).data)
 

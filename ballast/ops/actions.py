@@ -1,8 +1,8 @@
 """The console's operator actions as objects (the Wagtail actions pattern): `check(user)` raises ActionForbidden
 unless the staff user holds the permission; `execute()` then does the work. Actions on jobs call the jobs app's
 operations (ballast.jobs.actions), the same functions the API and the commands call; the console's own (alerts,
-upload cleanup) write their change and one operator log row (ballast.tenants.models.OperatorAction) in one
-transaction.
+upload cleanup) write their change and one operator log row (ballast.tenants.models.OperatorAction) through
+the system alias, in one transaction around the tenant's writes.
 
     action = RetryJob(job_id=42)
     action.check(request.user)
@@ -36,7 +36,8 @@ from ballast.uploads.scheduling import schedule_cleanup
 VIEW = "ops.view_console"
 OPERATE_QUEUE = "ops.operate_queue"
 OPERATE_UPLOADS = "ops.operate_uploads"
-APP = "default"  # the app role: the operator row joins the transaction of the tenant's writes
+SYSTEM = "system"  # alerts and the operator log: operator-side tables, out of the app role's reach
+APP = "default"  # the app role: a tenant's writes (an alert's e-mail, a cleanup job)
 
 REGISTERED: dict[str, type[OperatorActionBase]] = {}
 
@@ -94,7 +95,7 @@ class OperatorActionBase:
             target_id=target_id,
             tenant_id=tenant_id,
             data=data,
-            using=APP,
+            using=SYSTEM,
         )
 
 
@@ -217,7 +218,7 @@ class EnqueueCleanup(OperatorActionBase):
         tenant_id = tenant_id_of(self.tenant)
         if tenant_id is None:
             raise ActionRefused("Name the tenant to clean up.")
-        with tenant_scope(tenant_id):
+        with transaction.atomic(using=SYSTEM), tenant_scope(tenant_id):
             job = schedule_cleanup(tenant_id=tenant_id, job_type=self.job_type, actor=self.actor)
             self.audit(
                 target_id=tenant_id, tenant_id=tenant_id, job_id=job.pk, job_type=self.job_type, now=self.run_now
@@ -241,7 +242,7 @@ class _AlertAction(OperatorActionBase):
     alert_id: int = 0
 
     def _alert(self) -> Alert:
-        alert = Alert.objects.using(APP).select_for_update().filter(pk=self.alert_id).first()
+        alert = Alert.objects.using(SYSTEM).select_for_update().filter(pk=self.alert_id).first()
         if alert is None:
             raise ActionRefused(f"There is no alert {self.alert_id}.")
         if alert.status not in self.allowed_from:
@@ -255,14 +256,14 @@ class AcknowledgeAlert(_AlertAction):
     allowed_from: ClassVar[tuple[str, ...]] = (Alert.Status.OPEN,)
 
     def perform(self) -> Outcome:
-        with transaction.atomic(using=APP):
+        with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
             alert = self._alert()
             alert.status, alert.acknowledged_at, alert.acknowledged_by = (
                 Alert.Status.ACKNOWLEDGED,
                 timezone.now(),
                 self.actor,
             )
-            alert.save(using=APP, update_fields=["status", "acknowledged_at", "acknowledged_by"])
+            alert.save(using=SYSTEM, update_fields=["status", "acknowledged_at", "acknowledged_by"])
             self.audit(target_id=alert.pk, tenant_id=alert.tenant_id, rule=alert.rule)
             alerts.announce(alert, "acknowledged", actor=self.actor)
         return Outcome(f"Alert {alert.pk} acknowledged.")
@@ -277,11 +278,11 @@ class SnoozeAlert(_AlertAction):
     def perform(self) -> Outcome:
         if not 1 <= self.minutes <= 7 * 24 * 60:
             raise ActionRefused("Snooze for 1 minute to 7 days.")
-        with transaction.atomic(using=APP):
+        with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
             alert = self._alert()
             until: datetime = timezone.now() + timedelta(minutes=self.minutes)
             alert.snoozed_until = until
-            alert.save(using=APP, update_fields=["snoozed_until"])
+            alert.save(using=SYSTEM, update_fields=["snoozed_until"])
             self.audit(target_id=alert.pk, tenant_id=alert.tenant_id, until=until.isoformat())
             alerts.announce(alert, "snoozed", actor=self.actor)
         return Outcome(f"Alert {alert.pk} snoozed until {until:%Y-%m-%d %H:%M} UTC.")
@@ -293,10 +294,10 @@ class ResolveAlert(_AlertAction):
     allowed_from: ClassVar[tuple[str, ...]] = (Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED)
 
     def perform(self) -> Outcome:
-        with transaction.atomic(using=APP):
+        with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
             alert = self._alert()
             alert.status, alert.resolved_at, alert.resolved_by = Alert.Status.RESOLVED, timezone.now(), self.actor
-            alert.save(using=APP, update_fields=["status", "resolved_at", "resolved_by"])
+            alert.save(using=SYSTEM, update_fields=["status", "resolved_at", "resolved_by"])
             self.audit(target_id=alert.pk, tenant_id=alert.tenant_id, rule=alert.rule)
             alerts.announce(alert, "resolved", actor=self.actor)
         return Outcome(f"Alert {alert.pk} resolved.")

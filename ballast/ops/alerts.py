@@ -21,7 +21,8 @@ from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
-APP = "default"
+APP = "default"  # the alert e-mail, in the events tenant
+SYSTEM = "system"  # alerts and the operator log: operator-side tables
 
 # The changes the rules make on their own (the operator's go through ops.actions).
 SYSTEM_CHANGES = {"opened": "ops.alert.open", "reopened": "ops.alert.reopen", "resolved": "ops.alert.auto_resolve"}
@@ -90,7 +91,7 @@ def _system_audit(alert: Alert, change: str) -> None:
         target_id=alert.pk,
         tenant_id=alert.tenant_id,
         data={"rule": alert.rule, "subject": alert.subject},
-        using=APP,
+        using=SYSTEM,
     )
 
 
@@ -162,14 +163,14 @@ def evaluate(found: list[Condition] | None = None) -> EvaluationReport:
     found = conditions() if found is None else found
     report = EvaluationReport()
     firing = {(c.rule, c.subject): c for c in found}
-    with transaction.atomic(using=APP):
+    with transaction.atomic(using=SYSTEM), transaction.atomic(using=APP):
         latest: dict[tuple[str, str], Alert] = {}
-        for alert in Alert.objects.using(APP).select_for_update().order_by("id"):
+        for alert in Alert.objects.using(SYSTEM).select_for_update().order_by("id"):
             latest[(alert.rule, alert.subject)] = alert  # the newest row per (rule, subject) wins
         for key, condition in firing.items():
             found_alert = latest.get(key)
             if found_alert is None:
-                alert = Alert.objects.using(APP).create(
+                alert = Alert.objects.using(SYSTEM).create(
                     rule=condition.rule,
                     subject=condition.subject,
                     tenant_id=condition.tenant_id,
@@ -182,13 +183,13 @@ def evaluate(found: list[Condition] | None = None) -> EvaluationReport:
                 alert.status, alert.title, alert.snoozed_until = Alert.Status.OPEN, condition.title, None
                 alert.acknowledged_at, alert.acknowledged_by = None, ""
                 alert.resolved_at, alert.resolved_by = None, ""
-                alert.save(using=APP)
+                alert.save(using=SYSTEM)
                 change = "reopened"
                 report.reopened += 1
             else:
                 if alert.title != condition.title:
                     alert.title = condition.title
-                    alert.save(using=APP, update_fields=["title"])
+                    alert.save(using=SYSTEM, update_fields=["title"])
                 continue
             _system_audit(alert, change)
             announce(alert, change, actor=SYSTEM_ACTOR)
@@ -196,7 +197,7 @@ def evaluate(found: list[Condition] | None = None) -> EvaluationReport:
             if key in firing or alert.status == Alert.Status.RESOLVED:
                 continue
             alert.status, alert.resolved_at, alert.resolved_by = Alert.Status.RESOLVED, timezone.now(), SYSTEM_ACTOR
-            alert.save(using=APP, update_fields=["status", "resolved_at", "resolved_by"])
+            alert.save(using=SYSTEM, update_fields=["status", "resolved_at", "resolved_by"])
             _system_audit(alert, "resolved")
             announce(alert, "resolved", actor=SYSTEM_ACTOR)
             report.resolved += 1

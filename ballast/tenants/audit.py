@@ -96,10 +96,10 @@ def record_operator_action(
     tenant_id: int | None = None,
     trace_id: str | None = None,
     data: dict[str, Any] | None = None,
-    using: str = "default",
+    using: str = "system",
 ) -> str:
-    """The operator log's row of one action, in the caller's transaction; returns its trace id (the current
-    request's or job's, or a new one)."""
+    """The operator log's row of one action, in the caller's transaction on the system alias (the app role has
+    no right on the operator log); returns its trace id (the current request's or job's, or a new one)."""
     trace_id = trace_id or _trace_id_source() or uuid.uuid4().hex
     OperatorAction.objects.using(using).create(
         actor=actor,

@@ -3,7 +3,9 @@
 - owner: owns the schema; `manage.py migrate` and partition maintenance.
 - app (`default`): serves tenant requests and runs tenant handlers. Exactly the rights that code needs:
   DML on tenant-owned tables (forced row-level security applies), INSERT and SELECT only on the audit log,
-  SELECT on django_migrations (readiness). Nothing on users, sessions, the admin log or any other table,
+  SELECT on django_migrations (readiness). Nothing on the operator-side tables that carry a tenant without
+  row-level security (the operator log, alerts, rollups, bulk operations, dedicated tenants: the system alias
+  only, tenants.db_router.SYSTEM_MODELS), nothing on users, sessions, the admin log or any other table,
   no sequence rights (identity columns need none), no default privileges on tables created later.
 - system: BYPASSRLS, for code that must cross tenants, the admin, and Django's auth and sessions
   (ballast.tenants.db_router). DML on every table, sequences USAGE and SELECT (never UPDATE, so never setval).
@@ -32,14 +34,6 @@ APP_ROLE_EXTRA_GRANTS: dict[str, str] = {
     MIGRATION_TABLE: "SELECT",  # /readyz and preflight: which migrations ran
     # Workers read which queues and types an operator paused; the pause action writes it with its row.
     "jobs_pause": "SELECT, INSERT, UPDATE, DELETE",
-    # The operator log (tenants.models.OperatorAction): operations write their row in the transaction of the
-    # tenant's writes they make (jobs/actions.py, ops/actions.py); append-only, like the audit log. Alerts,
-    # rollups and bulk operations are the console's own state (no tenant data), written by the same actions and
-    # by the scheduler's periodic tasks.
-    "ops_operatoraction": "SELECT, INSERT",
-    "ops_alert": "SELECT, INSERT, UPDATE",
-    "ops_minuterollup": "SELECT, INSERT, UPDATE, DELETE",
-    "ops_bulkoperation": "SELECT, INSERT, UPDATE",
 }
 TENANT_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 

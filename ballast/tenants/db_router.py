@@ -16,7 +16,21 @@ SYSTEM_ALIAS = "system"
 # Apps and models whose tables only the system role may touch. Tenants are not tenant-owned rows: the app
 # role gets what it needs of its tenant from the credential (read through the system alias at authentication).
 SYSTEM_APPS = frozenset({"auth", "admin", "sessions", "contenttypes"})
-SYSTEM_MODELS = frozenset({"tenants.tenant", "jobs.workerpresence"})
+SYSTEM_MODELS = frozenset(
+    {
+        "tenants.tenant",
+        "jobs.workerpresence",
+        # Operator-side tables: they carry a tenant_id but no row-level security, so the app role has no right
+        # on them (tenants/db_roles.py); operator code and the scheduler's periodic tasks reach them here.
+        "tenants.operatoraction",
+        "jobs.bulkoperation",
+        "ops.alert",
+        "ops.minuterollup",
+        "ops.idempotencyminute",
+        "ops.typebacklog",
+        "lifecycle.dedicatedtenant",
+    }
+)
 
 
 def _system_only(model: type[Any]) -> bool:

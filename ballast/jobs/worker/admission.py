@@ -96,3 +96,16 @@ def within_cap(job: ClaimedJob) -> bool:
             return True
         release_unstarted(job, delay=CAP_RETRY_SECONDS, using=SYSTEM)
     return False
+
+
+def admit(job: ClaimedJob) -> bool:
+    """For a job claimed outside a worker's loop (queue/process, run-now): a token of each of its rate limits,
+    then its type's concurrency cap. False: it went back to the queue, its attempt not charged."""
+    tokens = RateTokens(policy.rate_limits(job.queue, job.tenant_id))
+    if tokens.take():
+        release_unstarted(job)
+        return False
+    if not within_cap(job):
+        tokens.refund()
+        return False
+    return True

@@ -360,6 +360,6 @@ def run_now(job_id: int) -> RunReport:
     worker = f"now:{worker_identity()}"
     report = RunReport()
     job = claim_job(job_id, worker=worker)
-    if job is not None:
+    if job is not None and admission.admit(job):  # the e-mail rate limits and concurrency caps hold here too
         report.add(run_job(job, worker=worker))
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connections, transaction
+from django.db.models import Model
 
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Membership, Tenant
@@ -148,3 +149,46 @@ def test_every_tenant_table_has_forced_rls_and_the_tenant_policy() -> None:
         assert enabled and forced, table
         assert command == "ALL", table
         assert "current_setting('app.tenant_id'" in using and using == check, table
+
+
+# Every relation with a tenant_id column (partitions included): forced row-level security, or no privilege at
+# all for the app role (operator-side tables, reached through the system alias only).
+TENANT_TABLES_CATALOGUE = """
+SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity,
+    has_table_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+    OR has_any_column_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY c.relname
+"""
+
+
+@pytest.mark.usefixtures("committed")
+def test_every_table_with_a_tenant_column_is_forced_rls_or_out_of_the_app_roles_reach() -> None:
+    from django.conf import settings
+
+    with connections["system"].cursor() as cursor:
+        cursor.execute(TENANT_TABLES_CATALOGUE, {"role": settings.DATABASES["default"]["USER"]})
+        rows = cursor.fetchall()
+    names = {name for name, _, _ in rows}
+    assert {"jobs_job", "ops_operatoraction", "ops_minuterollup"} <= names
+    assert any(name.startswith("jobs_job_") for name in names), "partitions are walked too"
+    exposed = sorted(name for name, forced, privileged in rows if privileged and not forced)
+    assert exposed == []
+
+
+@pytest.mark.usefixtures("committed")
+def test_the_app_role_has_no_right_on_the_operator_side_tables_and_the_orm_takes_the_system_alias() -> None:
+    from ballast.jobs.models import BulkOperation
+    from ballast.ops.models import Alert, MinuteRollup
+    from ballast.tenants.models import OperatorAction
+
+    operator_side: list[type[Model]] = [OperatorAction, BulkOperation, Alert, MinuteRollup]
+    for model in operator_side:
+        assert model._default_manager.db == "system", model
+    with connections["default"].cursor() as cursor:
+        for model in operator_side:
+            with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic(using="default"):
+                cursor.execute(f"SELECT count(*) FROM {model._meta.db_table}")  # noqa: S608 (model tables)
