@@ -3,9 +3,9 @@ and operator jobs (deliveries, cleanups, bulk actions) are the operators' to see
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
-from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
+from ballast.jobs.models import Batch, Checkpoint, DeadLetter, Job, JobAttempt
 from ballast.jobs.registry import public_type_names
 
 
@@ -43,3 +43,13 @@ def dead_letters_to_replay(*, tenant_id: int, job_type: str | None = None) -> li
     if job_type:
         letters = letters.filter(job_type=job_type)
     return list(letters.order_by("created_at"))
+
+
+def batch_progress(batch_id: int) -> tuple[Batch, dict[str, int]] | None:
+    """A batch and how many of its members are in each state (one grouped read on the batch index). Must run
+    inside tenant_scope."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return None
+    rows = Job.objects.filter(batch_id=batch.pk).values_list("status").annotate(count=Count("id"))
+    return batch, {status: count for status, count in rows}

@@ -201,22 +201,38 @@ def enqueue(
 
 
 def enqueue_many(
-    *, tenant: Tenant | int, jobs: Sequence[NewJob], actor: str = SYSTEM_ACTOR, public_only: bool = False
+    *,
+    tenant: Tenant | int,
+    jobs: Sequence[NewJob],
+    actor: str = SYSTEM_ACTOR,
+    public_only: bool = False,
+    batch_id: int | None = None,
+    waiting: bool = False,
 ) -> list[Job]:
     """Create many jobs of one tenant in one statement (jobs, audit rows, job.created events), with the same
-    validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once."""
+    validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once.
+    `batch_id` and `waiting` are ballast.jobs.batches': the jobs are that batch's members, or wait for it."""
     tenant_id = _tenant_id(tenant)
     # The jobs' stored traceparent is this span's: their handlers' spans are its children.
     with telemetry.span(
         "ballast.enqueue", kind=SpanKind.PRODUCER, **{"ballast.tenant_id": tenant_id, "ballast.job_count": len(jobs)}
     ) as span:
-        created = _enqueue_many(tenant_id=tenant_id, jobs=jobs, actor=actor, public_only=public_only)
+        created = _enqueue_many(
+            tenant_id=tenant_id,
+            jobs=jobs,
+            actor=actor,
+            public_only=public_only,
+            batch_id=batch_id,
+            status=S.WAITING if waiting else S.QUEUED,
+        )
         if len(created) == 1:
             span.set_attributes({"ballast.job.id": created[0].pk, "ballast.job.type": created[0].job_type})
         return created
 
 
-def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_only: bool) -> list[Job]:
+def _enqueue_many(
+    *, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_only: bool, batch_id: int | None, status: str
+) -> list[Job]:
     context = tracing.current()
     rows: list[dict[str, Any]] = []
     keys: list[str] = []
@@ -264,6 +280,8 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
                 "lifecycle_events": spec.lifecycle_events,
                 "audit_data": {"job_type": new.job_type, "run_at": new.run_at.isoformat() if new.run_at else None},
                 "event_data": {"job_type": new.job_type, "queue": queue},
+                "status": status,
+                "batch_id": batch_id,
             }
         )
     if not rows:
@@ -360,7 +378,8 @@ def _assemble(
                     queue=row["queue"],
                     payload=row["payload"],
                     payload_hash=row["payload_hash"],
-                    status=S.QUEUED,
+                    status=row["status"],
+                    batch_id=row["batch_id"],
                     priority=priority,
                     available_at=available_at,
                     attempts=0,
@@ -376,7 +395,7 @@ def _assemble(
                     created_event_id=uuid.UUID(row["created_event_id"]),
                 )
                 job.created = True
-                if due:
+                if due and row["status"] == S.QUEUED:
                     urgent = priority > policy.QUEUES[row["queue"]].default_priority
                     wakeups.wake_after_commit(row["queue"], tenant_id, urgent=urgent)
                 result.append(job)
@@ -503,10 +522,11 @@ def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
 
 
 def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
-    """Queued: cancelled at once. Running: cancel_requested, and the handler stops when it next checks."""
+    """Queued or waiting (a batch's callback): cancelled at once. Running: cancel_requested, and the handler stops
+    when it next checks."""
     with tenant_scope(job.tenant_id):
-        if job.status == S.QUEUED and transition(
-            job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
+        if job.status in (S.QUEUED, S.WAITING) and transition(
+            job.pk, current=job.status, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
         ):
             action = "job.cancelled"
             _count_cancelled(job)

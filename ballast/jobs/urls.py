@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ballast.jobs import views
+from ballast.jobs import batch_views, views
 
 urlpatterns = [
     path("jobs", views.JobListCreateView.as_view(), name="job-list"),
@@ -9,5 +9,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/retry", views.JobRetryView.as_view(), name="job-retry"),
     path("dead-letters", views.DeadLetterListView.as_view(), name="dead-letter-list"),
     path("dead-letters/<int:dead_letter_id>/replay", views.DeadLetterReplayView.as_view(), name="dead-letter-replay"),
+    path("batches/<int:batch_id>", batch_views.BatchDetailView.as_view(), name="batch-detail"),
+    path("batches/<int:batch_id>/cancel", batch_views.BatchCancelView.as_view(), name="batch-cancel"),
     path("queue/process", views.QueueProcessView.as_view(), name="queue-process"),
 ]
