@@ -58,6 +58,10 @@ class Job(TenantOwned):
     retention_at = models.DateTimeField(db_default=Now())
     # The batch this job is a member of (ballast.jobs.batches); no foreign key: jobs_job is partitioned.
     batch_id = models.BigIntegerField(null=True, blank=True)
+    # The job this one runs after (it waits until that one succeeds); the parent knows it has dependants, so that
+    # only a parent with some looks for them when it ends.
+    depends_on_id = models.BigIntegerField(null=True, blank=True)
+    has_dependants = models.BooleanField(default=False, db_default=False)
 
     # Not a column: enqueue() says whether this call created the job or found it by idempotency key.
     created: bool = False
@@ -86,6 +90,9 @@ class Job(TenantOwned):
             models.Index(fields=["queue", "tenant", "available_at"], condition=Q(status="queued"), name="job_due"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="job_running_lease"),
             models.Index(fields=["tenant", "batch_id"], condition=Q(batch_id__isnull=False), name="job_tenant_batch"),
+            models.Index(
+                fields=["tenant", "depends_on_id"], condition=Q(depends_on_id__isnull=False), name="job_tenant_after"
+            ),
         ]
 
     def __str__(self) -> str:

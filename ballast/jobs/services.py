@@ -148,6 +148,7 @@ class NewJob:
     queue: str | None = None  # another workers' queue than the type's own (the Tasks API's queue_name)
     unique_for: timedelta | None = None  # None: the type's own (HandlerSpec.unique_for)
     unique_states: Sequence[str] | None = None
+    after: Job | int | None = None  # the job this one waits for: it runs once that one succeeded
 
 
 def _tenant_id(tenant: Tenant | int) -> int:
@@ -170,6 +171,7 @@ def enqueue(
     queue: str | None = None,
     unique_for: timedelta | None = None,
     unique_states: Sequence[str] | None = None,
+    after: Job | int | None = None,
 ) -> Job:
     """Create a job in the caller's transaction; its queue is woken only after commit.
 
@@ -183,6 +185,10 @@ def enqueue(
     within that window is in one of `unique_states` (default DEFAULT_UNIQUE_STATES), that job is returned
     (`job.created` is False) instead of a new one. Concurrent enqueues of one type and payload take turns on
     an advisory lock, so they never make two.
+
+    `after` (a job or its id, of the same tenant): the job waits (`waiting`) until that one succeeds, then is
+    queued; if that one is dead-lettered or cancelled, this one is cancelled with the reason. EnqueueError when
+    that job is unknown or has already failed for good or been cancelled.
     """
     new = NewJob(
         job_type=job_type,
@@ -196,6 +202,7 @@ def enqueue(
         queue=queue,
         unique_for=unique_for,
         unique_states=unique_states,
+        after=after,
     )
     return enqueue_many(tenant=tenant, jobs=[new], actor=actor, public_only=public_only)[0]
 
@@ -280,8 +287,11 @@ def _enqueue_many(
                 "lifecycle_events": spec.lifecycle_events,
                 "audit_data": {"job_type": new.job_type, "run_at": new.run_at.isoformat() if new.run_at else None},
                 "event_data": {"job_type": new.job_type, "queue": queue},
-                "status": status,
+                "status": status if new.after is None else S.WAITING,
                 "batch_id": batch_id,
+                "depends_on_id": None
+                if new.after is None
+                else (new.after if isinstance(new.after, int) else new.after.pk),
             }
         )
     if not rows:
@@ -289,10 +299,31 @@ def _enqueue_many(
     with tenant_scope(tenant_id):
         if keys:
             lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
+        _mark_parents(rows)
         reused = _unique_holders(tenant_id, unique)
         fresh = [row for row in rows if row["ord"] not in reused]
         created = _insert(tenant_id, actor, fresh, bool(keys)) if fresh else {}
         return _assemble(tenant_id, rows, keys, created, reused)
+
+
+def _mark_parents(rows: list[dict[str, Any]]) -> None:
+    """Each parent of a row learns it has a dependant (jobs.sql.MARK_PARENT); a row whose parent already succeeded
+    is queued at once. EnqueueError for a parent unknown in this tenant, failed or cancelled. In tenant_scope."""
+    with connections["default"].cursor() as cursor:
+        for row in rows:
+            parent_id = row["depends_on_id"]
+            if parent_id is None:
+                continue
+            cursor.execute(jobs_sql.MARK_PARENT, {"parent_id": parent_id})
+            if cursor.fetchone() is not None:
+                continue
+            cursor.execute(jobs_sql.PARENT_STATUS, {"parent_id": parent_id})
+            found = cursor.fetchone()
+            if found is None:
+                raise EnqueueError(f"There is no job {parent_id} to run after", field="after")
+            if found[0] != S.SUCCEEDED:
+                raise EnqueueError(f"Job {parent_id} is {found[0]}: a job after it would never run", field="after")
+            row["status"] = S.QUEUED
 
 
 def _uniqueness(new: NewJob, spec: HandlerSpec, window: timedelta, taken: list[str]) -> tuple[str, float, list[str]]:
@@ -380,6 +411,7 @@ def _assemble(
                     payload_hash=row["payload_hash"],
                     status=row["status"],
                     batch_id=row["batch_id"],
+                    depends_on_id=row["depends_on_id"],
                     priority=priority,
                     available_at=available_at,
                     attempts=0,

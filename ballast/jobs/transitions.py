@@ -71,10 +71,32 @@ def transition(
         cursor.execute(sql.TRANSITION.format(assignments=", ".join(assignments), where=where), params)
         if cursor.rowcount != 1:
             return False
-        (batch_id,) = cursor.fetchone()
+        batch_id, has_dependants, tenant_id = cursor.fetchone()
     if batch_id is not None:
         _count_in_batch(batch_id, current=current, target=target, using=using)
+    if has_dependants and target in _COUNTER:
+        _settle_dependants(job_id, tenant_id=tenant_id, ended=target, using=using)
     return True
+
+
+def _settle_dependants(parent_id: int, *, tenant_id: int, ended: str, using: str) -> None:
+    """The jobs waiting for `parent_id`, in the caller's transaction: released when it succeeded, cancelled with
+    the reason when it failed for good or was cancelled (and so on down their own dependants)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql.WAITING_DEPENDANTS, {"tenant_id": tenant_id, "parent_id": parent_id})
+        waiting = cursor.fetchall()
+    for job_id, queue in waiting:
+        if ended == S.SUCCEEDED:
+            if transition(job_id, current=S.WAITING, target=S.QUEUED, values={"available_at": NOW}, using=using):
+                wakeups.wake_after_commit(queue, tenant_id, using=using)
+        else:
+            transition(
+                job_id,
+                current=S.WAITING,
+                target=S.CANCELLED,
+                values={"finished_at": NOW, "last_error": f"Job {parent_id}, which this job runs after, {ended}"},
+                using=using,
+            )
 
 
 _COUNTER = {S.SUCCEEDED: "succeeded", S.FAILED: "failed", S.CANCELLED: "cancelled"}
@@ -187,5 +209,7 @@ def succeed(
     (row,) = prepared_rows(using, sql.SUCCEED.format(**parts), params)
     if row[1] is not None:
         _count_in_batch(row[1], current=S.RUNNING, target=S.SUCCEEDED, using=using)
-    skip = 3 if event is not None else 2
+    if row[2] is not None:  # the tenant, when the job has dependants
+        _settle_dependants(job_id, tenant_id=row[2], ended=S.SUCCEEDED, using=using)
+    skip = 4 if event is not None else 3
     return row[0] is not None, tuple(row[skip:])

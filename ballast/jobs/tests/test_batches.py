@@ -137,6 +137,9 @@ def test_the_api_shows_a_batchs_progress_and_cancels_it(tenant: Tenant, make_tok
     assert (body["total"], body["succeeded"], body["pending"]) == (3, 1, 2)
     assert (body["members"]["succeeded"], body["members"]["queued"]) == (1, 2)
     assert body["on_complete_job_id"] == batch.on_complete_job_id and body["finished_at"] is None
+    member = Job.objects.unscoped().filter(batch_id=batch.pk).first()
+    assert member is not None
+    assert client.get(f"/api/v1/jobs/{member.pk}").json()["batch_id"] == batch.pk
 
     viewer = client_for(make_token(tenant, Role.VIEWER))
     assert viewer.post(f"/api/v1/batches/{batch.pk}/cancel").status_code == 403
