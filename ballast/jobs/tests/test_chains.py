@@ -12,6 +12,7 @@ from django.test import Client
 from ballast.jobs.services import EnqueueError, cancel_job, enqueue
 from ballast.jobs.testing import run_due_jobs
 from ballast.jobs.tests.conftest import job_row
+from ballast.jobs.tests.processes import Processes, wait_for
 from ballast.ops.tests.conftest import reader  # noqa: F401  (fixture)
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
@@ -134,3 +135,17 @@ def test_a_dependants_console_page_links_to_its_parent(tenant: Tenant, reader: U
     page = client.get("/admin/ops/jobs/", {"job": child.pk}).content.decode()
 
     assert f'<a href="?job={parent.pk}" id="runs-after">' in page
+
+
+def test_a_real_worker_runs_a_chain_in_order(tenant: Tenant, processes: Processes) -> None:
+    with transaction.atomic():
+        first = enqueue(tenant=tenant, job_type="diagnostics.sleep", payload={"seconds": 0.1})
+        second = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 2}, after=first)
+        third = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 3}, after=second)
+    processes.worker("default")
+
+    wait_for(lambda: job_row(third.pk).status == "succeeded", timeout=60, what="the chain's last job to succeed")
+
+    rows = [job_row(job.pk) for job in (first, second, third)]
+    assert rows[0].finished_at <= rows[1].started_at  # type: ignore[operator]
+    assert rows[1].finished_at <= rows[2].started_at  # type: ignore[operator]
