@@ -77,7 +77,7 @@ def offered(*, status: str, cancel_requested: bool, open_dead_letters: int) -> l
     found = []
     if status in (S.FAILED, S.CANCELLED):
         found.append("retry")
-    if status == S.QUEUED or (status == S.RUNNING and not cancel_requested):
+    if status in (S.QUEUED, S.WAITING) or (status == S.RUNNING and not cancel_requested):
         found.append("cancel")
     if status == S.QUEUED or (status in (S.FAILED, S.CANCELLED) and open_dead_letters):
         found.append("discard")

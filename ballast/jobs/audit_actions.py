@@ -22,6 +22,8 @@ register_actions(
         "schedule.resumed": "A paused cron schedule runs again from its next slot.",
         "schedule.deleted": "A cron schedule was deleted (its jobs stay).",
         "schedule.run_now": "An operator enqueued a cron schedule's job now, beside its slots.",
+        "batch.enqueued": "A batch of jobs was enqueued with its callbacks.",
+        "batch.cancelled": "A batch was cancelled: its queued members cancelled, its running ones asked to stop.",
         "diagnostics.chaos_step": "One step of a diagnostics.chaos job (bench/chaos.py): its checkpointed work.",
     }
 )

@@ -56,6 +56,12 @@ class Job(TenantOwned):
     # The partition key: when the job was enqueued. Never updated on the hot paths (a changed key moves the row
     # to another partition); retention carries a long-unfinished job forward so that its old month can go.
     retention_at = models.DateTimeField(db_default=Now())
+    # The batch this job is a member of (ballast.jobs.batches); no foreign key: jobs_job is partitioned.
+    batch_id = models.BigIntegerField(null=True, blank=True)
+    # The job this one runs after (it waits until that one succeeds); the parent knows it has dependants, so that
+    # only a parent with some looks for them when it ends.
+    depends_on_id = models.BigIntegerField(null=True, blank=True)
+    has_dependants = models.BooleanField(default=False, db_default=False)
 
     # Not a column: enqueue() says whether this call created the job or found it by idempotency key.
     created: bool = False
@@ -83,6 +89,10 @@ class Job(TenantOwned):
             ),
             models.Index(fields=["queue", "tenant", "available_at"], condition=Q(status="queued"), name="job_due"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="job_running_lease"),
+            models.Index(fields=["tenant", "batch_id"], condition=Q(batch_id__isnull=False), name="job_tenant_batch"),
+            models.Index(
+                fields=["tenant", "depends_on_id"], condition=Q(depends_on_id__isnull=False), name="job_tenant_after"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -283,3 +293,28 @@ class Schedule(TenantOwned):
 
     def __str__(self) -> str:
         return f"schedule {self.name} ({self.cron} {self.timezone})"
+
+
+class Batch(TenantOwned):
+    """A group of jobs enqueued together (ballast.jobs.batches). Each member's end is counted here in the
+    transaction that writes it (jobs.transitions); the member that ends last releases the callbacks, which wait
+    as jobs of their own from the batch's creation."""
+
+    total = models.PositiveIntegerField()
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    # Waiting jobs, no foreign keys (jobs_job is partitioned): on_complete runs once every member ended,
+    # on_success only when every member succeeded (else it is cancelled).
+    on_complete_job_id = models.BigIntegerField(null=True, blank=True)
+    on_success_job_id = models.BigIntegerField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "created_at"], name="batch_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.succeeded + self.failed + self.cancelled}/{self.total})"

@@ -3,9 +3,9 @@ and operator jobs (deliveries, cleanups, bulk actions) are the operators' to see
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
-from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt, Schedule
+from ballast.jobs.models import Batch, Checkpoint, DeadLetter, Job, JobAttempt, Schedule
 from ballast.jobs.registry import public_type_names
 
 
@@ -49,3 +49,13 @@ def schedules_of_current_tenant() -> QuerySet[Schedule]:
     """The tenant's own schedules: those declared in code are the platform's, never a tenant's to see. Must run
     inside tenant_scope."""
     return Schedule.objects.filter(declared_in_code=False)
+
+
+def batch_progress(batch_id: int) -> tuple[Batch, dict[str, int]] | None:
+    """A batch and how many of its members are in each state (one grouped read on the batch index). Must run
+    inside tenant_scope."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return None
+    rows = Job.objects.filter(batch_id=batch.pk).values_list("status").annotate(count=Count("id"))
+    return batch, {status: count for status, count in rows}

@@ -100,6 +100,8 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "trace_id",
             "correlation_id",
             "cancel_requested",
+            "batch_id",
+            "depends_on_id",
         ]
         read_only_fields = fields
 

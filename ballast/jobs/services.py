@@ -148,6 +148,7 @@ class NewJob:
     queue: str | None = None  # another workers' queue than the type's own (the Tasks API's queue_name)
     unique_for: timedelta | None = None  # None: the type's own (HandlerSpec.unique_for)
     unique_states: Sequence[str] | None = None
+    after: Job | int | None = None  # the job this one waits for: it runs once that one succeeded
 
 
 def _tenant_id(tenant: Tenant | int) -> int:
@@ -170,6 +171,7 @@ def enqueue(
     queue: str | None = None,
     unique_for: timedelta | None = None,
     unique_states: Sequence[str] | None = None,
+    after: Job | int | None = None,
 ) -> Job:
     """Create a job in the caller's transaction; its queue is woken only after commit.
 
@@ -183,6 +185,10 @@ def enqueue(
     within that window is in one of `unique_states` (default DEFAULT_UNIQUE_STATES), that job is returned
     (`job.created` is False) instead of a new one. Concurrent enqueues of one type and payload take turns on
     an advisory lock, so they never make two.
+
+    `after` (a job or its id, of the same tenant): the job waits (`waiting`) until that one succeeds, then is
+    queued; if that one is dead-lettered or cancelled, this one is cancelled with the reason. EnqueueError when
+    that job is unknown or has already failed for good or been cancelled.
     """
     new = NewJob(
         job_type=job_type,
@@ -196,27 +202,44 @@ def enqueue(
         queue=queue,
         unique_for=unique_for,
         unique_states=unique_states,
+        after=after,
     )
     return enqueue_many(tenant=tenant, jobs=[new], actor=actor, public_only=public_only)[0]
 
 
 def enqueue_many(
-    *, tenant: Tenant | int, jobs: Sequence[NewJob], actor: str = SYSTEM_ACTOR, public_only: bool = False
+    *,
+    tenant: Tenant | int,
+    jobs: Sequence[NewJob],
+    actor: str = SYSTEM_ACTOR,
+    public_only: bool = False,
+    batch_id: int | None = None,
+    waiting: bool = False,
 ) -> list[Job]:
     """Create many jobs of one tenant in one statement (jobs, audit rows, job.created events), with the same
-    validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once."""
+    validation and idempotency as enqueue(); the returned jobs are in the order given. Each queue woken once.
+    `batch_id` and `waiting` are ballast.jobs.batches': the jobs are that batch's members, or wait for it."""
     tenant_id = _tenant_id(tenant)
     # The jobs' stored traceparent is this span's: their handlers' spans are its children.
     with telemetry.span(
         "ballast.enqueue", kind=SpanKind.PRODUCER, **{"ballast.tenant_id": tenant_id, "ballast.job_count": len(jobs)}
     ) as span:
-        created = _enqueue_many(tenant_id=tenant_id, jobs=jobs, actor=actor, public_only=public_only)
+        created = _enqueue_many(
+            tenant_id=tenant_id,
+            jobs=jobs,
+            actor=actor,
+            public_only=public_only,
+            batch_id=batch_id,
+            status=S.WAITING if waiting else S.QUEUED,
+        )
         if len(created) == 1:
             span.set_attributes({"ballast.job.id": created[0].pk, "ballast.job.type": created[0].job_type})
         return created
 
 
-def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_only: bool) -> list[Job]:
+def _enqueue_many(
+    *, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_only: bool, batch_id: int | None, status: str
+) -> list[Job]:
     context = tracing.current()
     rows: list[dict[str, Any]] = []
     keys: list[str] = []
@@ -264,6 +287,11 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
                 "lifecycle_events": spec.lifecycle_events,
                 "audit_data": {"job_type": new.job_type, "run_at": new.run_at.isoformat() if new.run_at else None},
                 "event_data": {"job_type": new.job_type, "queue": queue},
+                "status": status if new.after is None else S.WAITING,
+                "batch_id": batch_id,
+                "depends_on_id": None
+                if new.after is None
+                else (new.after if isinstance(new.after, int) else new.after.pk),
             }
         )
     if not rows:
@@ -271,10 +299,31 @@ def _enqueue_many(*, tenant_id: int, jobs: Sequence[NewJob], actor: str, public_
     with tenant_scope(tenant_id):
         if keys:
             lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
+        _mark_parents(rows)
         reused = _unique_holders(tenant_id, unique)
         fresh = [row for row in rows if row["ord"] not in reused]
         created = _insert(tenant_id, actor, fresh, bool(keys)) if fresh else {}
         return _assemble(tenant_id, rows, keys, created, reused)
+
+
+def _mark_parents(rows: list[dict[str, Any]]) -> None:
+    """Each parent of a row learns it has a dependant (jobs.sql.MARK_PARENT); a row whose parent already succeeded
+    is queued at once. EnqueueError for a parent unknown in this tenant, failed or cancelled. In tenant_scope."""
+    with connections["default"].cursor() as cursor:
+        for row in rows:
+            parent_id = row["depends_on_id"]
+            if parent_id is None:
+                continue
+            cursor.execute(jobs_sql.MARK_PARENT, {"parent_id": parent_id})
+            if cursor.fetchone() is not None:
+                continue
+            cursor.execute(jobs_sql.PARENT_STATUS, {"parent_id": parent_id})
+            found = cursor.fetchone()
+            if found is None:
+                raise EnqueueError(f"There is no job {parent_id} to run after", field="after")
+            if found[0] != S.SUCCEEDED:
+                raise EnqueueError(f"Job {parent_id} is {found[0]}: a job after it would never run", field="after")
+            row["status"] = S.QUEUED
 
 
 def _uniqueness(new: NewJob, spec: HandlerSpec, window: timedelta, taken: list[str]) -> tuple[str, float, list[str]]:
@@ -360,7 +409,9 @@ def _assemble(
                     queue=row["queue"],
                     payload=row["payload"],
                     payload_hash=row["payload_hash"],
-                    status=S.QUEUED,
+                    status=row["status"],
+                    batch_id=row["batch_id"],
+                    depends_on_id=row["depends_on_id"],
                     priority=priority,
                     available_at=available_at,
                     attempts=0,
@@ -376,7 +427,7 @@ def _assemble(
                     created_event_id=uuid.UUID(row["created_event_id"]),
                 )
                 job.created = True
-                if due:
+                if due and row["status"] == S.QUEUED:
                     urgent = priority > policy.QUEUES[row["queue"]].default_priority
                     wakeups.wake_after_commit(row["queue"], tenant_id, urgent=urgent)
                 result.append(job)
@@ -503,10 +554,11 @@ def discard_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> int:
 
 
 def cancel_job(*, job: Job, actor: str = SYSTEM_ACTOR) -> Job:
-    """Queued: cancelled at once. Running: cancel_requested, and the handler stops when it next checks."""
+    """Queued or waiting (a batch's callback): cancelled at once. Running: cancel_requested, and the handler stops
+    when it next checks."""
     with tenant_scope(job.tenant_id):
-        if job.status == S.QUEUED and transition(
-            job.pk, current=S.QUEUED, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
+        if job.status in (S.QUEUED, S.WAITING) and transition(
+            job.pk, current=job.status, target=S.CANCELLED, values={"finished_at": NOW, "cancel_requested": True}
         ):
             action = "job.cancelled"
             _count_cancelled(job)

@@ -90,7 +90,7 @@ WITH done AS (
     UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, finished_at = clock_timestamp(),
         updated_at = clock_timestamp(), lease_token = NULL, lease_expires_at = NULL, last_error = ''
     WHERE id = %(job_id)s AND status = 'running' AND lease_token = %(token)s AND {in_partition}
-    RETURNING id, tenant_id, attempts, locked_at, locked_by
+    RETURNING id, tenant_id, attempts, locked_at, locked_by, batch_id, has_dependants
 ), acknowledged AS (
     INSERT INTO jobs_jobattempt (tenant_id, job_id, attempt, worker, started_at, finished_at, outcome, error,
         traceback, duration_ms)
@@ -99,11 +99,43 @@ WITH done AS (
     FROM done
     RETURNING job_id
 ){event_cte}{claim_cte}
-SELECT (SELECT job_id FROM acknowledged)::bigint{notify}{claim_select} FROM (SELECT 1) AS one{claim_join}
+SELECT (SELECT job_id FROM acknowledged)::bigint, (SELECT batch_id FROM done)::bigint,
+    (SELECT tenant_id FROM done WHERE has_dependants)::bigint{notify}{claim_select}
+FROM (SELECT 1) AS one{claim_join}
 """
 
 # A generic, checked move (jobs.transitions.transition builds the SET list).
-TRANSITION = "UPDATE jobs_job SET {assignments} WHERE {where}"
+TRANSITION = "UPDATE jobs_job SET {assignments} WHERE {where} RETURNING batch_id, has_dependants, tenant_id"
+
+# A batch member moved into an end (+1) or out of one (-1, a retry) in the transaction that moved it: the row lock
+# orders members ending at once, so exactly one of them sees the batch finish (finished_at set by its update).
+BATCH_MEMBER_MOVED = """
+UPDATE jobs_batch SET succeeded = succeeded + %(succeeded)s, failed = failed + %(failed)s,
+    cancelled = cancelled + %(cancelled)s,
+    finished_at = CASE WHEN succeeded + failed + cancelled + %(delta)s >= total THEN clock_timestamp() END
+WHERE id = %(batch_id)s AND finished_at IS NULL
+RETURNING tenant_id, total, succeeded, failed, cancelled, finished_at IS NOT NULL, on_complete_job_id,
+    on_success_job_id
+"""
+
+QUEUE_OF_JOB = "SELECT queue FROM jobs_job WHERE id = %(job_id)s"
+
+# The jobs waiting for a parent that just ended (jobs.transitions releases or cancels them).
+WAITING_DEPENDANTS = """
+SELECT id, queue FROM jobs_job
+WHERE tenant_id = %(tenant_id)s AND depends_on_id = %(parent_id)s AND status = 'waiting'
+ORDER BY id
+"""
+
+# A job about to run after `parent_id` marks it (has_dependants), unless it has already ended; the row lock orders
+# this with the parent's end, so either the parent's end sees the new dependant or the enqueue sees the end.
+MARK_PARENT = f"""
+UPDATE jobs_job SET has_dependants = true
+WHERE id = %(parent_id)s AND status NOT IN {FINISHED}
+RETURNING id
+"""  # noqa: S608
+
+PARENT_STATUS = "SELECT status FROM jobs_job WHERE id = %(parent_id)s"
 
 # Lease of the running attempt pushed forward; nothing when the lease was taken back.
 EXTEND_LEASE = f"""
@@ -181,15 +213,16 @@ WITH input AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
         ord int, job_type text, queue text, payload jsonb, payload_hash text, priority int, run_at timestamptz,
         max_attempts int, idempotency_key text, trace_id text, correlation_id text, causation_id text,
-        traceparent text, created_event_id uuid, lifecycle_events boolean, audit_data jsonb, event_data jsonb)
+        traceparent text, created_event_id uuid, lifecycle_events boolean, audit_data jsonb, event_data jsonb,
+        status text, batch_id bigint, depends_on_id bigint)
 ),
 job AS (
     INSERT INTO jobs_job (tenant_id, job_type, queue, payload, payload_hash, status, priority, available_at, attempts,
         max_attempts, last_error, idempotency_key, trace_id, correlation_id, causation_id, traceparent,
-        created_event_id, locked_by, cancel_requested, created_at, updated_at)
-    SELECT %(tenant_id)s, job_type, queue, payload, payload_hash, 'queued', priority,
+        created_event_id, locked_by, cancel_requested, created_at, updated_at, batch_id, depends_on_id)
+    SELECT %(tenant_id)s, job_type, queue, payload, payload_hash, status, priority,
         GREATEST(COALESCE(run_at, now()), now()), 0, max_attempts, '', idempotency_key, trace_id,
-        correlation_id, causation_id, traceparent, created_event_id, '', false, now(), now()
+        correlation_id, causation_id, traceparent, created_event_id, '', false, now(), now(), batch_id, depends_on_id
     FROM input{key_guard}
     ORDER BY ord
     RETURNING id, job_type, queue, idempotency_key, created_event_id, available_at, priority, created_at

@@ -7,6 +7,7 @@ from django.db import models
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued"  # available_at may lie in the future: scheduled, or backing off before a retry
+    WAITING = "waiting"  # a batch's callback until its last member ends (never claimed: the claim reads queued)
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     DLQ_PENDING = "dlq_pending"
@@ -19,6 +20,7 @@ S = JobStatus
 
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED}),
+    S.WAITING: frozenset({S.QUEUED, S.CANCELLED}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.QUEUED, S.DLQ_PENDING, S.CANCELLED}),
     S.DLQ_PENDING: frozenset({S.DLQ_RECORDED}),
     S.DLQ_RECORDED: frozenset({S.FAILED}),

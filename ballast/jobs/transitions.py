@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connections
 
-from ballast.jobs import sql
+from ballast.jobs import sql, wakeups
 from ballast.jobs.prepared import rows as prepared_rows
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.states import check_transition
@@ -69,7 +69,92 @@ def transition(
         params.append(retention_at)
     with connections[using].cursor() as cursor:
         cursor.execute(sql.TRANSITION.format(assignments=", ".join(assignments), where=where), params)
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        batch_id, has_dependants, tenant_id = cursor.fetchone()
+    if batch_id is not None:
+        _count_in_batch(batch_id, current=current, target=target, using=using)
+    if has_dependants and target in _COUNTER:
+        _settle_dependants(job_id, tenant_id=tenant_id, ended=target, using=using)
+    return True
+
+
+def _settle_dependants(parent_id: int, *, tenant_id: int, ended: str, using: str) -> None:
+    """The jobs waiting for `parent_id`, in the caller's transaction: released when it succeeded, cancelled with
+    the reason when it failed for good or was cancelled (and so on down their own dependants)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql.WAITING_DEPENDANTS, {"tenant_id": tenant_id, "parent_id": parent_id})
+        waiting = cursor.fetchall()
+    for job_id, queue in waiting:
+        if ended == S.SUCCEEDED:
+            if transition(job_id, current=S.WAITING, target=S.QUEUED, values={"available_at": NOW}, using=using):
+                wakeups.wake_after_commit(queue, tenant_id, using=using)
+        else:
+            transition(
+                job_id,
+                current=S.WAITING,
+                target=S.CANCELLED,
+                values={"finished_at": NOW, "last_error": f"Job {parent_id}, which this job runs after, {ended}"},
+                using=using,
+            )
+
+
+_COUNTER = {S.SUCCEEDED: "succeeded", S.FAILED: "failed", S.CANCELLED: "cancelled"}
+
+
+def _count_in_batch(batch_id: int, *, current: str, target: str, using: str) -> None:
+    """Count a member's move into an end (or back out of one) in its batch, in the caller's transaction; the
+    move that finishes the batch releases its callbacks."""
+    moves = {"succeeded": 0, "failed": 0, "cancelled": 0}
+    if target in _COUNTER:
+        moves[_COUNTER[S(target)]] += 1
+    if current in _COUNTER:
+        moves[_COUNTER[S(current)]] -= 1
+    if not any(moves.values()):
+        return
+    delta = sum(moves.values())
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql.BATCH_MEMBER_MOVED, {**moves, "delta": delta, "batch_id": batch_id})
+        row = cursor.fetchone()
+    if row is None or not row[5]:
+        return
+    tenant_id, total, succeeded, failed, cancelled, _, on_complete, on_success = row
+    counts = {"id": batch_id, "total": total, "succeeded": succeeded, "failed": failed, "cancelled": cancelled}
+    if on_complete is not None:
+        _release_callback(on_complete, tenant_id=tenant_id, counts=counts, using=using)
+    if on_success is not None and succeeded == total:
+        _release_callback(on_success, tenant_id=tenant_id, counts=counts, using=using)
+    elif on_success is not None:
+        transition(
+            on_success,
+            current=S.WAITING,
+            target=S.CANCELLED,
+            values={
+                "finished_at": NOW,
+                "last_error": f"Batch {batch_id} ended with {failed} failed and {cancelled} cancelled of {total}",
+            },
+            using=using,
+        )
+
+
+def _release_callback(job_id: int, *, tenant_id: int, counts: dict[str, int], using: str) -> None:
+    """waiting → queued, due now, the batch's counts in its payload under "batch" (integers only, so inlined)."""
+    fields = ", ".join(f"'{name}', {int(value)}" for name, value in counts.items())
+    released = transition(
+        job_id,
+        current=S.WAITING,
+        target=S.QUEUED,
+        values={
+            "available_at": NOW,
+            "payload": Sql(f"payload || jsonb_build_object('batch', jsonb_build_object({fields}))"),
+        },
+        using=using,
+    )
+    if released:
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql.QUEUE_OF_JOB, {"job_id": job_id})
+            (queue,) = cursor.fetchone()
+        wakeups.wake_after_commit(queue, tenant_id, using=using)
 
 
 def claim(statement: str, params: dict[str, Any], *, using: str = "system") -> list[tuple[Any, ...]]:
@@ -122,5 +207,9 @@ def succeed(
         }
         params |= claim_next
     (row,) = prepared_rows(using, sql.SUCCEED.format(**parts), params)
-    skip = 2 if event is not None else 1
+    if row[1] is not None:
+        _count_in_batch(row[1], current=S.RUNNING, target=S.SUCCEEDED, using=using)
+    if row[2] is not None:  # the tenant, when the job has dependants
+        _settle_dependants(job_id, tenant_id=row[2], ended=S.SUCCEEDED, using=using)
+    skip = 4 if event is not None else 3
     return row[0] is not None, tuple(row[skip:])

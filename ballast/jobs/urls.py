@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ballast.jobs import views
+from ballast.jobs import batch_views, views
 
 urlpatterns = [
     path("jobs", views.JobListCreateView.as_view(), name="job-list"),
@@ -14,5 +14,7 @@ urlpatterns = [
     path("schedules/<int:schedule_id>/pause", views.SchedulePauseView.as_view(), name="schedule-pause"),
     path("schedules/<int:schedule_id>/resume", views.ScheduleResumeView.as_view(), name="schedule-resume"),
     path("schedules/<int:schedule_id>/run", views.ScheduleRunView.as_view(), name="schedule-run"),
+    path("batches/<int:batch_id>", batch_views.BatchDetailView.as_view(), name="batch-detail"),
+    path("batches/<int:batch_id>/cancel", batch_views.BatchCancelView.as_view(), name="batch-cancel"),
     path("queue/process", views.QueueProcessView.as_view(), name="queue-process"),
 ]

@@ -404,7 +404,7 @@ def bulk_operation(bulk_id: int) -> dict[str, Any] | None:
 
 def job_detail(job_id: int) -> dict[str, Any] | None:
     from ballast.jobs.actions import offered
-    from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
+    from ballast.jobs.models import Batch, Checkpoint, DeadLetter, Job, JobAttempt
     from ballast.outbox.selectors import event_chain
     from ballast.tenants.context import tenant_scope
 
@@ -448,6 +448,7 @@ def job_detail(job_id: int) -> dict[str, Any] | None:
         "chain": flat,
         "chain_span_ms": chain_span_ms,
         "correlation_id": chain["correlation_id"] if chain else job.correlation_id,
+        "batch": Batch.objects.unscoped().filter(pk=job.batch_id).first() if job.batch_id else None,
     }
 
 

@@ -63,6 +63,7 @@ JOB_TYPE_LENGTH = Job._meta.get_field("job_type").max_length or 100
 
 STATUS = {
     JobStatus.QUEUED: TaskResultStatus.READY,  # waiting to run, for the first time or for a retry
+    JobStatus.WAITING: TaskResultStatus.READY,  # waiting for a batch or for the job it runs after
     JobStatus.RUNNING: TaskResultStatus.RUNNING,
     JobStatus.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
     JobStatus.DLQ_PENDING: TaskResultStatus.FAILED,

@@ -94,6 +94,8 @@ def test_unknown_routes_and_trailing_slashes_are_problem_404s(
     [
         ("put", "/api/v1/jobs", "GET, POST"),
         ("put", "/api/v1/jobs/1/cancel", "POST"),
+        ("put", "/api/v1/batches/1", "GET"),
+        ("get", "/api/v1/batches/1/cancel", "POST"),
         ("delete", "/api/v1/me", "GET"),
         ("get", "/api/v1/queue/process", "POST"),
     ],
@@ -112,6 +114,7 @@ def test_a_wrong_method_is_a_405_with_allow(admin: APIClient, method: str, path:
         "/api/v1/jobs?colour=red&status=queued",
         "/api/v1/me?colour=red",
         "/api/v1/jobs/1?colour=red",
+        "/api/v1/batches/1?colour=red",
         "/api/v1/tokens?colour=red",
     ],
 )

@@ -15,8 +15,7 @@ from django.db import connections
 from django.utils import timezone
 
 from ballast.emails.models import EmailDelivery
-from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt
-from ballast.jobs.schedules import create_schedule
+from ballast.jobs.models import Batch, Checkpoint, DeadLetter, Job, JobAttempt, Schedule
 from ballast.jobs.services import enqueue
 from ballast.jobs.tests.processes import Processes, wait_for
 from ballast.lib.partitioned_tables import per_tenant_tables
@@ -59,6 +58,10 @@ def seed(tenant: Tenant, *, jobs: int = 2) -> None:
     JobAttempt.objects.unscoped().create(tenant=tenant, job=job, attempt=1, started_at=now, outcome="failed")
     Checkpoint.objects.unscoped().create(tenant=tenant, job=job, sequence=1, attempt=1, state={"n": 1})
     DeadLetter.objects.unscoped().create(tenant=tenant, job=job, job_type="x", reason="permanent", attempts=1)
+    Batch.objects.unscoped().create(tenant=tenant, total=1, created_by="test")
+    Schedule.objects.unscoped().create(
+        tenant=tenant, name="nightly", job_type="diagnostics.echo", cron="0 3 * * *", created_by="test"
+    )
     IdempotencyRecord.objects.unscoped().create(
         tenant=tenant, token_id=1, key="k", method="POST", path="/", fingerprint="f", locked_until=now,
         expires_at=now + timedelta(days=1),
@@ -81,14 +84,6 @@ def seed(tenant: Tenant, *, jobs: int = 2) -> None:
         expires_at=now, actor="t", document=document,
     )  # fmt: skip
     CleanupRun.objects.unscoped().create(tenant=tenant, kind="intents", trigger="job", started_at=now, finished_at=now)
-    create_schedule(
-        tenant_id=tenant.pk,
-        name="nightly",
-        job_type="diagnostics.echo",
-        payload={"value": 1},
-        expression="0 3 * * *",
-        actor="t",
-    )
 
 
 def rows_by_table(tenant_id: int) -> dict[str, int]:

@@ -204,3 +204,11 @@ def test_a_unique_task_enqueued_twice_with_the_same_arguments_is_one_job(tenant:
     with tenant_scope(tenant.pk):
         first, second, other = refresh.enqueue(1), refresh.enqueue(1), refresh.enqueue(2)
     assert first.id == second.id != other.id
+
+
+def test_every_job_state_has_a_task_result_status() -> None:
+    from ballast.jobs.states import JobStatus
+    from ballast.tasks.backend import STATUS
+
+    assert set(STATUS) == set(JobStatus)  # a waiting job (a batch's callback, a chained job) reads as READY
+    assert STATUS[JobStatus.WAITING] == TaskResultStatus.READY
