@@ -22,6 +22,7 @@ TAGS = {
     "dead-letters": "dead letters",
     "queue": "queue",
     "schedules": "schedules",
+    "batches": "batches",
     "webhooks": "webhooks",
     "uploads": "uploads",
     "documents": "documents",

@@ -55,6 +55,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "dead letters", "description": "Jobs that ran out of attempts, and their replay."},
         {"name": "queue", "description": "Processing due jobs synchronously (cron or a tenant admin)."},
         {"name": "schedules", "description": "The tenant's cron schedules: create, change, pause, resume, run now."},
+        {"name": "batches", "description": "Groups of jobs with callbacks: progress and cancelling."},
         {"name": "webhooks", "description": "Endpoints that receive the tenant's events, and their deliveries."},
         {"name": "uploads", "description": "Upload intents: declare, send (direct or relay), finalize; cleanup runs."},
         {"name": "documents", "description": "Finalized uploads: download, trash, restore, purge."},
