@@ -65,6 +65,13 @@ def test_the_queue_console_shows_health_types_tenants_dead_letters_and_alerts(re
     assert "Run now" not in page and "Replay selected" not in page and "Acknowledge" not in page
 
 
+def test_the_queue_page_leads_to_each_types_jobs_and_each_dead_letters_job(reader: User, data: ConsoleData) -> None:
+    client = logged_in(reader)
+    filtered = client.get(QUEUE, {"tenant": data.tenant.slug}).content.decode()
+    assert f'href="/admin/ops/jobs/?job_type=diagnostics.echo&amp;tenant={data.tenant.slug}"' in filtered
+    assert f'href="/admin/ops/jobs/?job={data.dead_letter.job_id}"' in client.get(QUEUE).content.decode()
+
+
 def test_the_tenant_filter_narrows_every_count(reader: User, data: ConsoleData) -> None:
     page = logged_in(reader).get(QUEUE, {"tenant": data.other.slug}).content.decode()
     assert 'data-queue="default"><td>default</td><td class="num due">1</td>' in page
