@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from ballast.jobs import wakeups
 from ballast.jobs.models import Job
 from ballast.jobs.scheduler.dispatch import dispatch_pass
 from ballast.jobs.services import EnqueueError, IdempotencyConflict, NewJob, enqueue, enqueue_many
+from ballast.jobs.tests.concurrency import at_once
 from ballast.jobs.tests.conftest import queue_length
 from ballast.outbox.models import KEY_COLUMN_LENGTH, OutboxEvent
 from ballast.tenants.models import AuditEntry, Tenant
@@ -116,27 +116,10 @@ def test_the_same_key_in_two_tenants_makes_two_jobs(tenant: Tenant, other_tenant
 
 
 def test_twenty_concurrent_enqueues_with_one_key_make_one_job(tenant: Tenant) -> None:
-    barrier = threading.Barrier(20)
-    ids: list[int] = []
-    errors: list[BaseException] = []
-
-    def attempt() -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                ids.append(
-                    enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1}, idempotency_key="race").pk
-                )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    ids, errors = at_once(
+        20,
+        lambda: enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1}, idempotency_key="race").pk,
+    )
 
     assert errors == []
     assert len(ids) == 20 and len(set(ids)) == 1

@@ -3,16 +3,15 @@ leader's pass that enqueues each slot once, the audited operator's path, and uni
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connections, transaction
 
 from ballast.jobs import cron, schedules
 from ballast.jobs.models import Job, Schedule
 from ballast.jobs.services import EnqueueError, enqueue
+from ballast.jobs.tests.concurrency import at_once
 from ballast.tenants.models import AuditEntry, Tenant
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -211,28 +210,14 @@ def test_a_unique_job_outside_its_states_does_not_hold_the_key(tenant: Tenant) -
 
 
 def test_twenty_concurrent_unique_enqueues_make_one_job(tenant: Tenant) -> None:
-    barrier = threading.Barrier(20)
-    ids: list[int] = []
-    errors: list[BaseException] = []
-
-    def attempt() -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                job = enqueue(
-                    tenant=tenant, job_type="diagnostics.echo", payload={"value": 9}, unique_for=timedelta(minutes=1)
-                )
-                ids.append(job.pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    ids, errors = at_once(
+        20,
+        lambda: (
+            enqueue(
+                tenant=tenant, job_type="diagnostics.echo", payload={"value": 9}, unique_for=timedelta(minutes=1)
+            ).pk
+        ),
+    )
 
     assert errors == []
     assert len(ids) == 20 and len(set(ids)) == 1
