@@ -1,21 +1,30 @@
-"""Ballast's jobs engine against plain RQ and Procrastinate: throughput, latency and enqueue cost, in one sitting.
+"""Ballast's jobs engine against plain RQ, Procrastinate and a bare SQL loop: throughput, latency and enqueue
+cost, in one sitting.
 
     .venv/bin/python bench/jobs_throughput.py --batch 1|50 [--jobs 2000] [--workers 2] [--repeat 1]
-        [--only ballast,rq,procrastinate] [--phases e2e,drain,paced,enqueue] [--rate 100] [--paced-seconds 10]
-        [--bulk-size 1000] [--no-scheduler] [--db-name ballast_bench] [--keep-db] [--logs DIR] [--profile DIR]
+        [--only ballast,rq,procrastinate,procrastinate_fastpoll,sql] [--phases e2e,drain,paced,enqueue,io]
+        [--rate 100] [--paced-seconds 10] [--bulk-size 1000] [--io-jobs 400] [--io-sleep 0.05]
+        [--concurrency N] [--no-scheduler] [--db-name ballast_bench] [--keep-db] [--logs DIR] [--profile DIR]
         [--timeout S]
 
-The three systems run the same no-op job (its handler's first line records its start, bench/starts.py) with
-the same total concurrency, `--workers` processes each running one job at a time, on this machine's
-Postgres and Redis:
-- Ballast: `manage.py rqworker default` processes (SimpleWorker), plus `manage.py jobs_scheduler` in the
+The systems run the same job (its handler's first line records its start, bench/starts.py; in the I/O-bound
+phase it then waits `--io-sleep`) with the same total concurrency, `--workers` processes each running one job
+at a time, on this machine's Postgres and Redis:
+- ballast: `manage.py rqworker default` processes (SimpleWorker), plus `manage.py jobs_scheduler` in the
   e2e and paced phases (the production topology, relay included; `--no-scheduler` leaves it out), on a
   database of its own (`--db-name`, dropped, re-created and migrated as the owner role by this script),
-  job type `bench.noop` (bench/job_handlers.py, registered through bench/settings.py). Enqueued with
-  jobs.services.enqueue inside tenant_scope transactions.
-- plain RQ: `rq worker --worker-class rq.worker.SimpleWorker` processes; Queue.enqueue_many in a pipeline.
-- Procrastinate: `procrastinate worker --concurrency 1` processes on a database of its own
-  (`<db-name>_procrastinate`); an async no-op task (its fastest path); defer / batch_defer.
+  job type `bench.noop` (bench/job_handlers.py, registered through bench/settings.py). A run starts once the
+  scheduler leads and its first maintenance has run. Enqueued inside tenant_scope transactions: enqueue for
+  one job, enqueue_many for more.
+- ballast_threads (with `--concurrency N` > 1, the I/O-bound phase only): the same workers running N jobs at
+  once each, marked as such: its total concurrency is N times the others'.
+- rq: `rq worker --worker-class rq.worker.SimpleWorker` processes; Queue.enqueue_many in a pipeline.
+- procrastinate: `procrastinate worker --concurrency 1` processes on a database of its own
+  (`<db-name>_procrastinate`) at the default fetch polling interval (5 s: it listens for notifications and
+  polls as a fallback); procrastinate_fastpoll: the same at 0.05 s. An async task (its fastest path);
+  defer / batch_defer.
+- sql (the drains only): the physical baseline, bench/sql_loop.py: a bare FOR UPDATE SKIP LOCKED claim and a
+  completion, a commit each, on a table of Ballast's database.
 
 `--batch` jobs go in one enqueueing transaction (one pipeline for RQ, one statement for Procrastinate):
 1 is what a web request does, 50 a bulk producer. Phases, each with fresh workers on emptied tables:
@@ -24,20 +33,24 @@ Postgres and Redis:
 - drain: `--jobs` enqueued first, then the workers start (the workers alone: no scheduler). jobs/s over
   the window in which every worker process is running: (jobs started after the last worker's first
   start) / (that start -> last finished).
+- io: a drain of `--io-jobs` jobs whose handlers each wait `--io-sleep` s (a webhook, an e-mail, an API call).
 - paced: `--rate` jobs/s for `--paced-seconds`, in transactions of `--batch`; latency = handler start -
   the enqueueing transaction's commit (Ballast: an on_commit callback that runs before the RQ push; RQ:
   the pipeline's return; Procrastinate: defer's return). p50 / p99 / max.
 - enqueue: no workers; single-job transactions/s from one client, and bulk jobs/s in chunks of
-  `--bulk-size` (Ballast: jobs.services.enqueue_many when it exists, else n/a; RQ: enqueue_many in a
-  pipeline; Procrastinate: batch_defer).
+  `--bulk-size` (Ballast: jobs.services.enqueue_many; RQ: enqueue_many in a pipeline; Procrastinate:
+  batch_defer).
 "Finished" is each system's own record (Ballast: jobs_job status succeeded; RQ: its finished registry;
-Procrastinate: status succeeded), polled more often as the end nears (2-100 ms). Every start record is
-checked: a missing one fails the run, a job started twice is reported.
+Procrastinate: status succeeded; sql: status done), polled more often as the end nears (2-100 ms). Every start
+record is checked: a missing one fails the run, a job started twice is reported.
 
-`--repeat K` runs every phase K times (the order of the systems rotates) and prints median (min-max).
-The last stdout line is `RESULT {json}`. Redis: REDIS_DSN (a database of its own: it is flushed).
-Refuses to run with APP_ENV=prod. Every process it starts is stopped at the end, on error and on Ctrl-C /
-SIGTERM; if this script is SIGKILLed, the kernel sends them SIGTERM (PR_SET_PDEATHSIG).
+Each run prints its headline figure and the load average before it; each phase of each repeat prints every
+system's figure and Ballast's ratio to it. `--repeat K` runs every phase K times (the order of the systems
+rotates) and prints median (min-max), then every ratio of Ballast's medians to the others' (for latencies,
+theirs over ours: above 1 is better for Ballast either way). The last stdout line is `RESULT {json}`.
+Redis: REDIS_DSN (a database of its own: it is flushed). Refuses to run with APP_ENV=prod. Every process it
+starts is stopped at the end, on error and on Ctrl-C / SIGTERM; if this script is SIGKILLed, the kernel sends
+them SIGTERM (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -71,14 +84,27 @@ SETTINGS_MODULE = "bench.settings"
 JOB_TYPE = "bench.noop"  # bench.job_handlers.JOB_TYPE, without importing Django before setup
 BALLAST_QUEUE = "default"
 RQ_QUEUE = "bench"
-SYSTEMS = ("ballast", "rq", "procrastinate")
-PHASES = ("e2e", "drain", "paced", "enqueue")
+SYSTEMS = ("ballast", "ballast_threads", "rq", "procrastinate", "procrastinate_fastpoll", "sql")
+DEFAULT_SYSTEMS = ("ballast", "rq", "procrastinate", "procrastinate_fastpoll", "sql")
+PHASES = ("e2e", "drain", "paced", "enqueue", "io")
+# The systems that take part in only some phases: the bare SQL loop is the physical baseline of the drains, and
+# Ballast with threads (--concurrency) is measured where it matters, the I/O-bound phase.
+ONLY_IN = {"sql": ("drain", "io"), "ballast_threads": ("io",)}
+# Each phase's headline figure, and whether more is better.
+HEADLINES = {
+    "e2e": ("e2e_jobs_s", True),
+    "drain": ("drain_jobs_s", True),
+    "paced": ("paced_p50_ms", False),
+    "enqueue": ("enqueue_tx_s", True),
+    "io": ("io_jobs_s", True),
+}
 POLL_MIN = 0.002
 POLL_MAX = 0.1
 STOP_TIMEOUT = 15.0
 READY_TIMEOUT = 60.0
 SINGLE_ENQUEUE_MAX = 1000
-SCHEDULER_GRACE = 10.0  # seconds to wait for Ballast's scheduler to log its leadership before a run
+SCHEDULER_READY_TIMEOUT = 60.0  # seconds to wait for Ballast's scheduler to lead and finish its first maintenance
+PROCRASTINATE_FAST_POLL = 0.05  # seconds: procrastinate_fastpoll's --fetch-job-polling-interval (default 5)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -226,8 +252,9 @@ class System(Protocol):
     def ready(self) -> bool:
         """Every worker process is up and listening."""
 
-    def enqueue(self, seqs: Sequence[int]) -> float:
-        """One transaction (pipeline, statement) with these jobs; the time.time() right after its commit."""
+    def enqueue(self, seqs: Sequence[int], sleep: float = 0.0) -> float:
+        """One transaction (pipeline, statement) with these jobs (each handler waits `sleep` seconds); the
+        time.time() right after its commit."""
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         """The system's bulk path for many jobs at once; NotAvailable when it has none."""
@@ -242,12 +269,16 @@ class System(Protocol):
 class Ballast:
     name = "ballast"
 
-    def __init__(self, args: argparse.Namespace, redis: Any) -> None:
+    def __init__(self, args: argparse.Namespace, redis: Any, concurrency: int = 1) -> None:
         self.args = args
         self.redis = redis
+        self.concurrency = concurrency
+        if concurrency > 1:
+            self.name = "ballast_threads"
         self.tenant_id = 0
         self.scheduler_log: Path | None = None
         self.started = 0.0
+        self.ready_noted = False
 
     def reset(self) -> None:
         from django.db import connections
@@ -267,6 +298,8 @@ class Ballast:
         env = child_env(self.args, run_dir)
         for index in range(self.args.workers):
             argv = [sys.executable, "manage.py", "rqworker", BALLAST_QUEUE, "--name", f"bench-ballast-{index}"]
+            if self.concurrency > 1:
+                argv += ["--concurrency", str(self.concurrency)]
             procs.start(run_dir / f"ballast-worker{index}.log", profiled(argv, profile if index == 0 else None), env)
         self.scheduler_log = None
         if scheduler:
@@ -277,32 +310,56 @@ class Ballast:
     def ready(self) -> bool:
         if registered_rq_workers(self.redis, BALLAST_QUEUE) < self.args.workers:
             return False
-        if self.scheduler_log is None or time.monotonic() - self.started > SCHEDULER_GRACE:
+        if self.scheduler_log is None:
             return True
-        # Its first pass sees a fresh Redis and re-pushes every queued job: let it happen before the run.
-        return "leader" in self.scheduler_log.read_text(errors="replace")
+        # The scheduler's first passes (a fresh Redis re-woken, the maintenance slots enqueued and the owner's
+        # maintenance run, a VACUUM among it) happen before the measured window, not inside it.
+        if time.monotonic() - self.started > SCHEDULER_READY_TIMEOUT:
+            if not self.ready_noted:
+                print(f"(the scheduler's first maintenance still runs after {SCHEDULER_READY_TIMEOUT:g} s)", end=" ")
+                self.ready_noted = True
+            return True
+        log = self.scheduler_log.read_text(errors="replace")
+        return "maintenance enqueuer" in log and self._scheduler_work_pending() == 0
 
-    def enqueue(self, seqs: Sequence[int]) -> float:
+    def _scheduler_work_pending(self) -> int:
+        from django.db import connections
+
+        from ballast.jobs.policy import SCHEDULER_QUEUES
+
+        with connections["system"].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM jobs_job WHERE queue = ANY(%s) AND status IN ('queued', 'running') "
+                "AND available_at <= now()",
+                [list(SCHEDULER_QUEUES)],
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _payload(seq: int, sleep: float) -> dict[str, Any]:
+        return {"seq": seq, "sleep": sleep} if sleep else {"seq": seq}
+
+    def enqueue(self, seqs: Sequence[int], sleep: float = 0.0) -> float:
         from django.db import transaction
 
-        from ballast.jobs.services import enqueue
+        from ballast.jobs.services import NewJob, enqueue, enqueue_many
         from ballast.tenants.context import tenant_scope
 
         committed: list[float] = []
         with tenant_scope(self.tenant_id):  # a tenant's transaction, as in an API request
             # Registered before enqueue's own after-commit push, so it runs first: right after COMMIT.
             transaction.on_commit(lambda: committed.append(time.time()))
-            for seq in seqs:
-                enqueue(tenant=self.tenant_id, job_type=JOB_TYPE, payload={"seq": seq})
+            if len(seqs) == 1:
+                enqueue(tenant=self.tenant_id, job_type=JOB_TYPE, payload=self._payload(seqs[0], sleep))
+            else:  # a bulk producer's path, as RQ's pipeline and Procrastinate's batch_defer are theirs
+                enqueue_many(tenant=self.tenant_id, jobs=[NewJob(JOB_TYPE, self._payload(seq, sleep)) for seq in seqs])
         return committed[0]
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         from ballast.jobs import services
 
-        enqueue_many = getattr(services, "enqueue_many", None)
-        if enqueue_many is None:
-            raise NotAvailable("jobs.services has no enqueue_many")
-        enqueue_many(tenant=self.tenant_id, jobs=[services.NewJob(JOB_TYPE, {"seq": seq}) for seq in seqs])
+        services.enqueue_many(tenant=self.tenant_id, jobs=[services.NewJob(JOB_TYPE, {"seq": seq}) for seq in seqs])
 
     def _statuses(self) -> Counter[str]:
         from django.db import connections
@@ -358,19 +415,19 @@ class PlainRQ:
     def ready(self) -> bool:
         return registered_rq_workers(self.redis, RQ_QUEUE) >= self.args.workers
 
-    def _push(self, seqs: Sequence[int]) -> None:
+    def _push(self, seqs: Sequence[int], sleep: float = 0.0) -> None:
         from rq import Queue
 
         from bench.noop import noop
 
         # result_ttl left at RQ's default (500 s): results are kept, as in ordinary RQ use.
-        datas = [Queue.prepare_data(noop, args=(seq,)) for seq in seqs]
+        datas = [Queue.prepare_data(noop, args=(seq, sleep) if sleep else (seq,)) for seq in seqs]
         with self.redis.pipeline() as pipe:
             self.queue.enqueue_many(datas, pipeline=pipe)
             pipe.execute()
 
-    def enqueue(self, seqs: Sequence[int]) -> float:
-        self._push(seqs)
+    def enqueue(self, seqs: Sequence[int], sleep: float = 0.0) -> float:
+        self._push(seqs, sleep)
         return time.time()
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
@@ -387,9 +444,15 @@ class PlainRQ:
 
 
 class Procrastinate:
+    """At its default fetch polling interval (5 s: it listens for Postgres notifications and polls as a fallback),
+    or, as `procrastinate_fastpoll`, at PROCRASTINATE_FAST_POLL."""
+
     name = "procrastinate"
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, poll: float | None = None) -> None:
+        self.poll = poll
+        if poll is not None:
+            self.name = "procrastinate_fastpoll"
         import psycopg
 
         from bench import procrastinate_app
@@ -422,7 +485,9 @@ class Procrastinate:
         env = child_env(self.args, run_dir, **{DSN_ENV: self.args.procrastinate_dsn})
         for index in range(self.args.workers):
             argv = [sys.executable, "-m", "procrastinate", "--app", "bench.procrastinate_app.app", "worker"]
-            argv += ["--concurrency", "1", "--queues", QUEUE, "--name", f"bench-procrastinate-{index}"]
+            argv += ["--concurrency", "1", "--queues", QUEUE, "--name", f"bench-{self.name}-{index}"]
+            if self.poll is not None:
+                argv += ["--fetch-job-polling-interval", str(self.poll)]
             log = run_dir / f"procrastinate-worker{index}.log"
             procs.start(log, profiled(argv, profile if index == 0 else None), env)
 
@@ -430,19 +495,19 @@ class Procrastinate:
         row = self.conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
         return bool(row and row[0] >= self.args.workers)
 
-    def enqueue(self, seqs: Sequence[int]) -> float:
+    def enqueue(self, seqs: Sequence[int], sleep: float = 0.0) -> float:
         if len(seqs) == 1:
-            self.task.defer(seq=seqs[0])
+            self.task.defer(**self._kwargs(seqs, sleep)[0])
         else:
-            self.task.batch_defer(*self._kwargs(seqs))
+            self.task.batch_defer(*self._kwargs(seqs, sleep))
         return time.time()
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         self.task.batch_defer(*self._kwargs(seqs))
 
     @staticmethod
-    def _kwargs(seqs: Sequence[int]) -> list[dict[str, Any]]:
-        return [{"seq": seq} for seq in seqs]
+    def _kwargs(seqs: Sequence[int], sleep: float = 0.0) -> list[dict[str, Any]]:
+        return [{"seq": seq, "sleep": sleep} if sleep else {"seq": seq} for seq in seqs]
 
     def finished(self) -> int:
         rows = self.conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status").fetchall()
@@ -456,6 +521,57 @@ class Procrastinate:
         row = self.conn.execute("SELECT count(*), coalesce(sum(attempts), 0) FROM procrastinate_jobs").fetchone()
         assert row is not None
         return {"extra_attempts": float(row[1] - row[0])}
+
+
+class SqlLoop:
+    """The physical baseline (bench/sql_loop.py): `--workers` processes claiming with FOR UPDATE SKIP LOCKED
+    and completing, a commit each, on a table of Ballast's benchmark database. Drains only."""
+
+    name = "sql"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import psycopg
+
+        from bench.sql_loop import SCHEMA
+
+        self.args = args
+        self.conn = psycopg.connect(args.sql_dsn, autocommit=True)
+        self.conn.execute(SCHEMA)
+        self.logs: list[Path] = []
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def reset(self) -> None:
+        self.conn.execute("TRUNCATE bench_sql_job RESTART IDENTITY")
+
+    def start_workers(self, procs: Processes, run_dir: Path, profile: Path | None, *, scheduler: bool) -> None:
+        env = child_env(self.args, run_dir)
+        self.logs = []
+        for index in range(self.args.workers):
+            argv = [sys.executable, str(REPO_ROOT / "bench" / "sql_loop.py"), self.args.sql_dsn, f"sql-{index}"]
+            procs.start(run_dir / f"sql-worker{index}.log", argv, env)
+            self.logs.append(procs.logs[-1])
+
+    def ready(self) -> bool:
+        return all("ready" in log.read_text(errors="replace") for log in self.logs)
+
+    def enqueue(self, seqs: Sequence[int], sleep: float = 0.0) -> float:
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_sql_job (seq, sleep) SELECT s, %s FROM unnest(%s::int[]) AS s", [sleep, list(seqs)]
+            )
+        return time.time()
+
+    def enqueue_bulk(self, seqs: Sequence[int]) -> None:
+        raise NotAvailable("the SQL loop is a drain baseline")
+
+    def finished(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM bench_sql_job WHERE status = 'done'").fetchone()
+        return int(row[0]) if row else 0
+
+    def checks(self) -> dict[str, float]:
+        return {}
 
 
 # ---------------------------------------------------------------------------------------------- phases
@@ -540,15 +656,24 @@ def phase_e2e(ctx: Context, system: System) -> dict[str, float]:
 
 
 def phase_drain(ctx: Context, system: System) -> dict[str, float]:
+    return _drain(ctx, system, "drain", ctx.args.jobs, 0.0)
+
+
+def phase_io(ctx: Context, system: System) -> dict[str, float]:
+    """A drain of jobs whose handlers each wait `--io-sleep` (a webhook, an e-mail, an API call)."""
+    return _drain(ctx, system, "io", ctx.args.io_jobs, ctx.args.io_sleep)
+
+
+def _drain(ctx: Context, system: System, phase: str, jobs: int, sleep: float) -> dict[str, float]:
     args = ctx.args
     system.reset()
-    for seqs in batches(range(args.jobs), args.batch):
-        system.enqueue(seqs)
-    run_dir = ctx.run_dir(system, "drain")
+    for seqs in batches(range(jobs), max(args.batch, 50)):
+        system.enqueue(seqs, sleep)
+    run_dir = ctx.run_dir(system, phase)
     system.start_workers(ctx.procs, run_dir, None, scheduler=False)  # the workers alone
-    ended = wait_finished(system, args.jobs, args.timeout, ctx.procs)
+    ended = wait_finished(system, jobs, args.timeout, ctx.procs)
     checks = finish_run(ctx, system)
-    starts, first, repeated = starts_of(run_dir, args.jobs)
+    starts, first, repeated = starts_of(run_dir, jobs)
     first_of_process: dict[str, float] = {}
     for start in starts:
         first_of_process[start.process] = min(start.at, first_of_process.get(start.process, start.at))
@@ -556,11 +681,11 @@ def phase_drain(ctx: Context, system: System) -> dict[str, float]:
     all_running = max(first_of_process.values())
     after = sum(1 for at in first.values() if at >= all_running)
     return {
-        "drain_jobs_s": after / (ended - all_running) if ended > all_running else math.nan,
-        "drain_all_jobs_s": args.jobs / (ended - min(first.values())),
-        "drain_processes_that_ran_jobs": float(len(first_of_process)),
-        "drain_started_twice": float(repeated),
-        **{f"drain_{key}": value for key, value in checks.items()},
+        f"{phase}_jobs_s": after / (ended - all_running) if ended > all_running else math.nan,
+        f"{phase}_all_jobs_s": jobs / (ended - min(first.values())),
+        f"{phase}_processes_that_ran_jobs": float(len(first_of_process)),
+        f"{phase}_started_twice": float(repeated),
+        **{f"{phase}_{key}": value for key, value in checks.items()},
     }
 
 
@@ -630,6 +755,7 @@ PHASE_RUNNERS: dict[str, Callable[[Context, System], dict[str, float]]] = {
     "drain": phase_drain,
     "paced": phase_paced,
     "enqueue": phase_enqueue,
+    "io": phase_io,
 }
 
 
@@ -716,6 +842,7 @@ def migrate(args: argparse.Namespace, logdir: Path) -> None:
 ROWS = (
     ("e2e_jobs_s", "end-to-end jobs/s", "{:.1f}"),
     ("drain_jobs_s", "drain jobs/s (workers alone)", "{:.1f}"),
+    ("io_jobs_s", "I/O-bound drain jobs/s", "{:.1f}"),
     ("paced_p50_ms", "paced commit->start p50 ms", "{:.1f}"),
     ("paced_p99_ms", "paced commit->start p99 ms", "{:.1f}"),
     ("paced_max_ms", "paced commit->start max ms", "{:.1f}"),
@@ -723,12 +850,27 @@ ROWS = (
     ("bulk_jobs_s", "enqueue alone, bulk jobs/s", "{:.0f}"),
 )
 DETAIL_ROWS = (
+    *((f"{phase}_load", f"{phase}: load average before", "{:.2f}") for phase in PHASES),
     ("e2e_enqueue_s", "e2e: producer busy s", "{:.2f}"),
     ("e2e_seconds", "e2e: total s", "{:.2f}"),
     ("drain_all_jobs_s", "drain incl. worker start, jobs/s", "{:.1f}"),
     ("paced_rate", "paced: rate achieved, jobs/s", "{:.1f}"),
 )
 CHECK_KEYS = ("started_twice", "extra_attempts")
+
+
+def print_round(phase: str, figures: dict[str, float]) -> None:
+    """One phase of one repeat: each system's headline figure and Ballast's ratio to it."""
+    key, higher_is_better = HEADLINES[phase]
+    ours = figures.get("ballast", math.nan)
+    parts = []
+    for name, value in figures.items():
+        ratio = ""
+        if name != "ballast" and not math.isnan(ours) and value and ours:
+            times = ours / value if higher_is_better else value / ours
+            ratio = f" (ballast {times:.2f}x)"
+        parts.append(f"{name} {value:.1f}{ratio}")
+    print(f"    {key}: " + ", ".join(parts), flush=True)
 
 
 def median_spread(values: list[float]) -> tuple[float, float, float]:
@@ -783,18 +925,21 @@ def report(
     }
     for name in names:
         summary[name] = {key: _rounded(median_spread(values)[0]) for key, values in results[name].items()}
-    for key, label in (("e2e_jobs_s", ""), ("drain_jobs_s", "drain_")):
-        ballast = median_spread(results.get("ballast", {}).get(key, []))[0]
-        for other in ("rq", "procrastinate"):
-            theirs = median_spread(results.get(other, {}).get(key, []))[0]
-            if not math.isnan(ballast) and not math.isnan(theirs):
-                summary[f"ratio_{label}ballast_over_{other}"] = round(ballast / theirs, 3)
     print()
-    for other in ("rq", "procrastinate"):
-        for label in ("", "drain_"):
-            ratio = summary.get(f"ratio_{label}ballast_over_{other}")
-            if ratio is not None:
-                print(f"Ballast / {other} {'drain' if label else 'end to end'}: {ratio:.2f}x")
+    ratio_keys = [headline for headline, _ in HEADLINES.values()] + ["bulk_jobs_s", "paced_p99_ms"]
+    for key in ratio_keys:
+        for ours in ("ballast", "ballast_threads"):
+            mine = median_spread(results.get(ours, {}).get(key, []))[0]
+            if math.isnan(mine):
+                continue
+            for other in names:
+                theirs = median_spread(results.get(other, {}).get(key, []))[0]
+                if other.startswith("ballast") or math.isnan(theirs) or not theirs:
+                    continue
+                # Latencies: how many times lower Ballast's is (above 1 is better, as for the rates).
+                ratio = theirs / mine if key.endswith("_ms") else mine / theirs
+                summary[f"ratio_{key}_{ours}_over_{other}"] = round(ratio, 3)
+                print(f"{ours} / {other}, {key}{' (theirs / ours)' if key.endswith('_ms') else ''}: {ratio:.2f}x")
     notes = list(notes)
     for name in names:
         for key, values in results[name].items():
@@ -822,11 +967,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per e2e / drain / enqueue run (default 2000)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per system (default 2)")
     parser.add_argument("--repeat", type=int, default=1, help="run every phase K times; median and spread")
-    parser.add_argument("--only", default=",".join(SYSTEMS), help="systems, comma-separated (default all)")
+    parser.add_argument(
+        "--only",
+        default=",".join(DEFAULT_SYSTEMS),
+        help=f"systems, comma-separated (default {','.join(DEFAULT_SYSTEMS)}; ballast_threads with --concurrency)",
+    )
     parser.add_argument("--phases", default=",".join(PHASES), help="phases, comma-separated (default all)")
     parser.add_argument("--rate", type=float, default=100.0, help="paced phase: jobs/s (default 100)")
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="paced phase: seconds (default 10)")
     parser.add_argument("--bulk-size", type=int, default=1000, help="jobs per bulk enqueue call (default 1000)")
+    parser.add_argument("--io-jobs", type=int, default=400, help="I/O-bound phase: jobs (default 400)")
+    parser.add_argument("--io-sleep", type=float, default=0.05, help="I/O-bound phase: each handler's wait, s")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="ballast_threads: jobs at once per worker process (default 1)"
+    )
     parser.add_argument(
         "--no-scheduler", dest="scheduler", action="store_false", help="run Ballast without jobs_scheduler"
     )
@@ -836,9 +990,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile worker 0 and the producer (e2e)")
     parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the processes' logs and start records here")
     args = parser.parse_args(argv)
-    if min(args.jobs, args.workers, args.batch, args.repeat, args.bulk_size) < 1 or args.rate <= 0:
-        parser.error("--jobs, --workers, --batch, --repeat, --bulk-size and --rate must be positive")
+    if min(args.jobs, args.workers, args.batch, args.repeat, args.bulk_size, args.io_jobs, args.concurrency) < 1:
+        parser.error("--jobs, --workers, --batch, --repeat, --bulk-size, --io-jobs and --concurrency must be positive")
+    if args.rate <= 0 or args.io_sleep < 0:
+        parser.error("--rate must be positive and --io-sleep not negative")
     args.systems = [name.strip() for name in args.only.split(",") if name.strip()]
+    if args.concurrency > 1 and "ballast_threads" not in args.systems and "ballast" in args.systems:
+        args.systems.append("ballast_threads")
     args.phase_names = [name.strip() for name in args.phases.split(",") if name.strip()]
     if not args.systems or set(args.systems) - set(SYSTEMS):
         parser.error(f"--only takes some of {', '.join(SYSTEMS)}")
@@ -915,6 +1073,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     owner = dict(settings.DATABASES["owner"])
     procrastinate_db = f"{args.db_name}_procrastinate"
     args.procrastinate_dsn = _dsn(owner, procrastinate_db)
+    args.sql_dsn = _dsn(owner, args.db_name)
     redis = redis_client(args.redis_url)
     redis.ping()
     load = [os.getloadavg()[0]]
@@ -925,6 +1084,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         procs = Processes()
         systems: dict[str, System] = {}
         procrastinate: Procrastinate | None = None
+        sql_loop: SqlLoop | None = None
         try:
             args.child_env = {
                 **point_django_at(args.db_name),
@@ -932,12 +1092,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
                 "DEBUG": "false",
             }
-            if "ballast" in args.systems:
+            if {"ballast", "ballast_threads", "sql"} & set(args.systems):
                 print(f"creating and migrating database {args.db_name} ...", flush=True)
                 recreate_database(owner, args.db_name)
                 created.append(args.db_name)
                 migrate(args, Path(workdir))
+            if "ballast" in args.systems:
                 systems["ballast"] = Ballast(args, redis)
+            if "ballast_threads" in args.systems:
+                systems["ballast_threads"] = Ballast(args, redis, concurrency=args.concurrency)
+            if "sql" in args.systems:
+                sql_loop = SqlLoop(args)
+                systems["sql"] = sql_loop
             if "rq" in args.systems:
                 systems["rq"] = PlainRQ(args, redis)
             if "procrastinate" in args.systems:
@@ -948,18 +1114,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 procrastinate = Procrastinate(args)
                 procrastinate.apply_schema()
                 systems["procrastinate"] = procrastinate
+            if "procrastinate_fastpoll" in args.systems:
+                if procrastinate is None:
+                    print(f"creating database {procrastinate_db} ...", flush=True)
+                    recreate_database(owner, procrastinate_db)
+                    created.append(procrastinate_db)
+                    os.environ["BENCH_PROCRASTINATE_DSN"] = args.procrastinate_dsn
+                    procrastinate = Procrastinate(args)
+                    procrastinate.apply_schema()
+                systems["procrastinate_fastpoll"] = Procrastinate(args, poll=PROCRASTINATE_FAST_POLL)
             ctx = Context(args=args, procs=procs, workdir=Path(workdir))
             order = [name for name in SYSTEMS if name in systems]
             for repeat in range(args.repeat):
                 rotated = order[repeat % len(order) :] + order[: repeat % len(order)]
                 for phase in args.phase_names:
+                    round_figures: dict[str, float] = {}
                     for name in rotated:
+                        if phase not in ONLY_IN.get(name, PHASES):
+                            continue
+                        load_before = os.getloadavg()[0]
                         print(f"[{repeat + 1}/{args.repeat}] {phase:<7} {name} ...", end=" ", flush=True)
                         figures = PHASE_RUNNERS[phase](ctx, systems[name])
+                        figures[f"{phase}_load"] = load_before
                         main_figure = next(iter(figures.items()))
-                        print(f"{main_figure[0]} = {main_figure[1]:.1f}", flush=True)
+                        print(f"{main_figure[0]} = {main_figure[1]:.1f} (load {load_before:.2f})", flush=True)
+                        round_figures[name] = figures[HEADLINES[phase][0]]
                         for key, value in figures.items():
                             results[name].setdefault(key, []).append(value)
+                    print_round(phase, round_figures)
         except KeyboardInterrupt:
             print(f"\ninterrupted: stopping {len(procs.running)} process(es) and cleaning up", file=sys.stderr)
             raise
@@ -974,6 +1156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if procrastinate is not None:
                 with contextlib.suppress(Exception):
                     procrastinate.close()
+            if sql_loop is not None:
+                with contextlib.suppress(Exception):
+                    sql_loop.close()
             close_django_connections()
             if not args.keep_db:
                 for name in created:

@@ -5,6 +5,7 @@ Workers: `python -m procrastinate --app bench.procrastinate_app.app worker --con
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import procrastinate
@@ -22,5 +23,7 @@ app = procrastinate.App(
 # Async: the worker runs it on its event loop. A sync task goes through a thread per job and drained at
 # roughly half the rate here, so this is Procrastinate's faster path.
 @app.task(name="bench.noop", queue=QUEUE)
-async def noop(seq: int) -> None:
+async def noop(seq: int, sleep: float = 0.0) -> None:
     record_start(seq, "procrastinate")
+    if sleep:
+        await asyncio.sleep(sleep)  # the I/O-bound phase: a handler waiting on the network

@@ -15,8 +15,10 @@ Round-robin between tenants falls out of RQ's FIFO order: each pair's baton queu
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterable
@@ -198,34 +200,100 @@ class Baton:
             redis_connection().eval(_RELEASE, 1, self.key, self.baton)
 
 
+def _send(pairs: dict[tuple[str, int], bool]) -> None:
+    """Wake committed pairs (urgent ones at the front). Never raises: the jobs are committed, and a wake-up
+    Redis did not take is the scheduler's to repair (its next dispatch pass)."""
+    breaker = redis_client.REQUEST_BREAKER
+    if breaker.is_open():  # Redis failed a moment ago: do not wait for it again
+        logger.info("redis skipped after a failure; the scheduler will wake %d queue(s)", len(pairs))
+        return
+    front = [pair for pair, urgent in pairs.items() if urgent]
+    rest = [pair for pair, urgent in pairs.items() if not urgent]
+    try:
+        if front:
+            wake(front, at_front=True, purpose="request")
+        if rest:
+            wake(rest, purpose="request")
+    except Exception as exc:
+        if isinstance(exc, redis_client.REDIS_DOWN):
+            breaker.trip(exc)
+        logger.warning(
+            "wake-up after commit failed (%s: %s); the scheduler will wake %d queue(s)",
+            type(exc).__name__,
+            exc,
+            len(pairs),
+        )
+
+
+class _Sender:
+    """The process's wake-up sender (JOBS_WAKE_IN_BACKGROUND): commits hand it their pairs and return at once;
+    a thread of its own sends them, and the pairs of every commit that lands while it waits on Redis go in its
+    next round together. A commit's caller thus never waits on Redis, and a burst of commits costs a round trip
+    per round, not per commit. Pairs still held when the process dies are the scheduler's to wake (dispatch)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pairs: dict[tuple[str, int], bool] = {}
+        self._sending = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, pairs: dict[tuple[str, int], bool]) -> None:
+        with self._cond:
+            for pair, urgent in pairs.items():
+                self._pairs[pair] = self._pairs.get(pair, False) or urgent
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ballast-wakeups", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every pair handed over so far has been sent; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pairs and not self._sending, timeout=timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pairs))
+                pairs, self._pairs = self._pairs, {}
+                self._sending = True
+            try:
+                _send(pairs)
+            finally:
+                with self._cond:
+                    self._sending = False
+                    self._cond.notify_all()
+
+    def _after_fork(self) -> None:
+        """A forked child has no sender thread, and its parent's pairs are the parent's to send."""
+        self._cond = threading.Condition()
+        self._pairs = {}
+        self._sending = False
+        self._thread = None
+
+
+_SENDER = _Sender()
+os.register_at_fork(after_in_child=_SENDER._after_fork)
+atexit.register(_SENDER.flush, 1.0)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until the wake-ups of the commits so far have been sent (JOBS_WAKE_IN_BACKGROUND); False on timeout."""
+    return _SENDER.flush(timeout)
+
+
 class _WakeAfterCommit:
-    """One on_commit callback per transaction wakes every pair it enqueued for. Never raises: the jobs are
-    committed, and a wake-up Redis did not take is the scheduler's to repair (its next dispatch pass)."""
+    """One on_commit callback per transaction wakes every pair it enqueued for: hands them to the process's
+    sender (JOBS_WAKE_IN_BACKGROUND), or sends them itself. Never raises."""
 
     def __init__(self) -> None:
         self.pairs: dict[tuple[str, int], bool] = {}
 
     def __call__(self) -> None:
-        breaker = redis_client.REQUEST_BREAKER
-        if breaker.is_open():  # Redis failed a moment ago: do not make this commit's caller wait for it again
-            logger.info("redis skipped after a failure; the scheduler will wake %d queue(s)", len(self.pairs))
-            return
-        front = [pair for pair, urgent in self.pairs.items() if urgent]
-        rest = [pair for pair, urgent in self.pairs.items() if not urgent]
-        try:
-            if front:
-                wake(front, at_front=True, purpose="request")
-            if rest:
-                wake(rest, purpose="request")
-        except Exception as exc:
-            if isinstance(exc, redis_client.REDIS_DOWN):
-                breaker.trip(exc)
-            logger.warning(
-                "wake-up after commit failed (%s: %s); the scheduler will wake %d queue(s)",
-                type(exc).__name__,
-                exc,
-                len(self.pairs),
-            )
+        if settings.JOBS_WAKE_IN_BACKGROUND:
+            _SENDER.add(self.pairs)
+        else:
+            _send(self.pairs)
 
 
 def wake_after_commit(queue: str, tenant_id: int, *, urgent: bool = False, using: str = "default") -> None:

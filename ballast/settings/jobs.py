@@ -31,6 +31,7 @@ __all__ = [
     "JOBS_SLICE_SECONDS",
     "JOBS_UNKNOWN_TYPE_DELAY_SECONDS",
     "JOBS_UNKNOWN_TYPE_GRACE_SECONDS",
+    "JOBS_WAKE_IN_BACKGROUND",
     "JOBS_WAKE_TTL_SECONDS",
     "QUEUE_PROCESS_SECRET",
 ]
@@ -58,6 +59,9 @@ JOBS_HANDOFF_SECONDS: float = env.float("JOBS_HANDOFF_SECONDS", default=0.2)
 JOBS_LINGER_SECONDS: float = env.float("JOBS_LINGER_SECONDS", default=0.25)
 # A wake-up whose holder stops refreshing it (a dead worker) lapses after this; the scheduler then wakes again.
 JOBS_WAKE_TTL_SECONDS: float = env.float("JOBS_WAKE_TTL_SECONDS", default=JOBS_LEASE_SECONDS)
+# A commit hands its wake-ups to a thread of the process that sends them (jobs.wakeups._Sender), so that the
+# committing request or job never waits on Redis; false: the commit's on_commit callback sends them itself.
+JOBS_WAKE_IN_BACKGROUND: bool = env.bool("JOBS_WAKE_IN_BACKGROUND", default=True)
 # The scheduler (docs/scheduler.md). Its leader renews the leadership lease (JOBS_LEASE_SECONDS) on a ticker of
 # its own, and stops leading when no renewal has succeeded for JOBS_LEADER_RENEW_DEADLINE_SECONDS (below the lease,
 # so it has stepped down before another scheduler can take the lease).

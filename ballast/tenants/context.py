@@ -11,11 +11,19 @@ the transaction (SET LOCAL statement_timeout), in the same round trip.
 from __future__ import annotations
 
 import contextvars
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg import generators, pq
 
+IDLE = pq.TransactionStatus.IDLE
+_TIMEOUT = re.compile(r"[0-9]+ms")
 _current_tenant: contextvars.ContextVar[int | None] = contextvars.ContextVar("ballast_tenant_id", default=None)
 
 
@@ -39,9 +47,14 @@ def require_tenant_id() -> int:
 
 
 def _set_database_tenant(using: str, value: str, statement_timeout: str | None = None) -> str | None:
-    """Set the transaction's tenant, and its statement_timeout if given (one round trip); returns the
-    statement_timeout that was in force before, when one was given."""
-    with connections[using].cursor() as cursor:
+    """Set the transaction's tenant, and its statement_timeout if given (one round trip, the transaction's BEGIN
+    included when it opens here); returns the statement_timeout that was in force before, when one was given."""
+    connection = connections[using]
+    connection.ensure_connection()
+    raw = connection.connection
+    if isinstance(raw, psycopg.Connection) and not raw.autocommit and raw.info.transaction_status == IDLE:
+        return _begin_with_tenant(connection, raw, value, statement_timeout)
+    with connection.cursor() as cursor:
         if statement_timeout is None:
             cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [value])
             return None
@@ -52,6 +65,36 @@ def _set_database_tenant(using: str, value: str, statement_timeout: str | None =
         )
         row = cursor.fetchone()
     return str(row[0]) if row else None
+
+
+def _begin_with_tenant(
+    connection: BaseDatabaseWrapper, raw: psycopg.Connection[Any], value: str, statement_timeout: str | None
+) -> str | None:
+    """BEGIN and the tenant's settings as one simple query: psycopg would send its own BEGIN in a round trip of
+    its own before the first statement. The values are a tenant id and a `<n>ms` timeout, checked here, so
+    they are written into the text (the simple protocol carries no parameters)."""
+    if not value.isdigit() or (statement_timeout is not None and not _TIMEOUT.fullmatch(statement_timeout)):
+        raise TenantContextError(f"refusing tenant settings {value!r}, {statement_timeout!r}")
+    settings_sql = f"set_config('app.tenant_id', '{value}', true)"
+    if statement_timeout is not None:
+        settings_sql = (
+            f"current_setting('statement_timeout'), {settings_sql}, set_config('statement_timeout', "
+            f"'{statement_timeout}', true)"
+        )
+    statement = f"BEGIN; SELECT {settings_sql}"
+    started = time.monotonic()
+    with connection.wrap_database_errors:
+        raw.pgconn.send_query(statement.encode())
+        results = raw.wait(generators.execute(raw.pgconn))
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+    if connection.queries_logged:  # as Django logs its own cursors' statements (DEBUG, CaptureQueriesContext)
+        connection.queries_log.append({"sql": statement, "time": f"{time.monotonic() - started:.3f}"})
+    if statement_timeout is None:
+        return None
+    previous = results[-1].get_value(0, 0)
+    return None if previous is None else previous.decode()
 
 
 @contextmanager

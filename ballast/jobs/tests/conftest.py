@@ -7,6 +7,7 @@ import django_rq
 import pytest
 from django.db import connections
 
+from ballast.jobs import wakeups
 from ballast.jobs.models import Job
 from ballast.jobs.tests.processes import Processes
 from ballast.tenants.models import Tenant
@@ -59,4 +60,6 @@ def statuses(job_ids: list[int]) -> dict[str, int]:
 
 
 def queue_length(name: str = "default") -> int:
+    """Wake-up messages in an RQ queue, once the commits so far have had theirs sent (JOBS_WAKE_IN_BACKGROUND)."""
+    wakeups.flush()
     return int(django_rq.get_queue(name).count)

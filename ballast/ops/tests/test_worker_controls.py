@@ -132,7 +132,7 @@ def test_an_operator_stops_a_worker_from_the_console_and_it_finishes_its_job_the
         browsing = pool.submit(in_browser, chromium, steps)
         assert logged_in_page.wait(timeout=60)
         with transaction.atomic():
-            running = enqueue(tenant=data.tenant, job_type="diagnostics.sleep", payload={"seconds": 2})
+            running = enqueue(tenant=data.tenant, job_type="diagnostics.sleep", payload={"seconds": 5})
             waiting = enqueue(tenant=data.tenant, job_type="diagnostics.sleep", payload={"seconds": 0.1})
         long_job["id"] = running.pk
         seen = browsing.result(timeout=90)
