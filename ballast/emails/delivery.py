@@ -88,11 +88,21 @@ def deliver(ctx: JobContext, *, delivery_id: int, payload_hash: str) -> dict[str
             "ballast.email.send",
             kind=SpanKind.CLIENT,
             **{"ballast.email.delivery_id": delivery.pk, "ballast.attempt": ctx.attempt},
-        ):
-            provider_id = transport.transmit(delivery)
+        ) as span:
+            try:
+                provider_id = transport.transmit(delivery)
+            except transport.NotAccepted as exc:
+                span.set_attribute("ballast.email.outcome", exc.outcome)
+                if exc.smtp_code is not None:
+                    span.set_attribute("ballast.email.smtp_code", exc.smtp_code)
+                raise
+            except BaseException:
+                span.set_attribute("ballast.email.outcome", "transport_error")
+                raise
+            span.set_attribute("ballast.email.outcome", "delivered")
     except transport.NotAccepted as exc:
         final = exc.permanent or _is_last_attempt(ctx)
-        metrics.delivery(channel="email", outcome="rejected")
+        metrics.delivery(channel="email", outcome=exc.outcome)
         transitions.transition(
             delivery,
             target=S.FAILED if final else S.PENDING,

@@ -28,12 +28,21 @@ QUEUED_AS = re.compile(r"queued as ([\w.\-]+)", re.IGNORECASE)
 
 
 class NotAccepted(Exception):
-    """The server did not take the message. `permanent`: sending it again will be refused again."""
+    """The server did not take the message. `permanent`: sending it again will be refused again. `unreachable`:
+    no conversation took place (connect, TLS or login failed): a transport error, not a refusal of the message."""
 
-    def __init__(self, message: str, *, permanent: bool, smtp_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, smtp_code: int | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.smtp_code = smtp_code
+        self.unreachable = unreachable
+
+    @property
+    def outcome(self) -> str:
+        """The delivery outcome it counts as (metrics and spans): transport_error or rejected."""
+        return "transport_error" if self.unreachable else "rejected"
 
 
 class OutcomeUnknown(Exception):
@@ -103,7 +112,9 @@ def transmit(delivery: EmailDelivery) -> str:
     except Exception as exc:
         # Connect, TLS and login: nothing about this message was said. Retried, even on 5xx (e.g. bad
         # credentials): that is the configuration's fault, and fixing it must let the email through.
-        raise NotAccepted(f"Cannot open the email connection: {describe(exc)}", permanent=False) from exc
+        raise NotAccepted(
+            f"Cannot open the email connection: {describe(exc)}", permanent=False, unreachable=True
+        ) from exc
     try:
         try:
             sent = connection.send_messages([message])

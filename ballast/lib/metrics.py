@@ -14,9 +14,11 @@ written is logged and skipped.
 from __future__ import annotations
 
 import atexit
+import collections
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -219,12 +221,26 @@ def record_pool_status(*, every: float = 0.0) -> None:
     _safely("the pool status", functools.partial(_set_pools))
 
 
+# django-rq's own summary (the time its metrics view spends), registered on import: not Ballast's, and named
+# against the conventions (a summary ending in _total).
+_FOREIGN = frozenset({"rq_request_processing_seconds_total"})
+
+
 class _Forward(Collector):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
 
     def collect(self) -> Iterator[Metric]:
-        return iter(self.registry.collect())
+        return (family for family in self.registry.collect() if family.name not in _FOREIGN)
+
+
+def multiprocess_registry(path: str) -> CollectorRegistry:
+    """The counters, histograms and gauges every process of the host wrote to the files in `path`."""
+    files = CollectorRegistry(auto_describe=False)
+    multiprocess.MultiProcessCollector(files, path=path)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Forward(files))
+    return registry
 
 
 def scrape_registry(*collectors: Collector) -> CollectorRegistry:
@@ -232,10 +248,10 @@ def scrape_registry(*collectors: Collector) -> CollectorRegistry:
     (with its process and HTTP metrics), then `collectors`."""
     _metrics()
     record_pool_status()
-    registry = CollectorRegistry(auto_describe=False)
-    if multiprocess_dir():
-        multiprocess.MultiProcessCollector(registry)
-    else:
+    registry = (
+        multiprocess_registry(multiprocess_dir()) if multiprocess_dir() else CollectorRegistry(auto_describe=False)
+    )
+    if not multiprocess_dir():
         registry.register(_Forward(REGISTRY))
     for collector in collectors:
         registry.register(collector)
@@ -266,3 +282,83 @@ def pools_by_process() -> list[ProcessPool]:
         ProcessPool(pid, alias, found.get("in_use", 0), found.get("idle", 0), found.get("waiting", 0))
         for (pid, alias), found in sorted(values.items())
     ]
+
+
+@dataclass(frozen=True)
+class Shares:
+    """Shares over the last `window_seconds` (0 to 1; 0 when nothing was counted): of HTTP responses that were
+    429, and per channel of delivery attempts that ended in a transport error."""
+
+    window_seconds: float
+    responses: float
+    throttled: float
+    http_429: float
+    deliveries: dict[str, float]
+    transport_errors: dict[str, float]
+
+    @property
+    def http_429_ratio(self) -> float:
+        return self.http_429 / self.responses if self.responses else 0.0
+
+    def transport_error_ratio(self, channel: str) -> float:
+        attempts = self.deliveries.get(channel, 0.0)
+        return self.transport_errors.get(channel, 0.0) / attempts if attempts else 0.0
+
+
+_HTTP_RESPONSES = "django_http_responses_total_by_status_total"
+DELIVERY_CHANNELS = ("webhook", "email")
+
+
+def _totals() -> dict[tuple[str, str], float]:
+    """The counters the shares are made of, as a scrape of this process sees them now."""
+    totals: dict[tuple[str, str], float] = {}
+    for family in scrape_registry().collect():
+        for sample in family.samples:
+            if sample.name == _HTTP_RESPONSES:
+                status = sample.labels.get("status", "")
+                totals[("http", "all")] = totals.get(("http", "all"), 0.0) + sample.value
+                if status == "429":
+                    totals[("http", "429")] = totals.get(("http", "429"), 0.0) + sample.value
+            elif sample.name == "ballast_throttled_requests_total":
+                totals[("throttled", "all")] = totals.get(("throttled", "all"), 0.0) + sample.value
+            elif sample.name == "ballast_deliveries_total":
+                channel = sample.labels["channel"]
+                totals[(channel, "all")] = totals.get((channel, "all"), 0.0) + sample.value
+                if sample.labels["outcome"] == "transport_error":
+                    key = (channel, "transport_error")
+                    totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+class ShareWindow:
+    """The shares over a sliding window, from the cumulative counters: each `shares()` call samples them, and the
+    difference from the newest sample at least `window` old (else the oldest kept: the window is shorter for the
+    first hour of a process) is the window's count. A counter that went down (a restart) counts from zero, as
+    Prometheus's rate() does. Sampling costs one pass over this host's counters, no database query."""
+
+    def __init__(self, window: float = 3600.0) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._samples: collections.deque[tuple[float, dict[tuple[str, str], float]]] = collections.deque()
+
+    def shares(self, *, now: float | None = None) -> Shares:
+        now = time.monotonic() if now is None else now
+        totals = _totals()
+        with self._lock:
+            self._samples.append((now, totals))
+            while len(self._samples) > 1 and self._samples[1][0] <= now - self.window:
+                self._samples.popleft()
+            since, base = self._samples[0]
+
+        def delta(key: tuple[str, str]) -> float:
+            current, before = totals.get(key, 0.0), base.get(key, 0.0)
+            return current - before if current >= before else current
+
+        return Shares(
+            window_seconds=now - since,
+            responses=delta(("http", "all")),
+            throttled=delta(("throttled", "all")),
+            http_429=delta(("http", "429")),
+            deliveries={channel: delta((channel, "all")) for channel in DELIVERY_CHANNELS},
+            transport_errors={channel: delta((channel, "transport_error")) for channel in DELIVERY_CHANNELS},
+        )

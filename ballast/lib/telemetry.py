@@ -99,6 +99,19 @@ def context_of(traceparent: str) -> otel_context.Context:
 
 
 @contextmanager
+def continued(traceparent: str) -> Iterator[None]:
+    """The spans started inside continue the trace a stored traceparent names (nothing changes without one)."""
+    if not traceparent:
+        yield
+        return
+    token = otel_context.attach(context_of(traceparent))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
 def span(name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL, **attributes: Any) -> Iterator[trace.Span]:
     """A span under the current one; None-valued attributes are left out."""
     with tracer().start_as_current_span(

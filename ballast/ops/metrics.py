@@ -14,10 +14,9 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ballast.lib import metrics
@@ -148,6 +147,49 @@ def _last_minute(rows: list[dict[str, Any]]) -> Iterator[Metric]:
 
 
 DATABASE_GAUGES = DatabaseGauges()
+SHARE_WINDOW = metrics.ShareWindow(window=3600.0)
+
+
+class ShareGauges(Collector):
+    """The last hour's share of 429 responses and of delivery transport errors (metrics.ShareWindow over the
+    counters this scrape exports), sampled at most once per METRICS_CACHE_SECONDS like the database gauges."""
+
+    def __init__(self, window: metrics.ShareWindow) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._read_at = -math.inf
+        self._shares: metrics.Shares | None = None
+
+    def shares(self) -> metrics.Shares:
+        with self._lock:
+            if self._shares is None or time.monotonic() - self._read_at >= float(settings.METRICS_CACHE_SECONDS):
+                self._shares = self.window.shares()
+                self._read_at = time.monotonic()
+            return self._shares
+
+    def collect(self) -> Iterator[Metric]:
+        shares = self.shares()
+        yield GaugeMetricFamily(
+            "ballast_http_429_last_hour_ratio",
+            "Share of HTTP responses that were 429 Too Many Requests in the last hour (0 to 1)",
+            value=shares.http_429_ratio,
+        )
+        transport = GaugeMetricFamily(
+            "ballast_delivery_transport_errors_last_hour_ratio",
+            "Share of delivery attempts that ended in a transport error in the last hour (0 to 1), by channel",
+            labels=["channel"],
+        )
+        for channel in metrics.DELIVERY_CHANNELS:
+            transport.add_metric([channel], shares.transport_error_ratio(channel))
+        yield transport
+        yield GaugeMetricFamily(
+            "ballast_shares_window_seconds",
+            "How far back the share gauges reach (an hour, less in a process's first hour)",
+            value=shares.window_seconds,
+        )
+
+
+SHARE_GAUGES = ShareGauges(SHARE_WINDOW)
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -169,7 +211,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             content_type="text/plain",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
-    return HttpResponse(generate_latest(metrics.scrape_registry(DATABASE_GAUGES)), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(
+        generate_latest(metrics.scrape_registry(DATABASE_GAUGES, SHARE_GAUGES)), content_type=CONTENT_TYPE_LATEST
+    )
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -187,8 +231,7 @@ def exporter_app(path: str) -> WsgiApp:
         if token and not hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
             start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
             return [b"Bearer METRICS_TOKEN required.\n"]
-        registry = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(registry, path=path)
+        registry = metrics.multiprocess_registry(path)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [generate_latest(registry)]
 

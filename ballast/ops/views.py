@@ -27,6 +27,7 @@ from ballast.lib import metrics
 from ballast.lifecycle.governance import governance_report
 from ballast.lifecycle.health import check_health
 from ballast.ops import actions, charts, idempotency_stats, rollups, selectors
+from ballast.ops import metrics as ops_metrics
 
 
 def _int(value: str | None, default: int) -> int:
@@ -272,13 +273,37 @@ class GovernanceConsoleAdmin(ConsoleAdmin):
         days = _int(request.GET.get("days"), 7)
         if not 1 <= days <= 366:
             raise actions.ActionRefused(f"days must be between 1 and 366, not {days}.")
-        return {"report": governance_report(days=days), "days": days, "preflight": selectors.preflight_results()}
+        return {
+            "report": governance_report(days=days),
+            "days": days,
+            "preflight": selectors.preflight_results(),
+            "shares": _shares(ops_metrics.SHARE_GAUGES.shares()),
+        }
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         try:
             return super().changelist_view(request, extra_context)
         except actions.ActionRefused as exc:
             return HttpResponse(str(exc), status=400, content_type="text/plain")
+
+
+def _shares(shares: metrics.Shares) -> dict[str, Any]:
+    """The last hour's 429 and transport-error shares, as the governance page shows them (percentages)."""
+    return {
+        "minutes": round(shares.window_seconds / 60),
+        "http_429": int(shares.http_429),
+        "responses": int(shares.responses),
+        "http_429_percent": round(100 * shares.http_429_ratio, 1),
+        "channels": [
+            {
+                "channel": channel,
+                "errors": int(shares.transport_errors[channel]),
+                "attempts": int(shares.deliveries[channel]),
+                "percent": round(100 * shares.transport_error_ratio(channel), 1),
+            }
+            for channel in metrics.DELIVERY_CHANNELS
+        ],
+    }
 
 
 def _when(value: str | None) -> Any:

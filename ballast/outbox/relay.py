@@ -34,7 +34,9 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from ballast.lib import telemetry
 from ballast.lib.retry import full_jitter
+from ballast.lib.tracing import TraceContext, trace_context
 from ballast.outbox.models import OutboxEvent
 from ballast.outbox.services import NOTIFY_CHANNEL
 from ballast.outbox.sinks import registered_sinks
@@ -97,9 +99,14 @@ class RelayReport:
 
 
 def hand_off(event: OutboxEvent) -> None:
-    """Every registered sink, for one event. Runs inside tenant_scope(event.tenant_id)."""
-    for _name, sink in registered_sinks():
-        sink(event)
+    """Every registered sink, for one event. Runs inside tenant_scope(event.tenant_id). What the sinks enqueue
+    (subscriber jobs, webhook attempts) was caused by the event and continues its trace."""
+    caused = TraceContext(
+        correlation_id=event.correlation_id, causation_id=str(event.event_id), traceparent=event.traceparent
+    )
+    with trace_context(caused), telemetry.continued(event.traceparent):
+        for _name, sink in registered_sinks():
+            sink(event)
 
 
 def _deliver_tenant(tenant_id: int, candidates: list[Candidate], report: RelayReport) -> None:

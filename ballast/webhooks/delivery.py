@@ -152,7 +152,7 @@ def attempt_delivery(*, delivery_id: int, attempt: int) -> dict[str, Any]:
         },
     ) as span:
         exchange = post(endpoint, delivery)
-        span.set_attribute("ballast.webhook.outcome", "succeeded" if exchange.succeeded else "failed")
+        span.set_attribute("ballast.webhook.outcome", _metric_outcome(exchange))
         if exchange.status is not None:
             span.set_attribute("http.response.status_code", exchange.status)
         if not exchange.succeeded:

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from ballast.emails.models import EmailDelivery
 from ballast.emails.services import send_email
-from ballast.jobs.tests.conftest import other_tenant, processes, redis, tenant  # noqa: F401  (fixtures)
+from ballast.jobs.tests.conftest import other_tenant, processes, redis, spans, tenant  # noqa: F401  (fixtures)
 from ballast.jobs.worker.run import run_now
 from ballast.tenants.models import Tenant
 

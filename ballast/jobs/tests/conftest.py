@@ -6,6 +6,10 @@ from pathlib import Path
 import django_rq
 import pytest
 from django.db import connections
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ballast.jobs import wakeups
 from ballast.jobs.models import Job
@@ -63,3 +67,20 @@ def queue_length(name: str = "default") -> int:
     """Wake-up messages in an RQ queue, once the commits so far have had theirs sent (JOBS_WAKE_IN_BACKGROUND)."""
     wakeups.flush()
     return int(django_rq.get_queue(name).count)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """This process's spans, kept by the SDK's in-memory exporter for the test; the API's no-op tracer again after
+    (the global provider is set once per process by design, so the test puts the previous one back)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    saved = trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done
+    trace._TRACER_PROVIDER_SET_ONCE._done = False
+    trace.set_tracer_provider(provider)
+    try:
+        yield exporter
+    finally:
+        provider.shutdown()
+        trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = saved

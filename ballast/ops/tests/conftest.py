@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
+from ballast.emails.tests.conftest import mailbox, smtp  # noqa: F401  (fixtures)
 from ballast.jobs.models import DeadLetter, Job
 from ballast.jobs.services import enqueue
 from ballast.jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
@@ -22,6 +23,7 @@ from ballast.tenants.models import Tenant
 from ballast.uploads import keys
 from ballast.uploads.models import UploadIntent
 from ballast.uploads.tests.conftest import local_storage, uploads_root, web_server  # noqa: F401  (fixtures)
+from ballast.webhooks.tests.conftest import private_networks, receiver  # noqa: F401  (fixtures)
 
 PASSWORD = "ops-test-password"
 

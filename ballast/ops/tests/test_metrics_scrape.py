@@ -1,11 +1,13 @@
 """/metrics scraped from a running stack: gunicorn (two processes) and an rqworker sharing one
 PROMETHEUS_MULTIPROC_DIR, after known work; names, types and values, counters that only grow between two
-scrapes, and an exposition that lints clean (prometheus_client's parser, and the naming rules)."""
+scrapes, and an exposition that lints clean (prometheus_client's parser, the naming rules, and `promtool check
+metrics` where promtool is available)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -143,6 +145,23 @@ def _lint(text: str) -> None:
                 assert sorted(buckets)[-1][0] == float("inf") and values[-1] == counts[rest], family.name
         if family.name.startswith("ballast_"):
             assert "tenant" not in {k for s in family.samples for k in s.labels}, f"{family.name} has a tenant label"
+    _promtool(text)
+
+
+def _promtool(text: str) -> None:
+    """Prometheus's own linter (`promtool check metrics`), when promtool is here or scripts/promtool.sh can
+    provide it (as root on Debian); without it the checks above stand alone."""
+    if shutil.which("promtool") is None:
+        subprocess.run(
+            ["bash", "scripts/promtool.sh"], cwd=django_settings.BASE_DIR, capture_output=True, timeout=600, check=False
+        )
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and not done.stdout.strip(), f"promtool check metrics: {done.stdout}{done.stderr}"
 
 
 def test_a_scrape_of_the_stack_counts_the_work_done_in_every_process(
@@ -189,6 +208,8 @@ def test_a_scrape_of_the_stack_counts_the_work_done_in_every_process(
     assert _value(before, "ballast_job_wait_seconds_bucket", job_type="diagnostics.echo", le="+Inf") == 3
     assert types["ballast_queue_jobs"] == "gauge" and types["ballast_last_minute_wait_p95_seconds"] == "gauge"
     assert types["ballast_db_pool_connections"] == types["ballast_db_pool_waiting_requests"] == "gauge"
+    assert types["ballast_http_429_last_hour_ratio"] == "gauge"
+    assert types["ballast_delivery_transport_errors_last_hour_ratio"] == "gauge"
     worker_pools = {
         dict(labels)["alias"]
         for name, labels in before

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from ballast.jobs.models import Job
-from ballast.jobs.tests.conftest import other_tenant, redis, tenant  # noqa: F401  (fixtures)
+from ballast.jobs.tests.conftest import other_tenant, redis, spans, tenant  # noqa: F401  (fixtures)
 from ballast.jobs.worker.run import run_now
 from ballast.tenants.context import tenant_scope
 from ballast.tenants.models import Tenant
