@@ -54,9 +54,10 @@ def history_prefix(schedule_id: int) -> str:
     return f"{KEY_PREFIX}{schedule_id}:"
 
 
-def _checked(
+def check_schedule(
     *, name: str, job_type: str, payload: Any, expression: str, timezone: str, missed: str, public_only: bool
 ) -> None:
+    """Raises ScheduleError naming the field unless create_schedule would take these; writes nothing."""
     if not name or len(name) > MAX_NAME_LENGTH or name.startswith("code:"):
         raise ScheduleError(f"A name is 1 to {MAX_NAME_LENGTH} characters, not starting 'code:'", field="name")
     if missed not in MISSED:
@@ -103,7 +104,7 @@ def create_schedule(
 ) -> Schedule:
     """A new operator's schedule of the tenant; its first slot is the next one from now. `public_only`: only
     types clients may enqueue (a tenant's credential)."""
-    _checked(
+    check_schedule(
         name=name,
         job_type=job_type,
         payload=payload,
@@ -179,7 +180,7 @@ def update_schedule(
             "missed": schedule.missed,
             **changes,
         }
-        _checked(public_only=public_only, **merged)
+        check_schedule(public_only=public_only, **merged)
         schedule.name, schedule.job_type, schedule.payload = merged["name"], merged["job_type"], merged["payload"]
         schedule.cron, schedule.timezone, schedule.missed = merged["expression"], merged["timezone"], merged["missed"]
         if schedule.enabled:

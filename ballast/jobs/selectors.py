@@ -3,7 +3,7 @@ and operator jobs (deliveries, cleanups, bulk actions) are the operators' to see
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
 
 from ballast.jobs.models import Batch, Checkpoint, DeadLetter, Job, JobAttempt, Schedule
 from ballast.jobs.registry import public_type_names
@@ -49,6 +49,13 @@ def schedules_of_current_tenant() -> QuerySet[Schedule]:
     """The tenant's own schedules: those declared in code are the platform's, never a tenant's to see. Must run
     inside tenant_scope."""
     return Schedule.objects.filter(declared_in_code=False)
+
+
+def schedules_for_operators(*, tenant_id: int | None = None) -> list[Schedule]:
+    """Every schedule (operators' and code-declared) of one tenant or all, soonest next run first, paused last
+    (system alias: commands run outside any tenant scope)."""
+    found = Schedule.objects.unscoped().order_by(F("next_run_at").asc(nulls_last=True), "name")
+    return list(found.filter(tenant_id=tenant_id) if tenant_id is not None else found)
 
 
 def batch_progress(batch_id: int) -> tuple[Batch, dict[str, int]] | None:

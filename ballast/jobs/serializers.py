@@ -24,6 +24,13 @@ class JobCreateSerializer(StrictSerializer):
     priority = serializers.IntegerField(required=False, min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1])
     run_at = serializers.DateTimeField(required=False)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT)
+    after = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The id of one of the tenant's jobs: this one waits (`waiting`) until that one succeeds, and is "
+        "cancelled if that one is dead-lettered or cancelled.",
+    )
 
 
 class JobCreateSchema(OpenApiSerializerExtension):

@@ -22,7 +22,7 @@ from ballast.jobs import policy, prepared, wakeups
 from ballast.jobs import sql as jobs_sql
 from ballast.jobs.events import announces
 from ballast.jobs.models import DeadLetter, Job
-from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, public_handler
+from ballast.jobs.registry import HandlerSpec, UnknownJobType, get_handler, public_handler, public_type_names
 from ballast.jobs.states import IllegalTransition
 from ballast.jobs.states import JobStatus as S
 from ballast.jobs.transitions import NOW, Sql, transition
@@ -299,21 +299,24 @@ def _enqueue_many(
     with tenant_scope(tenant_id):
         if keys:
             lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
-        _mark_parents(rows)
+        _mark_parents(rows, public_only=public_only)
         reused = _unique_holders(tenant_id, unique)
         fresh = [row for row in rows if row["ord"] not in reused]
         created = _insert(tenant_id, actor, fresh, bool(keys)) if fresh else {}
         return _assemble(tenant_id, rows, keys, created, reused)
 
 
-def _mark_parents(rows: list[dict[str, Any]]) -> None:
+def _mark_parents(rows: list[dict[str, Any]], *, public_only: bool) -> None:
     """Each parent of a row learns it has a dependant (jobs.sql.MARK_PARENT); a row whose parent already succeeded
-    is queued at once. EnqueueError for a parent unknown in this tenant, failed or cancelled. In tenant_scope."""
+    is queued at once. EnqueueError for a parent unknown in this tenant, failed or cancelled (`public_only`: or
+    not of a type clients may see, which a client is told is unknown). In tenant_scope."""
     with connections["default"].cursor() as cursor:
         for row in rows:
             parent_id = row["depends_on_id"]
             if parent_id is None:
                 continue
+            if public_only and not Job.objects.filter(pk=parent_id, job_type__in=public_type_names()).exists():
+                raise EnqueueError(f"There is no job {parent_id} to run after", field="after")
             cursor.execute(jobs_sql.MARK_PARENT, {"parent_id": parent_id})
             if cursor.fetchone() is not None:
                 continue

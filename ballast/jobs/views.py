@@ -73,7 +73,8 @@ class JobListCreateView(TenantAPIView):
     )
     def post(self, request: Request) -> Response:
         """Enqueues a job of a type clients may enqueue, its payload checked against the type's schema; it runs
-        at `run_at` (default now). With an Idempotency-Key, a repeat answers the same job."""
+        at `run_at` (default now). With an Idempotency-Key, a repeat answers the same job. With `after` (one of
+        the tenant's jobs) it is created `waiting` and runs once that job succeeded."""
         params = JobCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:

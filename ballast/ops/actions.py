@@ -20,10 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ballast.jobs import actions as jobs_actions
-from ballast.jobs import schedules
+from ballast.jobs import batches, schedules
 from ballast.jobs.actions import ActionRefused, Operator, Outcome, TargetNotFound
 from ballast.jobs.bulk import JobFilter
-from ballast.jobs.models import Pause
+from ballast.jobs.models import Batch, Pause
 from ballast.jobs.worker.run import run_now
 from ballast.ops import alerts
 from ballast.ops.models import Alert
@@ -394,3 +394,20 @@ class ResumeSchedule(ScheduleAction):
         schedule = schedules.resume_schedule(schedule_id=self.schedule_id, actor=self.actor)
         when = f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC" if schedule.next_run_at else "its next slot"
         return Outcome(f"Schedule {schedule.name!r} runs again from {when}.")
+
+
+@dataclass
+class CancelBatch(OperatorActionBase):
+    """Through ballast.jobs.batches.cancel_batch, which audits it with the operator as its actor."""
+
+    name: ClassVar[str] = "batch.cancelled"
+    permission: ClassVar[str] = OPERATE_QUEUE
+    target_type: ClassVar[str] = "batch"
+    batch_id: int = 0
+
+    def perform(self) -> Outcome:
+        batch = Batch.objects.unscoped().filter(pk=self.batch_id).first()
+        if batch is None:
+            raise TargetNotFound(f"There is no batch {self.batch_id}.")
+        reached = batches.cancel_batch(batch=batch, actor=self.actor)
+        return Outcome(f"Batch {batch.pk}: {reached} member(s) cancelled or asked to stop.", {"reached": reached})

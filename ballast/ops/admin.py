@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ballast.ops.models import Alert, Governance, Jobs, Queue, Schedules, Uploads
+from ballast.ops.models import Alert, Batches, Governance, Jobs, Queue, Schedules, Uploads
 from ballast.ops.views import (
+    BatchesConsoleAdmin,
     GovernanceConsoleAdmin,
     JobsConsoleAdmin,
     QueueConsoleAdmin,
@@ -18,6 +19,7 @@ admin.site.register(Queue, QueueConsoleAdmin)
 admin.site.register(Uploads, UploadsConsoleAdmin)
 admin.site.register(Jobs, JobsConsoleAdmin)
 admin.site.register(Schedules, SchedulesConsoleAdmin)
+admin.site.register(Batches, BatchesConsoleAdmin)
 admin.site.register(Governance, GovernanceConsoleAdmin)
 
 

@@ -144,6 +144,19 @@ class Schedules(models.Model):
         return "schedules console"
 
 
+class Batches(models.Model):
+    """No table: the admin entry "Ops: batches" at /admin/ops/batches/ (batches and their callbacks, ops.views)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        db_table = "ops_batches_console_none"
+        verbose_name = verbose_name_plural = "Ops: batches"
+
+    def __str__(self) -> str:
+        return "batches console"
+
+
 class IdempotencyMinute(models.Model):
     """Per minute and tenant, what became of the keyed API requests (ops.idempotency_stats): executed, replayed,
     refused as a 422 conflict or as 409 in flight. Copied from Redis counters by the scheduler's minute rollup."""

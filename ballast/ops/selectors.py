@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import F
+from django.db.models import Count, F
 
 from ballast.jobs import pauses, policy, wakeups
 from ballast.jobs import sql as jobs_sql
@@ -585,3 +585,68 @@ def schedule_runs(schedule_id: int, *, limit: int = 20) -> dict[str, Any] | None
         slot = run.pop("idempotency_key")[len(prefix) :]
         run["trigger"] = "run now" if slot.startswith("now:") else f"slot {slot}"
     return {"schedule": schedule, "runs": runs}
+
+
+BATCH_STATES = ("running", "finished")
+
+
+@dataclass
+class BatchRow:
+    batch: Any  # ballast.jobs.models.Batch
+    tenant: str
+    members: dict[str, int]  # members per job status now
+    callbacks: list[tuple[str, int, str]]  # (on_complete | on_success, job id, its status now)
+
+    @property
+    def ended(self) -> int:
+        return int(self.batch.succeeded + self.batch.failed + self.batch.cancelled)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.ended / self.batch.total) if self.batch.total else 100
+
+
+def batches(*, tenant_id: int | None = None, state: str = "", limit: int = 200) -> list[BatchRow]:
+    """The newest batches (`state`: running or finished) with their members per status and their callbacks'
+    status: three queries."""
+    from ballast.jobs.models import Batch, Job
+
+    found = Batch.objects.unscoped().order_by("-created_at", "-id")
+    if tenant_id is not None:
+        found = found.filter(tenant_id=tenant_id)
+    if state:
+        found = found.filter(finished_at__isnull=state == "running")
+    rows = list(found[:limit])
+    members: dict[int, dict[str, int]] = {row.pk: {} for row in rows}
+    grouped = Job.objects.unscoped().filter(batch_id__in=list(members)).values_list("batch_id", "status")
+    for batch_id, status, count in grouped.annotate(count=Count("id")):
+        members[batch_id][status] = count
+    callback_ids = [i for row in rows for i in (row.on_complete_job_id, row.on_success_job_id) if i is not None]
+    statuses = (
+        dict(Job.objects.unscoped().filter(pk__in=callback_ids).values_list("pk", "status")) if callback_ids else {}
+    )
+    names = dict(tenant_choices())
+    return [
+        BatchRow(
+            batch=row,
+            tenant=names.get(row.tenant_id, str(row.tenant_id)),
+            members=members[row.pk],
+            callbacks=[
+                (kind, job_id, statuses.get(job_id, "gone"))
+                for kind, job_id in (("on_complete", row.on_complete_job_id), ("on_success", row.on_success_job_id))
+                if job_id is not None
+            ],
+        )
+        for row in rows
+    ]
+
+
+def batch_members(batch_id: int, *, limit: int = 100) -> dict[str, Any] | None:
+    """One batch and its first `limit` members."""
+    from ballast.jobs.models import Batch, Job
+
+    batch = Batch.objects.unscoped().filter(pk=batch_id).first()
+    if batch is None:
+        return None
+    jobs = Job.objects.unscoped().filter(tenant_id=batch.tenant_id, batch_id=batch.pk).order_by("id")
+    return {"batch": batch, "members": list(jobs.values("id", "job_type", "status", "attempts", "finished_at")[:limit])}

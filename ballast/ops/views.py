@@ -1,8 +1,8 @@
 """The console pages, served as admin entries without tables (registered in ops.admin): "Ops: queue"
-(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/), "Ops: schedules" (/admin/ops/schedules/), "Ops: uploads"
-(/admin/ops/uploads/) and "Ops: governance" (/admin/ops/governance/, read only). Staff with
-ops.view_console read; ops.operate_queue / ops.operate_uploads act (a POST without them answers 403). Each view
-translates the request and calls a selector or an ops.actions object."""
+(/admin/ops/queue/), "Ops: jobs" (/admin/ops/jobs/), "Ops: schedules" (/admin/ops/schedules/), "Ops: batches"
+(/admin/ops/batches/), "Ops: uploads" (/admin/ops/uploads/) and "Ops: governance" (/admin/ops/governance/, read
+only). Staff with ops.view_console read; ops.operate_queue / ops.operate_uploads act (a POST without them answers
+403). Each view translates the request and calls a selector or an ops.actions object."""
 
 from __future__ import annotations
 
@@ -447,3 +447,32 @@ class SchedulesConsoleAdmin(ConsoleAdmin):
         query = {"tenant": request.POST.get("filter_tenant", ""), "schedule": request.POST.get("show", "")}
         encoded = urlencode({key: value for key, value in query.items() if value})
         return HttpResponseRedirect(request.path + (f"?{encoded}" if encoded else ""))
+
+
+class BatchesConsoleAdmin(ConsoleAdmin):
+    """The newest batches with their members per status, progress and callbacks; `?state=running|finished`;
+    `?batch=<id>` adds that batch's members; cancel (ballast.jobs.batches, through ops.actions)."""
+
+    template = "admin/ops/batches.html"
+    operate_permission = actions.OPERATE_QUEUE
+
+    def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
+        state = request.GET.get("state", "")
+        if state and state not in selectors.BATCH_STATES:
+            raise actions.ActionRefused(f"Unknown state {state!r}; one of {', '.join(selectors.BATCH_STATES)}.")
+        context: dict[str, Any] = {
+            "rows": selectors.batches(tenant_id=tenant_id, state=state),
+            "states": selectors.BATCH_STATES,
+        }
+        chosen = request.GET.get("batch")
+        if chosen:
+            detail = selectors.batch_members(int(chosen)) if chosen.isdigit() else None
+            if detail is None:
+                raise actions.ActionRefused(f"There is no batch {chosen}.")
+            context["detail"] = detail
+        return context
+
+    def build_action(self, request: HttpRequest, name: str) -> actions.OperatorActionBase:
+        if name != "cancel":
+            raise actions.ActionRefused(f"Unknown action {name!r}.")
+        return actions.CancelBatch(batch_id=_int(request.POST.get("batch_id"), 0))

@@ -39,6 +39,7 @@ def test_the_consoles_admin_and_demo_pages_hold_nothing_inline() -> None:
         "/admin/ops/queue/",
         "/admin/ops/jobs/",
         "/admin/ops/schedules/",
+        "/admin/ops/batches/",
         "/admin/ops/uploads/",
         "/uploads/demo",
     ]:

@@ -281,3 +281,34 @@ def test_a_clients_idempotency_key_cannot_take_an_internal_key(tenant: Tenant, m
 
     assert response.status_code == 201 and response.json()["id"] != internal.pk
     assert response.json()["idempotency_key"] == "webhook:1:1"  # shown as the client sent it
+
+
+def test_a_job_posted_after_another_waits_for_it_and_runs_once_it_succeeded(
+    tenant: Tenant, make_token: TokenMaker
+) -> None:
+    client = client_for(make_token(tenant))
+    parent = client.post("/api/v1/jobs", {"job_type": "diagnostics.echo", "payload": {"value": 1}}, format="json")
+    body = {"job_type": "diagnostics.echo", "payload": {"value": 2}, "after": parent.json()["id"]}
+
+    child = client.post("/api/v1/jobs", body, format="json")
+
+    assert child.status_code == 201, child.json()
+    assert (child.json()["status"], child.json()["depends_on_id"]) == ("waiting", parent.json()["id"])
+    _run(parent.json()["id"])
+    assert job_row(child.json()["id"]).status == "queued"
+
+
+def test_a_parent_of_another_tenant_unknown_or_not_public_is_a_400_naming_after(
+    tenant: Tenant, other_tenant: Tenant, make_token: TokenMaker
+) -> None:
+    with transaction.atomic():
+        theirs = enqueue(tenant=other_tenant, job_type="diagnostics.echo", payload={"value": 1})
+        internal = enqueue(tenant=tenant, job_type="uploads.purge_trash", payload={"dry_run": True})
+    client = client_for(make_token(tenant))
+
+    for parent_id in (theirs.pk, internal.pk, 999_999_999, 2**63):
+        body = {"job_type": "diagnostics.echo", "payload": {"value": 2}, "after": parent_id}
+        response = client.post("/api/v1/jobs", body, format="json")
+        assert response.status_code == 400 and response["Content-Type"] == PROBLEM, parent_id
+        assert "after" in response.json()["errors"], parent_id
+    assert Job.objects.unscoped().count() == 2

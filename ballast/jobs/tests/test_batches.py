@@ -226,3 +226,30 @@ def test_two_workers_ending_the_last_members_at_once_fire_the_callback_once(
         assert JobAttempt.objects.unscoped().filter(job_id=callback.pk).count() == 1
     workers = set(JobAttempt.objects.unscoped().filter(job__batch_id=batch.pk).values_list("worker", flat=True))
     assert len(workers) == 2, workers  # both workers ran members
+
+
+def test_a_batch_of_100_run_by_real_workers_fires_on_complete_once_with_the_counts(
+    tenant: Tenant, processes: Processes
+) -> None:
+    members = [NewJob(job_type="diagnostics.echo", payload={"value": n}) for n in range(90)]
+    members += [NewJob(job_type="diagnostics.fail", payload={"message": "no"}, max_attempts=1) for _ in range(10)]
+    batch = enqueue_batch(
+        tenant=tenant,
+        jobs=members,
+        on_complete=NewJob(job_type="diagnostics.echo", payload={"value": "complete"}),
+        on_success=NewJob(job_type="diagnostics.echo", payload={"value": "success"}),
+    )
+    processes.worker("default", name="worker-1")
+    processes.worker("default", name="worker-2")
+
+    wait_for(
+        lambda: Job.objects.unscoped().get(pk=batch.on_complete_job_id).status == "succeeded",
+        timeout=90,
+        what="on_complete to succeed",
+    )
+
+    complete = Job.objects.unscoped().get(pk=batch.on_complete_job_id)
+    assert complete.payload["batch"] == {"id": batch.pk, "total": 100, "succeeded": 90, "failed": 10, "cancelled": 0}
+    assert JobAttempt.objects.unscoped().filter(job_id=complete.pk).count() == 1
+    assert Job.objects.unscoped().get(pk=batch.on_success_job_id).status == "cancelled"
+    assert JobAttempt.objects.unscoped().filter(job_id=batch.on_success_job_id).count() == 0

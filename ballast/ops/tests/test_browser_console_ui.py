@@ -54,6 +54,7 @@ def test_every_console_page_fits_a_wide_screen_and_a_phone(
         "job": f"/admin/ops/jobs/?job={data.dead_letter.job_id}",
         "bulk": f"/admin/ops/jobs/?bulk={bulk_id}",
         "uploads": "/admin/ops/uploads/",
+        "batches": "/admin/ops/batches/",
         "refused": "/admin/ops/queue/?window=30d",
     }
 
