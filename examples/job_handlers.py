@@ -11,6 +11,7 @@ from ballast.jobs.worker.context import JobContext
 @job_handler(
     "examples.count_words",
     max_attempts=3,
+    sync_timeout=1,  # queue/process may run it inside a request, with a 1 s deadline
     schema={
         "type": "object",
         "required": ["text"],

@@ -23,12 +23,14 @@ SEND_SCHEMA: dict[str, Any] = {
 }
 
 
-@job_handler(SEND_JOB_TYPE, queue="email", timeout=120, schema=SEND_SCHEMA)
+# Inside a request (queue/process) one attempt gets 5 s, not EMAIL_TIMEOUT per SMTP step: a slow server's
+# attempt times out there and is retried, as any attempt, by a worker or a later call.
+@job_handler(SEND_JOB_TYPE, queue="email", timeout=120, schema=SEND_SCHEMA, job_class="email", sync_timeout=5)
 def send(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Send one delivery at least once (emails.delivery). Retries: the email queue's policy (8, backoff to 1 h)."""
     return deliver(ctx, delivery_id=payload["delivery_id"], payload_hash=payload["payload_hash"])
 
 
-@periodic("emails.abandoned_sending", every=timedelta(minutes=1))
+@periodic("emails.abandoned_sending", every=timedelta(minutes=1), job_class="cleanup")
 def abandoned_sending() -> None:
     mark_abandoned_sendings()

@@ -52,6 +52,7 @@ def diagnostics_enabled() -> bool:
     schema={"type": "object", "required": ["value"], "properties": {"value": {}}, "additionalProperties": False},
     enabled=diagnostics_enabled,
     public=True,
+    sync_timeout=1,
 )
 def echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"value": payload["value"]}
@@ -59,6 +60,7 @@ def echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 @job_handler(
     "diagnostics.fail",
+    sync_timeout=1,
     max_attempts=3,
     backoff_base=0.5,
     backoff_cap=2,
@@ -198,7 +200,7 @@ def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 # The outbox's partitions are kept with every other partitioned table's (ballast.lifecycle.maintenance).
 
 
-@periodic("outbox.vacuum", every=timedelta(minutes=1), requires_owner=True)
+@periodic("outbox.vacuum", every=timedelta(minutes=1), requires_owner=True, job_class="cleanup")
 def vacuum_hot_tables() -> None:
     """The month's outbox partition, today's idempotency records and the jobs table churn the most (see
     jobs.scheduler.periodic.vacuum). Expired idempotency records go with their day's partition (lifecycle)."""

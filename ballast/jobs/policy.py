@@ -35,9 +35,21 @@ QUEUES: dict[str, QueuePolicy] = {
         "maintenance-owner", default_priority=10, max_attempts=3, backoff_base=5, backoff_cap=300, served_by="scheduler"
     ),
 }
+# Periodic and operator maintenance that workers run: queue/process's balanced mode starts its jobs first.
+MAINTENANCE_QUEUE = "maintenance"
 # The RQ queues, in the order workers listen to them.
 QUEUE_ORDER = tuple(name for name, queue in QUEUES.items() if queue.served_by == "workers")
 SCHEDULER_QUEUES = tuple(name for name, queue in QUEUES.items() if queue.served_by == "scheduler")
+
+
+# The classes of job types queue/process counts against its per-call quotas (emailMax, cleanupMax, auditMax);
+# a handler declares its class (`job_class=` on @job_handler), a type without one has no quota but `max`.
+JOB_CLASSES = ("email", "cleanup", "audit")
+# queue/process's modes and, in `balanced`, the quotas per call when the caller names none (at most 50 each,
+# as `max`): e-mail waits on its rate limits anyway; cleanup and audit jobs are the heavy ones.
+TRIGGER_MODES = ("balanced", "legacy")
+TRIGGER_QUOTA_DEFAULTS = {"email": 10, "cleanup": 2, "audit": 1}
+TRIGGER_QUOTA_LIMIT = 50
 
 
 def concurrency_cap(job_type: str, declared: int | None) -> int | None:

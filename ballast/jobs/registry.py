@@ -50,6 +50,11 @@ class HandlerSpec:
     # Enqueues of the same type and payload within this window return the job already there (jobs.services).
     unique_for: timedelta | None = None
     unique_states: tuple[str, ...] | None = None
+    # Its class for queue/process's per-call quotas (policy.JOB_CLASSES: emailMax, cleanupMax, auditMax).
+    job_class: str | None = None
+    # The seconds one attempt may take when queue/process runs it inside a web request (its deadline there).
+    # None: too slow or unbounded for a request, so queue/process leaves it to the workers.
+    sync_timeout: float | None = None
 
     @property
     def concurrency(self) -> int | None:
@@ -96,12 +101,19 @@ def job_handler(
     cron_payload: dict[str, Any] | None = None,
     unique_for: timedelta | None = None,
     unique_states: Sequence[str] | None = None,
+    job_class: str | None = None,
+    sync_timeout: float | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a job type. `cron` (in `timezone`): the scheduler's leader also enqueues it, with `cron_payload`,
-    at every slot, under the platform tenant (ballast.jobs.cron). `unique_for` / `unique_states`: the defaults of
-    its enqueues (ballast.jobs.services.enqueue)."""
+        at every slot, under the platform tenant (ballast.jobs.cron). `unique_for` / `unique_states`: the defaults of
+        its enqueues (ballast.jobs.services.enqueue). `job_class` (policy.JOB_CLASSES) and `sync_timeout`: how
+    queue/process treats it (its quota class; whether, and within what deadline, it runs inside a request)."""
     if queue not in policy.QUEUES:
         raise ValueError(f"Unknown queue {queue!r} for {job_type}; queues: {', '.join(policy.QUEUES)}")
+    if job_class is not None and job_class not in policy.JOB_CLASSES:
+        raise ValueError(f"Unknown job class {job_class!r} for {job_type}; classes: {', '.join(policy.JOB_CLASSES)}")
+    if sync_timeout is not None and not 0 < sync_timeout <= timeout:
+        raise ValueError(f"{job_type}: sync_timeout must be above 0 and at most its timeout ({timeout:g} s)")
     defaults = policy.QUEUES[queue]
 
     def register(func: Handler) -> Handler:
@@ -125,6 +137,8 @@ def job_handler(
             on_dead_letter=on_dead_letter,
             unique_for=unique_for,
             unique_states=tuple(unique_states) if unique_states is not None else None,
+            job_class=job_class,
+            sync_timeout=sync_timeout,
         )
         if cron is not None:
             cron_schedules.declare(job_type, cron=cron, timezone=timezone, payload=cron_payload)
@@ -166,6 +180,15 @@ def public_type_names() -> list[str]:
 
 def types_on_queues(queues: tuple[str, ...]) -> list[str]:
     return sorted(t for t, s in _registry.items() if s.queue in queues)
+
+
+def types_of_class(job_class: str) -> list[str]:
+    return sorted(t for t, s in _registry.items() if s.job_class == job_class)
+
+
+def types_without_sync_bound(budget_seconds: float) -> list[str]:
+    """The types queue/process may not start with `budget_seconds` left: no sync_timeout, or one above it."""
+    return sorted(t for t, s in _registry.items() if s.sync_timeout is None or s.sync_timeout > budget_seconds)
 
 
 def registered_types() -> list[str]:

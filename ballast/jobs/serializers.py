@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from ballast.api.pagination import PageQuery
 from ballast.api.serializers import JSONObjectField, StrictSerializer
+from ballast.jobs import policy
 from ballast.jobs.cron import MAX_EXPRESSION_LENGTH
 from ballast.jobs.models import Checkpoint, DeadLetter, Job, JobAttempt, Schedule
 from ballast.jobs.registry import public_types
@@ -146,6 +147,19 @@ _JOB_TYPE_NAME = r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*"
 EXCLUDED_TYPES = rf"^{_JOB_TYPE_NAME}(,{_JOB_TYPE_NAME}){{0,{MAX_EXCLUDED_TYPES - 1}}}$"
 
 
+QUOTA_PARAMETERS = {job_class: f"{job_class}Max" for job_class in policy.JOB_CLASSES}
+
+
+def _quota(job_class: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=policy.TRIGGER_QUOTA_LIMIT,
+        required=False,
+        help_text=f"mode=balanced (ignored in legacy): at most this many {job_class} jobs started in this call "
+        f"(default {policy.TRIGGER_QUOTA_DEFAULTS[job_class]}; 0: none).",
+    )
+
+
 class QueueProcessParams(StrictSerializer):
     json_types = False  # query parameters are strings
 
@@ -169,8 +183,26 @@ class QueueProcessParams(StrictSerializer):
         help_text=f"Comma-separated job types not to run in this call (at most {MAX_EXCLUDED_TYPES}).",
     )
 
+    mode = serializers.ChoiceField(
+        choices=list(policy.TRIGGER_MODES),
+        default="balanced",
+        help_text="`balanced`: maintenance jobs first, then by priority, within the quotas per job class. "
+        "`legacy`: priority order alone, no quotas.",
+    )
+    emailMax = _quota("email")
+    cleanupMax = _quota("cleanup")
+    auditMax = _quota("audit")
+
     def validate_excludeTypes(self, value: str) -> list[str]:  # a final newline is trimmed before the pattern
         return value.split(",")
+
+
+def trigger_quotas(params: dict[str, Any]) -> dict[str, int]:
+    """The quota of each job class in force (balanced mode): the caller's, else the default."""
+    return {
+        job_class: params.get(name, policy.TRIGGER_QUOTA_DEFAULTS[job_class])
+        for job_class, name in QUOTA_PARAMETERS.items()
+    }
 
 
 class QueueProcessResult(serializers.Serializer[Any]):

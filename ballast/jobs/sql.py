@@ -75,6 +75,7 @@ WHERE id IN (
     WHERE status = 'queued' AND available_at <= now()
       AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
       AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+      AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s))
       AND NOT (job_type = ANY(%(paused_types)s))
     ORDER BY priority DESC, available_at, id
     LIMIT %(limit)s FOR UPDATE SKIP LOCKED)

@@ -32,9 +32,10 @@ from ballast.jobs.serializers import (
     ScheduleChangeSerializer,
     ScheduleCreateSerializer,
     ScheduleSerializer,
+    trigger_quotas,
 )
 from ballast.jobs.services import client_key
-from ballast.jobs.worker.processing import process_due_jobs
+from ballast.jobs.worker.processing import TriggerRules, process_due_jobs
 from ballast.tenants.audit import actor_for_user
 from ballast.tenants.models import ApiToken
 from ballast.tenants.selectors import tenant_by_slug
@@ -218,8 +219,12 @@ class QueueProcessView(ApiRequestMixin, APIView):
     def post(self, request: Request) -> Response:
         """Runs up to `max` due jobs (one by default) in this request, within `budget_ms`, and reports what
         happened: a tenant admin's token processes its own tenant's jobs, X-Queue-Secret any tenant's (or one,
-        with `tenant`). Types named in `excludeTypes` are left queued. The e-mail rate limits and the concurrency
-        caps (JOBS_CONCURRENCY) hold as in the workers: a job over a limit stays queued, uncharged."""
+        with `tenant`). A job starts only if its type's synchronous bound (sync_timeout) fits in the budget
+        left, and runs under it; types without one are left to the workers. `mode=balanced` (the default) runs
+        maintenance jobs first and at most `emailMax`, `cleanupMax` and `auditMax` jobs of each class;
+        `mode=legacy` plain priority order. Types named in `excludeTypes` are left queued. The e-mail rate
+        limits and the concurrency caps (JOBS_CONCURRENCY) hold as in the workers: a job over a limit stays
+        queued, uncharged."""
         tenant_id = self._tenant_id(request, self.query)
         report = process_due_jobs(
             max_jobs=self.query["max"],
@@ -227,6 +232,7 @@ class QueueProcessView(ApiRequestMixin, APIView):
             tenant_id=tenant_id,
             job_type=self.query.get("job_type"),
             exclude_types=self.query.get("excludeTypes", []),
+            trigger=TriggerRules(mode=self.query["mode"], quotas=trigger_quotas(self.query)),
         )
         return Response(QueueProcessResult(report).data)
 

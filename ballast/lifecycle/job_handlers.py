@@ -22,6 +22,7 @@ PURGE_JOB = "lifecycle.tenant_purge"
 @job_handler(
     PURGE_JOB,
     queue="maintenance",
+    job_class="cleanup",
     max_attempts=10,
     backoff_base=1,  # a purge killed mid-way resumes within seconds
     backoff_cap=30,
@@ -126,11 +127,11 @@ def maintain_partitions() -> None:
     ensure_all_partitions()
 
 
-@periodic("lifecycle.retention", every=timedelta(hours=1), requires_owner=True)
+@periodic("lifecycle.retention", every=timedelta(hours=1), requires_owner=True, job_class="cleanup")
 def retention() -> None:
     apply_retention()
 
 
-@periodic("lifecycle.table_sizes", every=timedelta(days=1))
+@periodic("lifecycle.table_sizes", every=timedelta(days=1), job_class="audit")
 def snapshot_table_sizes() -> None:
     governance.take_snapshot()

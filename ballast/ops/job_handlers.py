@@ -20,6 +20,6 @@ def evaluate_alerts() -> None:
     alerts.evaluate()
 
 
-@periodic("ops.governance_report", every=timedelta(days=7))
+@periodic("ops.governance_report", every=timedelta(days=7), job_class="audit")
 def weekly_governance_report() -> None:
     governance_mail.mail_governance_report()

@@ -17,7 +17,7 @@ PAYLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
-@job_handler(scheduling.CLEANUP_INTENTS, queue="maintenance", timeout=1800, schema=PAYLOAD_SCHEMA)
+@job_handler(scheduling.CLEANUP_INTENTS, queue="maintenance", timeout=1800, schema=PAYLOAD_SCHEMA, job_class="cleanup")
 def cleanup_intents(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Abandoned intents lose their objects; orphaned tmp/ objects go. The CleanupRun row is the record."""
     run = cleanup.clean_intents(
@@ -32,7 +32,7 @@ def cleanup_intents(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@job_handler(scheduling.PURGE_TRASH, queue="maintenance", timeout=1800, schema=PAYLOAD_SCHEMA)
+@job_handler(scheduling.PURGE_TRASH, queue="maintenance", timeout=1800, schema=PAYLOAD_SCHEMA, job_class="cleanup")
 def purge_trash(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Documents in the trash past TRASH_RETENTION_DAYS are purged."""
     run = cleanup.purge_trash(
@@ -50,6 +50,8 @@ def purge_trash(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     scheduling.CONSUME_KEY,
     queue="maintenance",
     timeout=60,
+    job_class="cleanup",
+    sync_timeout=5,  # one object deleted
     schema={
         "type": "object",
         "properties": {"upload_id": {"type": "integer"}},
@@ -65,7 +67,7 @@ def consume_key(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"bytes_freed": freed or 0}
 
 
-@periodic("uploads.cleanup", every=timedelta(hours=1))
+@periodic("uploads.cleanup", every=timedelta(hours=1), job_class="cleanup")
 def hourly_cleanup() -> None:
     scheduling.schedule_cleanups()
     scheduling.sweep_local_partials()

@@ -77,7 +77,12 @@ def current_slot() -> tuple[str, str] | None:
 
 
 def periodic(
-    name: str, *, every: timedelta, requires_owner: bool = False, timeout: float = 1800
+    name: str,
+    *,
+    every: timedelta,
+    requires_owner: bool = False,
+    timeout: float = 1800,
+    job_class: str | None = None,
 ) -> Callable[[Callable[[], object]], Callable[[], object]]:
     """Register `func()` to run once per `every` (slots aligned on the epoch), as the job `periodic.<name>`.
     `requires_owner`: it needs the owner's DSN, so only the scheduler runs it. At most one runs at a time."""
@@ -87,9 +92,15 @@ def periodic(
     def register(func: Callable[[], object]) -> Callable[[], object]:
         task = PeriodicTask(name=name, every=every, func=func, requires_owner=requires_owner)
         _tasks[name] = task
-        job_handler(task.job_type, queue=task.queue, timeout=timeout, schema=SLOT_SCHEMA, atomic=False, concurrency=1)(
-            run_slot
-        )
+        job_handler(
+            task.job_type,
+            queue=task.queue,
+            timeout=timeout,
+            schema=SLOT_SCHEMA,
+            atomic=False,
+            concurrency=1,
+            job_class=job_class,
+        )(run_slot)
         return func
 
     return register

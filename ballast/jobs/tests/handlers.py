@@ -170,3 +170,19 @@ def acknowledged_behind_a_lock(ctx: JobContext, payload: dict[str, Any]) -> None
 
     threading.Thread(target=hold, daemon=True).start()
     locked.wait(5)
+
+
+# queue/process's classes and synchronous bounds (jobs.worker.processing.TriggerRules).
+@job_handler("tests.mail_like", queue="email", job_class="email", sync_timeout=1)
+def mail_like(ctx: JobContext, payload: dict[str, Any]) -> None:
+    return None
+
+
+@job_handler("tests.cleanup_like", queue="maintenance", job_class="cleanup", sync_timeout=1)
+def cleanup_like(ctx: JobContext, payload: dict[str, Any]) -> None:
+    return None
+
+
+@job_handler("tests.overruns_its_sync_bound", timeout=60, sync_timeout=0.3, max_attempts=3)
+def overruns_its_sync_bound(ctx: JobContext, payload: dict[str, Any]) -> None:
+    time.sleep(3)

@@ -121,8 +121,10 @@ def claim_due(
     tenant_id: int | None = None,
     job_type: str | None = None,
     excluded_types: list[str] | None = None,
+    queues: list[str] | None = None,
 ) -> list[ClaimedJob]:
-    """Up to `limit` due jobs across queues (and tenants, unless one is named), highest priority first."""
+    """Up to `limit` due jobs across queues (or of these `queues`; and tenants, unless one is named), highest
+    priority first."""
     rows = transitions.claim(
         sql.CLAIM_DUE,
         {
@@ -131,6 +133,7 @@ def claim_due(
             "lease": settings.JOBS_LEASE_SECONDS,
             "tenant_id": tenant_id,
             "job_type": job_type,
+            "queues": queues,
             "paused_types": excluded_types or [],
         },
     )

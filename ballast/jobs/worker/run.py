@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -269,23 +269,31 @@ def _set_deadline(spec: HandlerSpec, ctx: JobContext) -> None:
     ctx.deadline_at = time.monotonic() + spec.timeout if spec.timeout > 0 else None
 
 
-def run_job(job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None) -> str:
-    """One attempt of a claimed job; returns its outcome."""
-    return run_job_and_claim(job, worker=worker, heartbeat=heartbeat)[0]
+def run_job(job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None, synchronous: bool = False) -> str:
+    """One attempt of a claimed job; returns its outcome. `synchronous`: inside a request (queue/process), under
+    its type's sync_timeout rather than its timeout."""
+    return run_job_and_claim(job, worker=worker, heartbeat=heartbeat, synchronous=synchronous)[0]
 
 
 @metrics.observed
 def run_job_and_claim(
-    job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None = None, then: NextClaim | None = None
+    job: ClaimedJob,
+    *,
+    worker: str,
+    heartbeat: Heartbeat | None = None,
+    then: NextClaim | None = None,
+    synchronous: bool = False,
 ) -> tuple[str, ClaimedJob | None]:
     """One attempt of a claimed job: its outcome, and the job `then` claimed with its acknowledgement."""
     with telemetry.observed(job) as attempt:
-        attempt.outcome, following = _attempt(job, worker=worker, heartbeat=heartbeat, then=then)
+        attempt.outcome, following = _attempt(
+            job, worker=worker, heartbeat=heartbeat, then=then, synchronous=synchronous
+        )
     return attempt.outcome, following
 
 
 def _attempt(
-    job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None, then: NextClaim | None
+    job: ClaimedJob, *, worker: str, heartbeat: Heartbeat | None, then: NextClaim | None, synchronous: bool
 ) -> tuple[str, ClaimedJob | None]:
     if not is_registered(job.job_type):
         # Newer code enqueued it (a web deployed before this worker): it waits, uncharged, for a worker that
@@ -305,6 +313,8 @@ def _attempt(
     ctx: JobContext | None = None
     try:
         spec = get_handler(job.job_type)
+        if synchronous and spec.sync_timeout is not None:
+            spec = replace(spec, timeout=spec.sync_timeout)  # its deadline, statement_timeout and messages
         ctx = _context(job, spec)
         _set_deadline(spec, ctx)
         if spec.atomic:
