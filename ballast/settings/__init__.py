@@ -24,10 +24,10 @@ from ballast.settings.webhooks import *  # noqa: F403
 
 # The apps, for a project's INSTALLED_APPS (after Django's own, rest_framework and drf_spectacular).
 BALLAST_APPS = [
-    "django_rq",
     "django_tasks",
     "ballast.tenants",
     "ballast.jobs",
+    "django_rq",  # after ballast.jobs, whose rqworker command (with --concurrency) wraps django-rq's
     "ballast.outbox",
     "ballast.webhooks",
     "ballast.emails",

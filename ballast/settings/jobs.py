@@ -33,6 +33,7 @@ __all__ = [
     "JOBS_UNKNOWN_TYPE_GRACE_SECONDS",
     "JOBS_WAKE_IN_BACKGROUND",
     "JOBS_WAKE_TTL_SECONDS",
+    "JOBS_WORKER_CONCURRENCY",
     "QUEUE_PROCESS_SECRET",
 ]
 
@@ -52,6 +53,10 @@ JOBS_PREPARED_STATEMENTS: bool = env.bool("JOBS_PREPARED_STATEMENTS", default=Tr
 # Jobs a worker runs for one wake-up before it hands the (queue, tenant) on, and the time slice it may take.
 JOBS_BATCH_SIZE: int = env.int("JOBS_BATCH_SIZE", default=50)
 JOBS_SLICE_SECONDS: float = env.float("JOBS_SLICE_SECONDS", default=0.5)
+# Jobs one worker process runs at once, each in a thread of its own (`manage.py rqworker --concurrency N`
+# overrides it). More than 1 suits I/O-bound handlers; each thread holds a connection of the default alias's pool
+# (POSTGRES_POOL_MAX must exceed it) and handler timeouts work as docs/jobs.md says for threads.
+JOBS_WORKER_CONCURRENCY: int = env.int("JOBS_WORKER_CONCURRENCY", default=1)
 # A job running longer than this hands its queue on to other workers (its batch does not wait behind it).
 JOBS_HANDOFF_SECONDS: float = env.float("JOBS_HANDOFF_SECONDS", default=0.2)
 # A worker whose (queue, tenant) ran dry waits this long for a commit's nudge before it lets the wake-up go,

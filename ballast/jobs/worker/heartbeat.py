@@ -1,9 +1,12 @@
 """The heartbeat: two threads per worker process that keep what the worker holds alive.
 
-- the lease thread extends the running job's lease every JOBS_LEASE_SECONDS / 3 on a connection of its own
+A worker process runs one job at a time, or one in each of its JOBS_WORKER_CONCURRENCY threads (jobs.worker.rq);
+each running thread tells the one heartbeat what it holds (`start_job`, `hold_baton`), keyed by the thread:
+
+- the lease thread extends each running job's lease every JOBS_LEASE_SECONDS / 3 on a connection of its own
   (the system alias, autocommit). The UPDATE touches only that job's row, which no other transaction holds
   while the handler runs, so a heartbeat never waits on another job's handler. It touches only Postgres;
-- the baton thread refreshes the wake-up baton's key in Redis, and passes the baton on for a job running
+- the baton thread refreshes each wake-up baton's key in Redis, and passes a baton on for a job running
   longer than JOBS_HANDOFF_SECONDS, so that other workers take the rest of its queue instead of waiting
   behind it. A Redis that is down or hung stalls or fails only this thread: the lease is still extended
   and the job completes in Postgres;
@@ -59,6 +62,18 @@ class _Running:
     lost: bool = False
 
 
+@dataclass
+class _Held:
+    """What one thread holds: its running job and its (queue, tenant)'s baton."""
+
+    running: _Running | None = None
+    baton: Baton | None = None
+    baton_refresh: float = 0.0
+
+    def empty(self) -> bool:
+        return self.running is None and self.baton is None
+
+
 class Heartbeat:
     """Started once per process (`Heartbeat.shared()`); the worker tells it what it holds."""
 
@@ -67,9 +82,7 @@ class Heartbeat:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: _Running | None = None
-        self._baton: Baton | None = None
-        self._baton_refresh = 0.0
+        self._held: dict[int, _Held] = {}  # by thread (threading.get_ident())
         self._presence: Presence | None = None
         self._next_presence = 0.0
         self._thread = threading.Thread(target=self._run, name="ballast-heartbeat", daemon=True)
@@ -85,10 +98,21 @@ class Heartbeat:
                 shared = cls._shared = Heartbeat()
             return shared
 
-    def hold_baton(self, baton: Baton | None) -> None:
+    def _update(self, **changes: object) -> None:
+        """Change what the calling thread holds."""
+        thread = threading.get_ident()
         with self._lock:
-            self._baton = baton
-            self._baton_refresh = time.monotonic() + settings.JOBS_WAKE_TTL_SECONDS / 3
+            held = self._held.get(thread) or _Held()
+            for name, value in changes.items():
+                setattr(held, name, value)
+            if held.empty():
+                self._held.pop(thread, None)
+            else:
+                self._held[thread] = held
+
+    def hold_baton(self, baton: Baton | None) -> None:
+        """The calling thread holds `baton` (None: no longer any)."""
+        self._update(baton=baton, baton_refresh=time.monotonic() + settings.JOBS_WAKE_TTL_SECONDS / 3)
 
     def announce(self, presence: Presence | None) -> None:
         """Publish `presence` from now on (None: stop publishing)."""
@@ -97,13 +121,16 @@ class Heartbeat:
             self._next_presence = 0.0
 
     def start_job(self, job_id: int, token: uuid.UUID, retention_at: datetime | None = None) -> None:
+        """The calling thread runs this job now: its lease is extended until `end_job`."""
         now = time.monotonic()
-        with self._lock:
-            self._running = _Running(job_id, token, now, now + settings.JOBS_LEASE_SECONDS / 3, retention_at)
+        self._update(running=_Running(job_id, token, now, now + settings.JOBS_LEASE_SECONDS / 3, retention_at))
 
     def end_job(self) -> None:
+        self._update(running=None)
+
+    def running_jobs(self) -> list[int]:
         with self._lock:
-            self._running = None
+            return [held.running.job_id for held in self._held.values() if held.running is not None]
 
     def _run(self) -> None:
         while True:
@@ -126,11 +153,19 @@ class Heartbeat:
     def _lease_tick(self) -> None:
         now = time.monotonic()
         with self._lock:
-            running = self._running
-        if running is not None and not running.lost and now >= running.next_extend:
-            running.next_extend = now + settings.JOBS_LEASE_SECONDS / 3
-            if not extend_lease(running.job_id, running.token, release=True, retention_at=running.retention_at):
-                running.lost = True  # its writes are fenced; stop extending
+            due = [
+                held.running
+                for held in self._held.values()
+                if held.running is not None and not held.running.lost and now >= held.running.next_extend
+            ]
+        try:
+            for running in due:
+                running.next_extend = now + settings.JOBS_LEASE_SECONDS / 3
+                if not extend_lease(running.job_id, running.token, retention_at=running.retention_at):
+                    running.lost = True  # its writes are fenced; stop extending
+        finally:
+            if due:
+                connections[SYSTEM].close()  # back to the pool: the thread holds none between beats
         self._publish_presence(now)
 
     def _publish_presence(self, now: float) -> None:
@@ -146,14 +181,19 @@ class Heartbeat:
 
     def _baton_tick(self) -> None:
         now = time.monotonic()
+        work: list[tuple[_Running | None, Baton, bool]] = []
         with self._lock:
-            running, baton = self._running, self._baton
-            refresh_baton = baton is not None and now >= self._baton_refresh
-            if refresh_baton:
-                self._baton_refresh = now + settings.JOBS_WAKE_TTL_SECONDS / 3
-        if baton is None or baton.passed:
-            return
-        if running is not None and not running.lost and now - running.started >= settings.JOBS_HANDOFF_SECONDS:
-            baton.pass_on()  # a long job: let another worker take the rest of this queue
-        elif refresh_baton:
-            baton.refresh()
+            for held in self._held.values():
+                if held.baton is None:
+                    continue
+                refresh = now >= held.baton_refresh
+                if refresh:
+                    held.baton_refresh = now + settings.JOBS_WAKE_TTL_SECONDS / 3
+                work.append((held.running, held.baton, refresh))
+        for running, baton, refresh in work:
+            if baton.passed:
+                continue
+            if running is not None and not running.lost and now - running.started >= settings.JOBS_HANDOFF_SECONDS:
+                baton.pass_on()  # a long job: let another worker take the rest of this queue
+            elif refresh:
+                baton.refresh()
