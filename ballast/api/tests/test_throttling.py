@@ -19,6 +19,7 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from ballast.api import throttling
+from ballast.jobs import wakeups
 from ballast.jobs.models import Job
 from ballast.jobs.tests.processes import process_env, wait_for
 from ballast.pytest_plugin import TokenMaker
@@ -163,6 +164,7 @@ def test_enqueue_answers_201_while_redis_is_down_and_the_throttle_says_it_failed
     settings.METRICS_TOKEN = "metrics-token-for-tests"
     client = client_for(make_token(tenant, Role.MEMBER))
     assert client.post("/api/v1/jobs", JOB, format="json").status_code == 201
+    assert wakeups.flush()  # its wake-up reached Redis: the outage starts after it
     before = _fail_open_total()
     private_redis.kill()
 

@@ -158,6 +158,7 @@ def test_a_lost_wake_up_is_repaired_by_the_next_pass_even_behind_a_backlog(
         enqueue_many(tenant=tenant, jobs=[NewJob("diagnostics.echo", {"value": n}) for n in range(100)])
     with transaction.atomic():
         enqueue(tenant=other_tenant, job_type="diagnostics.echo", payload={"value": "lost"})
+    assert wakeups.flush()
     queue = wakeups.rq_queue("default")
     # Its process died between commit and push: the other tenant's wake-up never reached Redis.
     queue.connection.delete(wakeups.key("default", other_tenant.pk))
