@@ -23,8 +23,9 @@ at a time, on this machine's Postgres and Redis:
   (`<db-name>_procrastinate`) at the default fetch polling interval (5 s: it listens for notifications and
   polls as a fallback); procrastinate_fastpoll: the same at 0.05 s. An async task (its fastest path);
   defer / batch_defer.
-- sql (the drains only): the physical baseline, bench/sql_loop.py: a bare FOR UPDATE SKIP LOCKED claim and a
-  completion, a commit each, on a table of Ballast's database.
+- sql (the drains and enqueueing only): the physical baseline, bench/sql_loop.py: a bare FOR UPDATE SKIP LOCKED
+  claim and a completion, a commit each, on a table of Ballast's database; enqueued with one INSERT per
+  transaction (autocommit), in bulk one INSERT of many rows.
 
 `--batch` jobs go in one enqueueing transaction (one pipeline for RQ, one statement for Procrastinate):
 1 is what a web request does, 50 a bulk producer. Phases, each with fresh workers on emptied tables:
@@ -87,9 +88,10 @@ RQ_QUEUE = "bench"
 SYSTEMS = ("ballast", "ballast_threads", "rq", "procrastinate", "procrastinate_fastpoll", "sql")
 DEFAULT_SYSTEMS = ("ballast", "rq", "procrastinate", "procrastinate_fastpoll", "sql")
 PHASES = ("e2e", "drain", "paced", "enqueue", "io")
-# The systems that take part in only some phases: the bare SQL loop is the physical baseline of the drains, and
-# Ballast with threads (--concurrency) is measured where it matters, the I/O-bound phase.
-ONLY_IN = {"sql": ("drain", "io"), "ballast_threads": ("io",)}
+# The systems that take part in only some phases: the bare SQL loop is the physical baseline of the drains and of
+# enqueueing (an INSERT a transaction; one INSERT of many rows), and Ballast with threads (--concurrency) is measured
+# where it matters, the I/O-bound phase.
+ONLY_IN = {"sql": ("drain", "io", "enqueue"), "ballast_threads": ("io",)}
 # Each phase's headline figure, and whether more is better.
 HEADLINES = {
     "e2e": ("e2e_jobs_s", True),
@@ -525,7 +527,7 @@ class Procrastinate:
 
 class SqlLoop:
     """The physical baseline (bench/sql_loop.py): `--workers` processes claiming with FOR UPDATE SKIP LOCKED
-    and completing, a commit each, on a table of Ballast's benchmark database. Drains only."""
+    and completing, a commit each, on a table of Ballast's benchmark database; the drains and enqueueing."""
 
     name = "sql"
 
@@ -564,7 +566,7 @@ class SqlLoop:
         return time.time()
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
-        raise NotAvailable("the SQL loop is a drain baseline")
+        self.enqueue(seqs)
 
     def finished(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM bench_sql_job WHERE status = 'done'").fetchone()
