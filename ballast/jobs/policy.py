@@ -42,6 +42,18 @@ QUEUE_ORDER = tuple(name for name, queue in QUEUES.items() if queue.served_by ==
 SCHEDULER_QUEUES = tuple(name for name, queue in QUEUES.items() if queue.served_by == "scheduler")
 
 
+def rq_name(queue: str) -> str:
+    """The name in Redis of the RQ queue that carries `queue`'s wake-ups (JOBS_RQ_QUEUE_NAMES)."""
+    names: dict[str, str] = settings.JOBS_RQ_QUEUE_NAMES
+    return names.get(queue, queue)
+
+
+def queue_named(rq_queue_name: str) -> str | None:
+    """Ballast's queue whose wake-ups the RQ queue of this name carries (None: not one of Ballast's)."""
+    names: dict[str, str] = settings.JOBS_RQ_QUEUE_NAMES
+    return next((queue for queue, name in names.items() if name == rq_queue_name), None)
+
+
 # The classes of job types queue/process counts against its per-call quotas (emailMax, cleanupMax, auditMax);
 # a handler declares its class (`job_class=` on @job_handler), a type without one has no quota but `max`.
 JOB_CLASSES = ("email", "cleanup", "audit")

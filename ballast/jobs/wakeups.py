@@ -74,7 +74,11 @@ def _queue(name: str, connection: Redis) -> Queue:
 
 
 def rq_queue(name: str, purpose: redis_client.Purpose = "default") -> Queue:
-    return _queue(name, redis_client.client(purpose))
+    """The RQ queue that carries the wake-ups of Ballast's queue `name` (its name in Redis may differ:
+    jobs.policy.rq_name)."""
+    from ballast.jobs.policy import rq_name
+
+    return _queue(rq_name(name), redis_client.client(purpose))
 
 
 def redis_connection() -> Redis:

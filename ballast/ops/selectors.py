@@ -91,8 +91,9 @@ def workers_by_queue() -> tuple[dict[str, int], bool]:
         connection.ping()
         for worker in Worker.all(connection=connection):
             for name in worker.queue_names():
-                if name in counts:
-                    counts[name] += 1
+                queue = policy.queue_named(name)
+                if queue in counts:
+                    counts[queue] += 1
     except Exception:
         return counts, False
     return counts, True
@@ -356,7 +357,7 @@ def workers(*, limit: int = 500) -> list[WorkerRow]:
             rows[identity] = WorkerRow(
                 identity=identity,
                 name=worker.name,
-                queues=worker.queue_names(),
+                queues=[policy.queue_named(name) or name for name in worker.queue_names()],
                 state=str(worker.get_state()),
                 started=worker.birth_date,
                 last_heartbeat=worker.last_heartbeat,

@@ -66,7 +66,7 @@ def statuses(job_ids: list[int]) -> dict[str, int]:
 def queue_length(name: str = "default") -> int:
     """Wake-up messages in an RQ queue, once the commits so far have had theirs sent (JOBS_WAKE_IN_BACKGROUND)."""
     wakeups.flush()
-    return int(django_rq.get_queue(name).count)
+    return int(wakeups.rq_queue(name).count)
 
 
 @pytest.fixture

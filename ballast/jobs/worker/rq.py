@@ -42,6 +42,7 @@ from rq.timeouts import BaseDeathPenalty, TimerDeathPenalty, UnixSignalDeathPena
 from rq.utils import import_attribute
 from rq.worker import SimpleWorker, WorkerStatus
 
+from ballast.jobs import policy
 from ballast.jobs.wakeups import RUN_WAKEUP
 from ballast.jobs.worker import commands
 from ballast.jobs.worker.heartbeat import Heartbeat
@@ -188,7 +189,8 @@ class BallastWorker(SimpleWorker):
         # The worker's own client from the one factory (REDIS_DSN or Sentinel); RQ raises its socket timeout
         # above its blocking dequeue, so it is not shared with the wake-up client.
         connection = redis_client.client("worker")
-        names = [queue.name if isinstance(queue, Queue) else str(queue) for queue in queues]
+        # Ballast's queue names stand for their names in Redis (JOBS_RQ_QUEUE_NAMES).
+        names = [policy.rq_name(queue) if isinstance(queue, str) else queue.name for queue in queues]
         kwargs.update(connection=connection, serializer=JSONSerializer, job_class=WakeupJob, queue_class=Queue)
         rq_queues = [
             Queue(name, connection=connection, serializer=JSONSerializer, job_class=WakeupJob) for name in names
@@ -215,7 +217,7 @@ class BallastWorker(SimpleWorker):
             connections[alias].ensure_connection()
             connections[alias].close()  # back to the pool, which keeps it open
         # Publish the job types this process can run, from its heartbeat, while it works (jobs.worker.presence).
-        presence = Presence(worker_identity(), tuple(self.queue_names()))
+        presence = Presence(worker_identity(), tuple(policy.queue_named(name) or name for name in self.queue_names()))
         heartbeat = Heartbeat.shared()
         heartbeat.announce(presence)
         if self.concurrency > 1 and self._slots is None:
