@@ -10,6 +10,7 @@ kept in step by the leader and cannot be changed here.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -132,6 +133,43 @@ def create_schedule(
     except IntegrityError:
         raise ScheduleError(f"The tenant already has a schedule named {name!r}", field="name") from None
     return schedule
+
+
+def create_operator_schedule(
+    *,
+    tenant_slug: str | None,
+    job_type: str,
+    expression: str,
+    timezone: str,
+    payload_json: str,
+    missed: str,
+    name: str,
+    actor: str,
+) -> Schedule:
+    """An operator's schedule from text, as a shell or a console form gives it: `tenant_slug` None is the platform
+    tenant's (LIFECYCLE_MAINTENANCE_TENANT); `name` empty is '<job type> <expression>'. Everything is checked
+    before the first write, the platform tenant's creation included."""
+    from ballast.jobs.scheduler.periodic import platform_tenant_id
+    from ballast.tenants.selectors import tenant_by_slug
+
+    try:
+        payload = json.loads(payload_json)
+    except json.JSONDecodeError as exc:
+        raise ScheduleError(f"Payload is not valid JSON: {exc}", field="payload") from None
+    tenant = tenant_by_slug(tenant_slug) if tenant_slug is not None else None
+    if tenant_slug is not None and tenant is None:
+        raise ScheduleError(f"No tenant {tenant_slug!r}", field="tenant")
+    fields = {
+        "name": name or f"{job_type} {expression}"[:MAX_NAME_LENGTH],
+        "job_type": job_type,
+        "payload": payload,
+        "expression": expression,
+        "timezone": timezone,
+        "missed": missed,
+    }
+    check_schedule(public_only=False, **fields)
+    tenant_id = tenant.pk if tenant is not None else platform_tenant_id()
+    return create_schedule(tenant_id=tenant_id, actor=actor, **fields)
 
 
 def _locked(schedule_id: int, tenant_id: int | None) -> tuple[int, Any]:

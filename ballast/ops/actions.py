@@ -369,6 +369,34 @@ class ScheduleAction(OperatorActionBase):
 
 
 @dataclass
+class CreateSchedule(ScheduleAction):
+    """A new operator's schedule from the console's form; `tenant` is a slug, empty for the platform tenant."""
+
+    name: ClassVar[str] = "schedule.created"
+    tenant: str = ""
+    schedule_name: str = ""
+    job_type: str = ""
+    expression: str = ""
+    timezone: str = "UTC"
+    payload: str = "{}"
+    missed: str = "skip"
+
+    def on_schedule(self) -> Outcome:
+        schedule = schedules.create_operator_schedule(
+            tenant_slug=self.tenant or None,
+            job_type=self.job_type,
+            expression=self.expression,
+            timezone=self.timezone,
+            payload_json=self.payload,
+            missed=self.missed,
+            name=self.schedule_name,
+            actor=self.actor,
+        )
+        when = f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC" if schedule.next_run_at else "its next slot"
+        return Outcome(f"Schedule {schedule.name!r} is created; its first run is at {when}.", {"schedule": schedule.pk})
+
+
+@dataclass
 class RunScheduleNow(ScheduleAction):
     name: ClassVar[str] = "schedule.run_now"
 

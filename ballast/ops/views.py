@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
 from django_htmx.middleware import HtmxDetails
 
-from ballast.jobs import policy
+from ballast.jobs import policy, registry, schedules
 from ballast.jobs.bulk import JobFilter
 from ballast.lib import metrics
 from ballast.lifecycle.governance import governance_report
@@ -415,7 +415,11 @@ class SchedulesConsoleAdmin(ConsoleAdmin):
     operate_permission = actions.OPERATE_QUEUE
 
     def page_context(self, request: HttpRequest, tenant_id: int | None) -> dict[str, Any]:
-        context: dict[str, Any] = {"rows": selectors.schedules(tenant_id=tenant_id)}
+        context: dict[str, Any] = {
+            "rows": selectors.schedules(tenant_id=tenant_id),
+            "job_types": registry.registered_types(),
+            "missed_policies": schedules.MISSED,
+        }
         chosen = request.GET.get("schedule")
         if chosen:
             history = selectors.schedule_runs(int(chosen)) if chosen.isdigit() else None
@@ -437,6 +441,17 @@ class SchedulesConsoleAdmin(ConsoleAdmin):
             "pause": actions.PauseSchedule,
             "resume": actions.ResumeSchedule,
         }
+        if name == "create":
+            form = request.POST
+            return actions.CreateSchedule(
+                tenant=form.get("tenant", "").strip(),
+                schedule_name=form.get("name", "").strip(),
+                job_type=form.get("job_type", "").strip(),
+                expression=form.get("cron", "").strip(),
+                timezone=form.get("timezone", "").strip() or "UTC",
+                payload=form.get("payload", "").strip() or "{}",
+                missed=form.get("missed", "skip"),
+            )
         if name not in builders:
             raise actions.ActionRefused(f"Unknown action {name!r}.")
         return builders[name](schedule_id=_int(request.POST.get("schedule_id"), 0))

@@ -1,5 +1,6 @@
 """The schedules console in Debian's headless Chromium (Playwright) against the app as a real server process: an
-operator runs a schedule now, opens its history, pauses and resumes it, with no Content-Security-Policy violation."""
+operator runs a schedule now, opens its history, pauses and resumes it and creates one from the form, with no
+Content-Security-Policy violation."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ def test_an_operator_runs_a_schedule_now_reads_its_history_and_pauses_and_resume
         page.wait_for_selector(f'{row} td.state:has-text("paused")')
         page.locator(f"{row} button[value=resume]").click()
         page.wait_for_selector(f'{row} td.state:has-text("enabled")')
+        page.select_option("#new-tenant", "acme")
+        page.select_option("#new-job-type", "diagnostics.echo")
+        page.fill("#new-cron", "*/1 * * * *")
+        page.fill("#new-payload", '{"value": 1}')
+        page.click('#new-schedule button[value="create"]')
+        page.wait_for_selector("ul.messagelist li.success")
+        seen["created"] = page.text_content("ul.messagelist li.success")
         return seen
 
     seen = in_browser(chromium, steps)
@@ -62,5 +70,11 @@ def test_an_operator_runs_a_schedule_now_reads_its_history_and_pauses_and_resume
     actions = list(
         AuditEntry.objects.unscoped().filter(target_type="schedule").order_by("id").values_list("action", flat=True)
     )
-    assert actions == ["schedule.created", "schedule.run_now", "schedule.paused", "schedule.resumed"]
+    assert actions == [
+        *("schedule.created", "schedule.run_now", "schedule.paused", "schedule.resumed"),
+        "schedule.created",  # from the form
+    ]
+    made = Schedule.objects.unscoped().exclude(pk=nightly.pk).get()
+    assert (made.cron, made.payload, made.created_by) == ("*/1 * * * *", {"value": 1}, "user:operator")
+    assert f"Schedule {made.name!r} is created" in seen["created"]
     assert (tmp_path / "schedules.png").stat().st_size > 10_000

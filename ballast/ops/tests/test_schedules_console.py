@@ -135,3 +135,58 @@ def test_the_page_reads_every_schedule_and_its_last_job_in_three_queries(
         rows = selectors.schedules()
 
     assert len(rows) == 7 and sum(row.last_status == "queued" for row in rows) == 5
+
+
+def test_an_operator_creates_a_schedule_from_the_form_and_it_is_audited(operator: User, tenant: Tenant) -> None:
+    client = logged_in(operator)
+    form = {"action": "create", "tenant": "acme", "job_type": "diagnostics.echo", "cron": "*/1 * * * *"}
+
+    response = client.post(PAGE, {**form, "payload": '{"value": 1}'})
+
+    assert response.status_code == 302
+    made = Schedule.objects.unscoped().get()
+    assert (made.tenant_id, made.name, made.cron, made.timezone, made.payload) == (
+        tenant.pk,
+        "diagnostics.echo */1 * * * *",
+        "*/1 * * * *",
+        "UTC",
+        {"value": 1},
+    )
+    assert made.created_by == "user:operator" and made.enabled and made.next_run_at is not None
+    page = client.get(response["Location"]).content.decode()
+    assert f'data-schedule="{made.pk}"' in page and "is created; its first run is at" in page
+    entry = AuditEntry.objects.unscoped().get(action="schedule.created")
+    assert (entry.actor, entry.target_id) == ("user:operator", str(made.pk))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cron": "61 * * * *"}, "61"),
+        ({"timezone": "Mars/Olympus"}, "Mars/Olympus"),
+        ({"payload": "{not json"}, "Payload is not valid JSON"),
+        ({"tenant": "nope"}, "No tenant &#x27;nope&#x27;"),
+        ({"job_type": "no.such.type"}, "no.such.type"),
+    ],
+)
+def test_a_bad_form_is_a_400_that_says_what_is_wrong_keeps_the_input_and_writes_nothing(
+    operator: User, tenant: Tenant, change: dict[str, str], message: str
+) -> None:
+    form = {"action": "create", "tenant": "acme", "job_type": "diagnostics.echo", "cron": "*/5 * * * *", **change}
+
+    response = logged_in(operator).post(PAGE, form)
+
+    page = response.content.decode()
+    assert response.status_code == 400 and message in page
+    assert f'id="new-cron" required placeholder="*/5 * * * *" value="{form["cron"]}"' in page
+    assert not Schedule.objects.unscoped().exists()
+    assert not AuditEntry.objects.unscoped().filter(action="schedule.created").exists()
+
+
+def test_a_reader_gets_no_form_and_cannot_create(reader: User, tenant: Tenant) -> None:
+    client = logged_in(reader)
+    assert 'id="new-schedule"' not in client.get(PAGE).content.decode()
+
+    form = {"action": "create", "tenant": "acme", "job_type": "diagnostics.echo", "cron": "*/5 * * * *"}
+    assert client.post(PAGE, form).status_code == 403
+    assert not Schedule.objects.unscoped().exists()

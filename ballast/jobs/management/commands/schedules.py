@@ -1,14 +1,12 @@
 """Operators' cron schedules from a shell: thin over ballast.jobs.schedules, which audits each change with this
 shell user as its actor (the console's and the API's path)."""
 
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ballast.jobs import schedules
 from ballast.jobs.models import Job, Schedule
-from ballast.jobs.scheduler.periodic import platform_tenant_id
 from ballast.jobs.selectors import schedules_for_operators
 from ballast.tenants.audit import actor_for_command
 from ballast.tenants.models import Tenant
@@ -89,23 +87,16 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(rows)} schedule(s)")
 
     def _create(self, options: dict[str, Any], actor: str) -> None:
-        try:
-            payload = json.loads(options["payload"])
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"Payload is not valid JSON: {exc}") from None
-        tenant = None if options["platform"] else self._tenant(options["tenant"])
-        fields = {
-            "name": options["name"] or f"{options['job_type']} {options['cron']}"[: schedules.MAX_NAME_LENGTH],
-            "job_type": options["job_type"],
-            "payload": payload,
-            "expression": options["cron"],
-            "timezone": options["timezone"],
-            "missed": options["missed"],
-        }
-        # Checked before the platform tenant may be created: bad input writes nothing.
-        schedules.check_schedule(public_only=False, **fields)
-        tenant_id = tenant.pk if tenant is not None else platform_tenant_id()
-        schedule = schedules.create_schedule(tenant_id=tenant_id, actor=actor, **fields)
+        schedule = schedules.create_operator_schedule(
+            tenant_slug=None if options["platform"] else options["tenant"],
+            job_type=options["job_type"],
+            expression=options["cron"],
+            timezone=options["timezone"],
+            payload_json=options["payload"],
+            missed=options["missed"],
+            name=options["name"] or "",
+            actor=actor,
+        )
         self.stdout.write(str(schedule.pk))
 
     def _tenant(self, slug: str) -> Tenant:
