@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
 # The settings refuse to start without APP_ENV: every target says which environment it runs in.
 DEV := APP_ENV=$(or $(APP_ENV),dev)
+RUN_METRICS := $(or $(PROMETHEUS_MULTIPROC_DIR),$(CURDIR)/var/run-metrics)
 CI := APP_ENV=ci
 
 .PHONY: venv services migrate preflight run test lint typecheck pytest clean assets
@@ -36,7 +37,9 @@ run: migrate
 	$(DEV) $(BIN)/python manage.py bootstrap_dev
 	$(DEV) $(BIN)/python manage.py preflight --skip-processes
 	@echo "API docs: http://127.0.0.1:8000/api/docs/   readiness: http://127.0.0.1:8000/readyz"
-	$(DEV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8000
+	@# One directory for the stack's processes: a scrape of /metrics sums the web's and the worker's counters.
+	mkdir -p $(RUN_METRICS) && rm -f $(RUN_METRICS)/*.db
+	$(DEV) PROMETHEUS_MULTIPROC_DIR=$(RUN_METRICS) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8000
 
 lint: venv
 	$(BIN)/ruff check .
