@@ -2,8 +2,8 @@
 cost, in one sitting.
 
     .venv/bin/python bench/jobs_throughput.py --batch 1|50 [--jobs 2000] [--workers 2] [--repeat 1]
-        [--only ballast,rq,procrastinate,procrastinate_fastpoll,sql] [--phases e2e,drain,paced,enqueue,io]
-        [--rate 100] [--paced-seconds 10] [--bulk-size 1000] [--io-jobs 400] [--io-sleep 0.05]
+        [--only ballast,rq,procrastinate,procrastinate_fastpoll,sql] [--phases e2e,drain,paced,enqueue,io,history]
+        [--rate 100] [--paced-seconds 10] [--bulk-size 1000] [--io-jobs 400] [--io-sleep 0.05] [--history 1000000]
         [--concurrency N] [--no-scheduler] [--db-name ballast_bench] [--keep-db] [--logs DIR] [--profile DIR]
         [--timeout S]
 
@@ -35,11 +35,15 @@ at a time, on this machine's Postgres and Redis:
   the window in which every worker process is running: (jobs started after the last worker's first
   start) / (that start -> last finished).
 - io: a drain of `--io-jobs` jobs whose handlers each wait `--io-sleep` s (a webhook, an e-mail, an API call).
+- history (Ballast alone): e2e with `--history` succeeded jobs of the same tenant, finished over the last day,
+  already in jobs_job (ANALYZEd), against its e2e on the emptied table: the cost of a month's history.
 - paced: `--rate` jobs/s for `--paced-seconds`, in transactions of `--batch`; latency = handler start -
   the enqueueing transaction's commit (Ballast: an on_commit callback that runs before the RQ push; RQ:
   the pipeline's return; Procrastinate: defer's return). p50 / p99 / max.
-- enqueue: no workers; single-job transactions/s from one client, and bulk jobs/s in chunks of
-  `--bulk-size` (Ballast: jobs.services.enqueue_many; RQ: enqueue_many in a pipeline; Procrastinate:
+- enqueue: no workers; single-job transactions/s from one client, each system's single-job path outside a
+  transaction of the caller's (Ballast: enqueue(), a transaction of its own; RQ: Queue.enqueue; Procrastinate:
+  defer; sql: one INSERT), Ballast's also inside tenant_scope as a request enqueues; and bulk jobs/s in chunks
+  of `--bulk-size` (Ballast: jobs.services.enqueue_many; RQ: enqueue_many in a pipeline; Procrastinate:
   batch_defer).
 "Finished" is each system's own record (Ballast: jobs_job status succeeded; RQ: its finished registry;
 Procrastinate: status succeeded; sql: status done), polled more often as the end nears (2-100 ms). Every start
@@ -83,15 +87,26 @@ from bench.starts import START_DIR_ENV, Start, read_starts  # noqa: E402
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
 SETTINGS_MODULE = "bench.settings"
 JOB_TYPE = "bench.noop"  # bench.job_handlers.JOB_TYPE, without importing Django before setup
+# The history phase's finished jobs: another type, so that no count of the run's own jobs includes them.
+HISTORY_JOBS = (
+    "INSERT INTO jobs_job (tenant_id, job_type, queue, payload, payload_hash, status, priority, available_at,"
+    " attempts, max_attempts, last_error, trace_id, correlation_id, causation_id, traceparent, created_event_id,"
+    " locked_by, cancel_requested, created_at, updated_at, started_at, finished_at) "
+    "SELECT %s, 'bench.history', 'default', jsonb_build_object('seq', n), md5(n::text), 'succeeded', 0, at, 1, 3,"
+    " '', md5(n::text), md5(n::text), '', '', gen_random_uuid(), '', false, at, at, at, at"
+    " FROM generate_series(1, %s) n, LATERAL (SELECT now() - interval '1 day' + n * interval '1 day' / %s) t(at)"
+)
 BALLAST_QUEUE = "default"
 RQ_QUEUE = "bench"
 SYSTEMS = ("ballast", "ballast_threads", "rq", "procrastinate", "procrastinate_fastpoll", "sql")
 DEFAULT_SYSTEMS = ("ballast", "rq", "procrastinate", "procrastinate_fastpoll", "sql")
-PHASES = ("e2e", "drain", "paced", "enqueue", "io")
+PHASES = ("e2e", "drain", "paced", "enqueue", "io", "history")
 # The systems that take part in only some phases: the bare SQL loop is the physical baseline of the drains and of
 # enqueueing (an INSERT a transaction; one INSERT of many rows), and Ballast with threads (--concurrency) is measured
 # where it matters, the I/O-bound phase.
 ONLY_IN = {"sql": ("drain", "io", "enqueue"), "ballast_threads": ("io",)}
+# And the phases only some systems take part in: history measures Ballast against itself (its e2e).
+ONLY_FOR = {"history": ("ballast",)}
 # Each phase's headline figure, and whether more is better.
 HEADLINES = {
     "e2e": ("e2e_jobs_s", True),
@@ -99,6 +114,7 @@ HEADLINES = {
     "paced": ("paced_p50_ms", False),
     "enqueue": ("enqueue_tx_s", True),
     "io": ("io_jobs_s", True),
+    "history": ("history_jobs_s", True),
 }
 POLL_MIN = 0.002
 POLL_MAX = 0.1
@@ -258,6 +274,9 @@ class System(Protocol):
         """One transaction (pipeline, statement) with these jobs (each handler waits `sleep` seconds); the
         time.time() right after its commit."""
 
+    def enqueue_alone(self, seq: int) -> None:
+        """One job by the system's single-job path, outside any transaction of the caller's."""
+
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         """The system's bulk path for many jobs at once; NotAvailable when it has none."""
 
@@ -358,6 +377,20 @@ class Ballast:
                 enqueue_many(tenant=self.tenant_id, jobs=[NewJob(JOB_TYPE, self._payload(seq, sleep)) for seq in seqs])
         return committed[0]
 
+    def fill_history(self, rows: int) -> None:
+        """`rows` succeeded jobs of the tenant (another type), finished over the last day, then ANALYZE."""
+        from django.db import connections
+
+        with connections["system"].cursor() as cursor:
+            cursor.execute(HISTORY_JOBS, [self.tenant_id, rows, rows])
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("ANALYZE jobs_job")
+
+    def enqueue_alone(self, seq: int) -> None:
+        from ballast.jobs.services import enqueue
+
+        enqueue(tenant=self.tenant_id, job_type=JOB_TYPE, payload={"seq": seq})  # a transaction of its own
+
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         from ballast.jobs import services
 
@@ -432,6 +465,11 @@ class PlainRQ:
         self._push(seqs, sleep)
         return time.time()
 
+    def enqueue_alone(self, seq: int) -> None:
+        from bench.noop import noop
+
+        self.queue.enqueue(noop, seq)
+
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         self._push(seqs)
 
@@ -504,6 +542,9 @@ class Procrastinate:
             self.task.batch_defer(*self._kwargs(seqs, sleep))
         return time.time()
 
+    def enqueue_alone(self, seq: int) -> None:
+        self.task.defer(seq=seq)
+
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         self.task.batch_defer(*self._kwargs(seqs))
 
@@ -564,6 +605,9 @@ class SqlLoop:
                 "INSERT INTO bench_sql_job (seq, sleep) SELECT s, %s FROM unnest(%s::int[]) AS s", [sleep, list(seqs)]
             )
         return time.time()
+
+    def enqueue_alone(self, seq: int) -> None:
+        self.enqueue([seq])
 
     def enqueue_bulk(self, seqs: Sequence[int]) -> None:
         self.enqueue(seqs)
@@ -633,9 +677,21 @@ def finish_run(ctx: Context, system: System) -> dict[str, float]:
 
 
 def phase_e2e(ctx: Context, system: System) -> dict[str, float]:
-    args = ctx.args
     system.reset()
-    run_dir = ctx.run_dir(system, "e2e")
+    return _e2e(ctx, system, "e2e")
+
+
+def phase_history(ctx: Context, system: System) -> dict[str, float]:
+    """e2e with `--history` finished jobs of the tenant already in jobs_job, as a month of work leaves them."""
+    assert isinstance(system, Ballast)
+    system.reset()
+    system.fill_history(ctx.args.history)
+    return _e2e(ctx, system, "history")
+
+
+def _e2e(ctx: Context, system: System, phase: str) -> dict[str, float]:
+    args = ctx.args
+    run_dir = ctx.run_dir(system, phase)
     profile = args.profile / f"{system.name}-worker0.prof" if args.profile else None
     system.start_workers(ctx.procs, run_dir, profile, scheduler=args.scheduler)
     warm = warm_up(ctx, system)
@@ -649,11 +705,11 @@ def phase_e2e(ctx: Context, system: System) -> dict[str, float]:
     checks = finish_run(ctx, system)
     _starts, _first, repeated = starts_of(run_dir, args.jobs)
     return {
-        "e2e_jobs_s": args.jobs / (ended - began),
-        "e2e_enqueue_s": enqueued - began,
-        "e2e_seconds": ended - began,
-        "e2e_started_twice": float(repeated),
-        **{f"e2e_{key}": value for key, value in checks.items()},
+        f"{phase}_jobs_s": args.jobs / (ended - began),
+        f"{phase}_enqueue_s": enqueued - began,
+        f"{phase}_seconds": ended - began,
+        f"{phase}_started_twice": float(repeated),
+        **{f"{phase}_{key}": value for key, value in checks.items()},
     }
 
 
@@ -730,8 +786,14 @@ def phase_enqueue(ctx: Context, system: System) -> dict[str, float]:
     single = min(args.jobs, SINGLE_ENQUEUE_MAX)
     began = time.perf_counter()
     for seq in range(single):
-        system.enqueue([seq])
+        system.enqueue_alone(seq)
     result = {"enqueue_tx_s": single / (time.perf_counter() - began)}
+    if isinstance(system, Ballast):  # and as a request does it: inside the tenant's transaction
+        system.reset()
+        began = time.perf_counter()
+        for seq in range(single):
+            system.enqueue([seq])
+        result["enqueue_scoped_tx_s"] = single / (time.perf_counter() - began)
     system.reset()
     began = time.perf_counter()
     try:
@@ -758,6 +820,7 @@ PHASE_RUNNERS: dict[str, Callable[[Context, System], dict[str, float]]] = {
     "paced": phase_paced,
     "enqueue": phase_enqueue,
     "io": phase_io,
+    "history": phase_history,
 }
 
 
@@ -843,12 +906,14 @@ def migrate(args: argparse.Namespace, logdir: Path) -> None:
 
 ROWS = (
     ("e2e_jobs_s", "end-to-end jobs/s", "{:.1f}"),
+    ("history_jobs_s", "end-to-end, history in jobs_job, jobs/s", "{:.1f}"),
     ("drain_jobs_s", "drain jobs/s (workers alone)", "{:.1f}"),
     ("io_jobs_s", "I/O-bound drain jobs/s", "{:.1f}"),
     ("paced_p50_ms", "paced commit->start p50 ms", "{:.1f}"),
     ("paced_p99_ms", "paced commit->start p99 ms", "{:.1f}"),
     ("paced_max_ms", "paced commit->start max ms", "{:.1f}"),
     ("enqueue_tx_s", "enqueue alone, 1-job tx/s", "{:.0f}"),
+    ("enqueue_scoped_tx_s", "enqueue in tenant_scope, 1-job tx/s", "{:.0f}"),
     ("bulk_jobs_s", "enqueue alone, bulk jobs/s", "{:.0f}"),
 )
 DETAIL_ROWS = (
@@ -928,7 +993,13 @@ def report(
     for name in names:
         summary[name] = {key: _rounded(median_spread(values)[0]) for key, values in results[name].items()}
     print()
-    ratio_keys = [headline for headline, _ in HEADLINES.values()] + ["bulk_jobs_s", "paced_p99_ms"]
+    history = median_spread(results.get("ballast", {}).get("history_jobs_s", []))[0]
+    empty = median_spread(results.get("ballast", {}).get("e2e_jobs_s", []))[0]
+    if not math.isnan(history) and not math.isnan(empty) and empty:
+        summary["ratio_history_over_e2e"] = round(history / empty, 3)
+        print(f"ballast end to end, {args.history:,} finished jobs in jobs_job / none: {history / empty:.2f}x")
+    ratio_keys = [headline for headline, _ in HEADLINES.values() if headline != "history_jobs_s"]
+    ratio_keys += ["bulk_jobs_s", "paced_p99_ms"]
     for key in ratio_keys:
         for ours in ("ballast", "ballast_threads"):
             mine = median_spread(results.get(ours, {}).get(key, []))[0]
@@ -980,6 +1051,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bulk-size", type=int, default=1000, help="jobs per bulk enqueue call (default 1000)")
     parser.add_argument("--io-jobs", type=int, default=400, help="I/O-bound phase: jobs (default 400)")
     parser.add_argument("--io-sleep", type=float, default=0.05, help="I/O-bound phase: each handler's wait, s")
+    parser.add_argument(
+        "--history", type=int, default=1_000_000, help="history phase: finished jobs in jobs_job (default 1,000,000)"
+    )
     parser.add_argument(
         "--concurrency", type=int, default=1, help="ballast_threads: jobs at once per worker process (default 1)"
     )
@@ -1132,7 +1206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for phase in args.phase_names:
                     round_figures: dict[str, float] = {}
                     for name in rotated:
-                        if phase not in ONLY_IN.get(name, PHASES):
+                        if phase not in ONLY_IN.get(name, PHASES) or name not in ONLY_FOR.get(phase, (name,)):
                             continue
                         load_before = os.getloadavg()[0]
                         print(f"[{repeat + 1}/{args.repeat}] {phase:<7} {name} ...", end=" ", flush=True)

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import connections
 from psycopg import pq
 
+from ballast.tenants.context import pipelined_settings, take_pending_settings
+
 # A prepare threshold no statement reaches by repetition: only `prepare=True` prepares.
 EXPLICIT_PREPARES_ONLY = 2**31 - 1
 # A prepared statement whose result columns changed type (a DDL on a table it reads), sqlstate 0A000.
@@ -37,9 +39,10 @@ def rows(using: str, statement: str, params: dict[str, Any]) -> list[tuple[Any, 
     raw = connection.connection
     if raw.prepare_threshold is None:  # Django's default turns preparing off; this allows explicit prepares only
         raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
+    pending = take_pending_settings(connection)
     with connection.wrap_database_errors:
         try:
-            return _run_prepared(raw, statement, params)
+            return _run_prepared(raw, statement, params, pending)
         except psycopg.errors.FeatureNotSupported as error:
             if PLAN_CHANGED not in str(error) or raw.info.transaction_status != pq.TransactionStatus.IDLE:
                 # Inside a transaction the error has aborted it: the caller's rollback forgets every prepared
@@ -50,9 +53,53 @@ def rows(using: str, statement: str, params: dict[str, Any]) -> list[tuple[Any, 
             return _run_prepared(raw, statement, params)
 
 
-def _run_prepared(raw: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def rows_committed(using: str, statement: str, params: dict[str, Any], *, tenant_id: int) -> list[tuple[Any, ...]]:
+    """A hot statement's rows, run in a transaction of its own bound to one tenant (as tenant_scope binds it):
+    BEGIN, the tenant, the statement and COMMIT go as one pipeline, one round trip. Only outside a transaction
+    (autocommit). On an error nothing is committed and the connection is left idle; errors are Django's."""
+    connection = connections[using]
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
+    with connection.wrap_database_errors:
+        try:
+            return _run_committed(raw, statement, params, str(tenant_id))
+        except psycopg.errors.FeatureNotSupported as error:
+            if PLAN_CHANGED not in str(error):
+                raise
+            forget_prepared(raw)
+            return _run_committed(raw, statement, params, str(tenant_id))
+
+
+def _run_committed(
+    raw: psycopg.Connection[Any], statement: str, params: dict[str, Any], tenant: str
+) -> list[tuple[Any, ...]]:
+    if not raw.autocommit or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise RuntimeError("rows_committed runs a transaction of its own: call it outside any transaction")
+    cursor = psycopg.Cursor(raw)
+    try:
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            raw.execute("SELECT set_config('app.tenant_id', %s, true)", [tenant])
+            cursor.execute(statement, params, prepare=bool(settings.JOBS_PREPARED_STATEMENTS))
+            raw.execute("COMMIT")
+        return list(cursor.fetchall())
+    except BaseException:
+        if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            raw.rollback()
+        raise
+    finally:
+        cursor.close()
+
+
+def _run_prepared(
+    raw: psycopg.Connection[Any], statement: str, params: dict[str, Any], pending: str | None = None
+) -> list[tuple[Any, ...]]:
+    """`pending`: a tenant_scope's settings, sent first in the same pipeline (tenants.context)."""
     with psycopg.Cursor(raw) as cursor:
-        cursor.execute(statement, params, prepare=True)
+        with pipelined_settings(raw, pending):
+            cursor.execute(statement, params, prepare=True)
         return list(cursor.fetchall())
 
 

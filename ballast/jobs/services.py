@@ -296,6 +296,9 @@ def _enqueue_many(
         )
     if not rows:
         return []
+    if not keys and not unique and not any(row["depends_on_id"] for row in rows) and _outside_transaction():
+        # Nothing to lock or look up first: the transaction is the insert alone, sent with its COMMIT.
+        return _assemble(tenant_id, rows, keys, _insert(tenant_id, actor, rows, False, committed=True), {})
     with tenant_scope(tenant_id):
         if keys:
             lock_keys(space=IDEMPOTENCY_KEY_LOCKS, tenant_id=tenant_id, keys=keys)
@@ -310,6 +313,8 @@ def _mark_parents(rows: list[dict[str, Any]], *, public_only: bool) -> None:
     """Each parent of a row learns it has a dependant (jobs.sql.MARK_PARENT); a row whose parent already succeeded
     is queued at once. EnqueueError for a parent unknown in this tenant, failed or cancelled (`public_only`: or
     not of a type clients may see, which a client is told is unknown). In tenant_scope."""
+    if not any(row["depends_on_id"] for row in rows):
+        return
     with connections["default"].cursor() as cursor:
         for row in rows:
             parent_id = row["depends_on_id"]
@@ -363,9 +368,17 @@ def _unique_holders(tenant_id: int, unique: dict[int, tuple[str, float, list[str
     return found
 
 
-def _insert(tenant_id: int, actor: str, rows: list[dict[str, Any]], keyed: bool) -> dict[int, tuple[Any, ...]]:
+def _outside_transaction() -> bool:
+    connection = connections["default"]
+    return not connection.in_atomic_block and connection.get_autocommit()
+
+
+def _insert(
+    tenant_id: int, actor: str, rows: list[dict[str, Any]], keyed: bool, *, committed: bool = False
+) -> dict[int, tuple[Any, ...]]:
     """Insert `rows` (jobs, audit rows, job.created events) in one statement: ord -> (id, due, priority,
-    available_at, created_at) of each row created (a row whose idempotency key is held creates nothing)."""
+    available_at, created_at) of each row created (a row whose idempotency key is held creates nothing).
+    In tenant_scope; or `committed`, outside any transaction: in one of its own, committed in the same round trip."""
     announce = any(row["lifecycle_events"] for row in rows)
     event_cte, event_params = _job_created_cte(tenant_id, actor) if announce else ("", {})
     statement = jobs_sql.ENQUEUE.format(
@@ -380,7 +393,11 @@ def _insert(tenant_id: int, actor: str, rows: list[dict[str, Any]], keyed: bool)
         "rows": json.dumps(rows),
         "channel": outbox.NOTIFY_CHANNEL,
     }
-    return {row[0]: row[1:6] for row in prepared.rows("default", statement, params)}
+    if committed:
+        found = prepared.rows_committed("default", statement, params, tenant_id=tenant_id)
+    else:
+        found = prepared.rows("default", statement, params)
+    return {row[0]: row[1:6] for row in found}
 
 
 def _assemble(

@@ -304,6 +304,12 @@ def wake_after_commit(queue: str, tenant_id: int, *, urgent: bool = False, using
     """Wake (queue, tenant) once the current transaction commits; coalesced per transaction and pair.
     `urgent` puts a new baton at the front of the RQ queue (jobs above the default priority)."""
     connection = connections[using]
+    if connection.get_autocommit() and not connection.in_atomic_block:
+        # No transaction: its statement has committed already (on_commit would run at once, before the pair).
+        now = _WakeAfterCommit()
+        now.pairs[(queue, tenant_id)] = urgent
+        now()
+        return
     pending: _WakeAfterCommit | None = getattr(connection, "_ballast_wake", None)
     registered = pending is not None and any(item[1] is pending for item in connection.run_on_commit)
     if not registered or pending is None:

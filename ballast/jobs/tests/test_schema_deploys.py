@@ -93,3 +93,18 @@ def test_a_statement_whose_result_type_changed_is_prepared_again_outside_a_trans
         other.execute(f"ALTER TABLE jobs_job ALTER COLUMN job_type TYPE varchar({job_type_restored + 50})")
 
     assert prepared.rows("system", statement, {"id": 0}) == []  # no "cached plan must not change result type"
+
+
+def test_an_enqueue_outside_a_transaction_goes_on_across_a_migration_of_jobs_job(
+    tenant: Tenant, job_type_restored: int, settings
+) -> None:
+    settings.JOBS_PREPARED_STATEMENTS = True
+    before = enqueue_many(tenant=tenant, jobs=[NewJob("diagnostics.echo", {"value": 1})])  # prepared, committed
+
+    _alter_job_type(job_type_restored + 50)  # the owner's session, as a deploy's
+
+    after = enqueue_many(tenant=tenant, jobs=[NewJob("diagnostics.echo", {"value": 2})])
+    assert connections["default"].connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with connections["system"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM jobs_job WHERE id IN (%s, %s)", [before[0].pk, after[0].pk])
+        assert cursor.fetchone() == (2,)

@@ -126,7 +126,9 @@ class JobContext:
                 yield
             return
         timeout = self.statement_timeout_ms()
-        with tenant_scope(self.tenant_id, statement_timeout_ms=timeout):
+        # Begun before the handler's first line: a database gone since the claim is seen while no attempt has
+        # started, so none is charged.
+        with tenant_scope(self.tenant_id, statement_timeout_ms=timeout, begin_at_once=True):
             self._statement_timeout_ms = timeout
             try:
                 yield
