@@ -906,7 +906,7 @@ def migrate(args: argparse.Namespace, logdir: Path) -> None:
 
 ROWS = (
     ("e2e_jobs_s", "end-to-end jobs/s", "{:.1f}"),
-    ("history_jobs_s", "end-to-end, history in jobs_job, jobs/s", "{:.1f}"),
+    ("history_jobs_s", "end-to-end, with history, jobs/s", "{:.1f}"),
     ("drain_jobs_s", "drain jobs/s (workers alone)", "{:.1f}"),
     ("io_jobs_s", "I/O-bound drain jobs/s", "{:.1f}"),
     ("paced_p50_ms", "paced commit->start p50 ms", "{:.1f}"),
