@@ -36,7 +36,8 @@ at a time, on this machine's Postgres and Redis:
   start) / (that start -> last finished).
 - io: a drain of `--io-jobs` jobs whose handlers each wait `--io-sleep` s (a webhook, an e-mail, an API call).
 - history (Ballast alone): e2e with `--history` succeeded jobs of the same tenant, finished over the last day,
-  already in jobs_job (ANALYZEd), against its e2e on the emptied table: the cost of a month's history.
+  already in jobs_job (vacuumed and analyzed, as autovacuum leaves them), against its e2e on the emptied table:
+  the cost of a month's history.
 - paced: `--rate` jobs/s for `--paced-seconds`, in transactions of `--batch`; latency = handler start -
   the enqueueing transaction's commit (Ballast: an on_commit callback that runs before the RQ push; RQ:
   the pipeline's return; Procrastinate: defer's return). p50 / p99 / max.
@@ -378,13 +379,14 @@ class Ballast:
         return committed[0]
 
     def fill_history(self, rows: int) -> None:
-        """`rows` succeeded jobs of the tenant (another type), finished over the last day, then ANALYZE."""
+        """`rows` succeeded jobs of the tenant (another type), finished over the last day, then VACUUM (ANALYZE),
+        as autovacuum leaves rows that old: their hint bits and visibility map set, their statistics known."""
         from django.db import connections
 
         with connections["system"].cursor() as cursor:
             cursor.execute(HISTORY_JOBS, [self.tenant_id, rows, rows])
         with connections["owner"].cursor() as cursor:
-            cursor.execute("ANALYZE jobs_job")
+            cursor.execute("VACUUM (ANALYZE) jobs_job")
 
     def enqueue_alone(self, seq: int) -> None:
         from ballast.jobs.services import enqueue

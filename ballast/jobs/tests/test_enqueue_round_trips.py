@@ -96,7 +96,7 @@ def test_a_tenant_transaction_sends_its_begin_and_tenant_with_its_first_statemen
         job = enqueue(tenant=tenant, job_type="diagnostics.echo", payload={"value": 1})
         assert Job.objects.get(pk=job.pk).payload == {"value": 1}  # the tenant's row, under its RLS policy
 
-    assert counted == [3]  # BEGIN, the tenant and the insert; the select; COMMIT (it was 4)
+    assert counted == [3]  # BEGIN, the tenant and the insert; the select; COMMIT
     assert Job.objects.unscoped().get(pk=job.pk).status == "queued"
 
 
