@@ -304,7 +304,7 @@ def wake_after_commit(queue: str, tenant_id: int, *, urgent: bool = False, using
     """Wake (queue, tenant) once the current transaction commits; coalesced per transaction and pair.
     `urgent` puts a new baton at the front of the RQ queue (jobs above the default priority)."""
     connection = connections[using]
-    if connection.get_autocommit() and not connection.in_atomic_block:
+    if not connection.in_atomic_block and connection.get_autocommit():
         # No transaction: its statement has committed already (on_commit would run at once, before the pair).
         now = _WakeAfterCommit()
         now.pairs[(queue, tenant_id)] = urgent
