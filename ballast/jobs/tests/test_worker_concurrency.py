@@ -15,6 +15,7 @@ from datetime import datetime
 import pytest
 from django.db import connections, transaction
 from rq import Worker
+from rq.worker import BaseWorker
 
 from ballast.jobs import wakeups
 from ballast.jobs.models import Job, JobAttempt
@@ -51,8 +52,13 @@ def _concurrent_worker(processes: Processes, concurrency: int, name: str = "work
         timeout=60,
         what=f"{name} ready",
     )
-    found = [w for w in Worker.all(connection=wakeups.redis_connection()) if w.pid == process.pid]
-    assert found, processes.log(name)
+
+    def registered() -> list[BaseWorker]:
+        return [w for w in Worker.all(connection=wakeups.redis_connection()) if w.pid == process.pid]
+
+    # The slots log before RQ records the worker's birth in Redis: wait for that too.
+    wait_for(lambda: bool(registered()), timeout=10, what=f"{name} registered")
+    found = registered()
     return Started(found[0].name, str(found[0].hostname), process)
 
 
