@@ -11,11 +11,14 @@ type changed anyway is deallocated and run again, once, when no transaction was 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import pq
 
 from ballast.tenants.context import pipelined_settings, take_pending_settings
@@ -35,22 +38,14 @@ def rows(using: str, statement: str, params: dict[str, Any]) -> list[tuple[Any, 
         with connection.cursor() as plain:
             plain.execute(statement, params)
             return list(plain.fetchall())
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:  # Django's default turns preparing off; this allows explicit prepares only
-        raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
+    raw = _raw_for_prepares(connection)
     pending = take_pending_settings(connection)
-    with connection.wrap_database_errors:
-        try:
-            return _run_prepared(raw, statement, params, pending)
-        except psycopg.errors.FeatureNotSupported as error:
-            if PLAN_CHANGED not in str(error) or raw.info.transaction_status != pq.TransactionStatus.IDLE:
-                # Inside a transaction the error has aborted it: the caller's rollback forgets every prepared
-                # statement of the connection (psycopg deallocates them). The statements' explicit casts
-                # (jobs.sql) keep their result types, so that a migration altering a column never gets here.
-                raise
-            forget_prepared(raw)
-            return _run_prepared(raw, statement, params)
+    return _replanned(
+        connection,
+        raw,
+        functools.partial(_run_prepared, raw, statement, params, pending),
+        functools.partial(_run_prepared, raw, statement, params),
+    )
 
 
 def rows_committed(using: str, statement: str, params: dict[str, Any], *, tenant_id: int) -> list[tuple[Any, ...]]:
@@ -58,18 +53,38 @@ def rows_committed(using: str, statement: str, params: dict[str, Any], *, tenant
     BEGIN, the tenant, the statement and COMMIT go as one pipeline, one round trip. Only outside a transaction
     (autocommit). On an error nothing is committed and the connection is left idle; errors are Django's."""
     connection = connections[using]
+    raw = _raw_for_prepares(connection)
+    run = functools.partial(_run_committed, raw, statement, params, str(tenant_id))
+    return _replanned(connection, raw, run, run)
+
+
+def _raw_for_prepares(connection: BaseDatabaseWrapper) -> psycopg.Connection[Any]:
     connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
+    raw: psycopg.Connection[Any] = connection.connection
+    if raw.prepare_threshold is None:  # Django's default turns preparing off; this allows explicit prepares only
         raw.prepare_threshold = EXPLICIT_PREPARES_ONLY
+    return raw
+
+
+def _replanned(
+    connection: BaseDatabaseWrapper,
+    raw: psycopg.Connection[Any],
+    run: Callable[[], list[tuple[Any, ...]]],
+    again: Callable[[], list[tuple[Any, ...]]],
+) -> list[tuple[Any, ...]]:
+    """`run`, with Django's errors; once more as `again` when a statement's result type changed under it and no
+    transaction is left open."""
     with connection.wrap_database_errors:
         try:
-            return _run_committed(raw, statement, params, str(tenant_id))
+            return run()
         except psycopg.errors.FeatureNotSupported as error:
-            if PLAN_CHANGED not in str(error):
+            if PLAN_CHANGED not in str(error) or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+                # Inside a transaction the error has aborted it: the caller's rollback forgets every prepared
+                # statement of the connection (psycopg deallocates them). The statements' explicit casts
+                # (jobs.sql) keep their result types, so that a migration altering a column never gets here.
                 raise
             forget_prepared(raw)
-            return _run_committed(raw, statement, params, str(tenant_id))
+            return again()
 
 
 def _run_committed(

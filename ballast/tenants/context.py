@@ -7,10 +7,11 @@ policies read that setting; tenant-scoped managers read the contextvar.
 `tenant_scope(tenant_id, statement_timeout_ms=n)` also bounds every statement of
 the transaction (SET LOCAL statement_timeout), in the same round trip.
 
-A scope that opens the transaction costs no round trip of its own: BEGIN and the
-settings wait for the block's first statement and go to Postgres in one pipeline
-with it (`send_pending_settings`, an execute wrapper of Django's cursors, and
-`take_pending_settings` for code that runs statements on psycopg itself).
+A scope that opens the transaction sends BEGIN and the settings only with the
+block's first statement: in one pipeline with it when it is one of Ballast's hot
+statements (`take_pending_settings`, `pipelined_settings`: jobs.prepared), in a
+round trip just before it otherwise (`send_pending_settings`, an execute wrapper
+of Django's cursors). A block that runs nothing sends nothing.
 """
 
 from __future__ import annotations
